@@ -1,0 +1,1 @@
+"""riskops: a risk register and crisis-response service."""

@@ -1,0 +1,66 @@
+"""The FastAPI application: routers, problem-details errors, health checks."""
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from fastapi.responses import JSONResponse
+from sqlalchemy import Engine, text
+
+from riskops import errors, migrations
+from riskops.apikeys.routes import router as apikeys_router
+from riskops.audit.routes import router as audit_router
+from riskops.config import Settings, get_settings
+from riskops.db import make_engine
+from riskops.matrices.routes import router as matrices_router
+from riskops.risks.routes import router as risks_router
+
+log = logging.getLogger("riskops")
+
+
+def create_app(settings: Settings | None = None, *, engine: Engine | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    engine = engine or make_engine(settings.database_url)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        yield
+        engine.dispose()
+
+    app = FastAPI(
+        title="riskops",
+        version="0.1.0",
+        summary="Risk register and crisis response.",
+        description="All endpoints except /healthz and /readyz need `Authorization: Bearer <api key>`.",
+        lifespan=lifespan,
+    )
+    app.state.engine = engine
+    app.state.settings = settings
+    errors.install_handlers(app)
+    for router in (risks_router, matrices_router, apikeys_router, audit_router):
+        app.include_router(router)
+
+    @app.get("/healthz", tags=["health"])
+    async def healthz() -> dict[str, str]:
+        """The process is up."""
+        return {"status": "ok"}
+
+    @app.get("/readyz", tags=["health"])
+    def readyz() -> JSONResponse:
+        """The database answers and its schema is at the revision this code expects."""
+        try:
+            with engine.connect() as conn:
+                conn.execute(text("SELECT 1"))
+            revision = migrations.current(engine)
+        except Exception as exc:  # any failure here means: not ready
+            log.warning("readiness check failed: %s", exc)
+            return JSONResponse({"status": "unavailable", "reason": "database unreachable"}, status_code=503)
+        expected = migrations.head()
+        if revision != expected:
+            return JSONResponse(
+                {"status": "unavailable", "reason": f"schema at {revision}, expected {expected}"}, status_code=503
+            )
+        return JSONResponse({"status": "ok", "schema": revision})
+
+    return app

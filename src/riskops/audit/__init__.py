@@ -1,0 +1,3 @@
+from riskops.audit import service
+
+__all__ = ["service"]

@@ -1,0 +1,132 @@
+"""The `riskops` command: serve, migrate, apikey, matrix, import."""
+
+import logging
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+import uvicorn
+from pydantic import ValidationError
+from sqlmodel import Session
+
+from riskops import bootstrap, db
+from riskops.apikeys import service as apikeys
+from riskops.apikeys.models import ApiKeyCreate, Role
+from riskops.apikeys.service import Principal
+from riskops.config import get_settings
+from riskops.errors import DomainError
+from riskops.matrices import service as matrices
+from riskops.risks import importer
+
+app = typer.Typer(help="riskops: risk register and crisis response.", no_args_is_help=True, add_completion=False)
+apikey_app = typer.Typer(help="Manage API keys.", no_args_is_help=True)
+matrix_app = typer.Typer(help="Risk matrices.", no_args_is_help=True)
+app.add_typer(apikey_app, name="apikey")
+app.add_typer(matrix_app, name="matrix")
+
+
+def _engine():  # type: ignore[no-untyped-def]
+    return db.make_engine(get_settings().database_url)
+
+
+def _fail(message: str) -> None:
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(code=1)
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Interface to bind (default RISKOPS_HOST).")] = None,
+    port: Annotated[int | None, typer.Option(help="Port (default RISKOPS_PORT).")] = None,
+) -> None:
+    """Apply pending migrations, then serve the API."""
+    settings = get_settings()
+    logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    engine = _engine()
+    bootstrap.prepare_database(engine)
+    secret = bootstrap.first_admin_key(engine)
+    engine.dispose()
+    if secret is not None:
+        typer.echo(
+            "No API key existed, so an admin key named 'first-admin' was created. It is shown this once:\n"
+            f"    {secret}\nUse it as 'Authorization: Bearer <key>' and create personal keys with it.",
+            err=True,
+        )
+    uvicorn.run(
+        "riskops.app:create_app", factory=True, host=host or settings.host, port=port or settings.port,
+        log_level=settings.log_level, proxy_headers=True,
+    )  # fmt: skip
+
+
+@app.command()
+def migrate() -> None:
+    """Upgrade the database schema to the latest revision (and install the default matrix)."""
+    bootstrap.prepare_database(_engine())
+    typer.echo("database is at the latest revision")
+
+
+@apikey_app.command("create")
+def apikey_create(
+    name: Annotated[str, typer.Option(help="Who the key is for; it appears in every history entry.")],
+    role: Annotated[Role, typer.Option(help="read, write or admin.")],
+) -> None:
+    """Create a key. Its secret is printed alone on the last line, this once."""
+    engine = _engine()
+    bootstrap.prepare_database(engine)
+    try:
+        data = ApiKeyCreate(name=name, role=role)
+    except ValidationError as exc:
+        _fail(str(exc.errors()[0]["msg"]))
+    with db.unit_of_work(engine) as session:
+        key, secret = apikeys.create_key(session, data, created_by="cli")
+        typer.echo(f"created {key.role} key {key.id} '{key.name}' ({key.prefix}...); the secret follows, shown once:")
+    typer.echo(secret)
+
+
+@apikey_app.command("list")
+def apikey_list() -> None:
+    """List keys (never their secrets)."""
+    with Session(_engine()) as session:
+        for key in apikeys.list_keys(session):
+            state = f"revoked {key.revoked_at:%Y-%m-%d}" if key.revoked_at else "active"
+            typer.echo(f"{key.id}\t{key.name}\t{key.role}\t{key.prefix}...\t{state}")
+
+
+@matrix_app.command("publish")
+def matrix_publish(file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, readable=True)]) -> None:
+    """Publish a matrix from a YAML file as a new version."""
+    try:
+        spec = matrices.load_spec_file(file)
+    except (ValueError, ValidationError) as exc:
+        _fail(f"{file}: {exc}")
+    engine = _engine()
+    bootstrap.prepare_database(engine)
+    with db.unit_of_work(engine) as session:
+        matrix = matrices.publish(session, spec, actor="cli")
+        typer.echo(f"published matrix version {matrix.version} '{matrix.name}'")
+
+
+@app.command("import")
+def import_register(
+    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, readable=True, help="A .csv or .xlsx register.")],
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Check every row, write nothing.")] = False,
+    actor: Annotated[str, typer.Option(help="Name recorded as who imported.")] = "cli",
+) -> None:
+    """Import risks from CSV or XLSX: all rows or none."""
+    engine = _engine()
+    bootstrap.prepare_database(engine)
+    who = Principal(key_id=0, name=actor, role=Role.admin)
+    try:
+        with db.unit_of_work(engine) as session:
+            report = importer.import_file(session, file.name, file.read_bytes(), who, dry_run=dry_run)
+    except DomainError as exc:
+        for err in exc.errors or []:
+            typer.echo(f"row {err.get('row', '?')}, column {err.get('column') or '-'}: {err['message']}", err=True)
+        _fail(exc.detail)
+    for err in report.errors:
+        typer.echo(f"row {err.row}, column {err.column or '-'}: {err.message}", err=True)
+    verb = "would import" if dry_run else "imported"
+    typer.echo(f"{verb} {report.rows if dry_run else len(report.created)} risk(s)")
+    if report.errors:
+        sys.exit(1)

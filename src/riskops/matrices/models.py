@@ -1,0 +1,110 @@
+from datetime import datetime, timedelta
+from typing import Any, Self
+
+from pydantic import BaseModel, ConfigDict, Field as PydField, model_validator
+from sqlalchemy import JSON
+from sqlmodel import Field, SQLModel
+
+from riskops.clock import now as utcnow
+from riskops.db import UTCDateTime
+
+
+class ScalePoint(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    value: int = PydField(ge=1, description="The number a user enters; a scale runs 1..N.")
+    name: str = PydField(min_length=1, max_length=60)
+    description: str = ""
+
+
+class Level(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = PydField(min_length=1, max_length=40, pattern=r"^[a-z][a-z0-9-]*$")
+    review_interval_days: int = PydField(ge=1, le=3660)
+    color: str = PydField(default="#9e9e9e", pattern=r"^#[0-9a-fA-F]{6}$")
+
+
+class MatrixSpec(BaseModel):
+    """A risk matrix: scales, the levels from lowest to highest, and a level for every cell.
+
+    `cells[l - 1][i - 1]` is the level of likelihood `l` and impact `i`; the score is `l * i`.
+    `appetite` is the highest level that a non-admin may accept.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = PydField(min_length=1, max_length=100)
+    description: str = ""
+    likelihood: list[ScalePoint] = PydField(min_length=1, max_length=20)
+    impact: list[ScalePoint] = PydField(min_length=1, max_length=20)
+    levels: list[Level] = PydField(min_length=1, max_length=20)
+    cells: list[list[str]]
+    appetite: str
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Self:
+        for axis in ("likelihood", "impact"):
+            values = [p.value for p in getattr(self, axis)]
+            if values != list(range(1, len(values) + 1)):
+                raise ValueError(f"{axis} values must run 1..{len(values)} in order, got {values}")
+        names = [lv.name for lv in self.levels]
+        if len(set(names)) != len(names):
+            raise ValueError(f"level names must be unique, got {names}")
+        if len(self.cells) != len(self.likelihood):
+            raise ValueError(f"cells needs one row per likelihood value ({len(self.likelihood)}), got {len(self.cells)}")
+        for row_no, row in enumerate(self.cells, start=1):
+            if len(row) != len(self.impact):
+                raise ValueError(f"cells row {row_no} needs {len(self.impact)} entries (one per impact), got {len(row)}")
+            unknown = sorted(set(row) - set(names))
+            if unknown:
+                raise ValueError(f"cells row {row_no} names unknown levels {unknown}; levels are {names}")
+        if self.appetite not in names:
+            raise ValueError(f"appetite '{self.appetite}' is not one of the levels {names}")
+        return self
+
+    def level_of(self, likelihood: int, impact: int) -> str:
+        return self.cells[likelihood - 1][impact - 1]
+
+    def rank(self, level: str) -> int:
+        return next(i for i, lv in enumerate(self.levels) if lv.name == level)
+
+    def review_interval(self, level: str) -> timedelta:
+        return timedelta(days=next(lv.review_interval_days for lv in self.levels if lv.name == level))
+
+    def above_appetite(self, level: str) -> bool:
+        return self.rank(level) > self.rank(self.appetite)
+
+
+class RiskMatrix(SQLModel, table=True):
+    """A published matrix version. Never changed after publishing: risks keep the version they were scored with."""
+
+    __tablename__ = "risk_matrix"
+
+    version: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False})
+    name: str = Field(max_length=100)
+    spec: dict[str, Any] = Field(sa_type=JSON)
+    published_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    published_by: str = Field(max_length=100)
+
+    def parsed(self) -> MatrixSpec:
+        return MatrixSpec.model_validate(self.spec)
+
+
+class RiskMatrixPublic(SQLModel):
+    version: int
+    published_at: datetime
+    published_by: str
+    spec: MatrixSpec
+
+
+class RescoreRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    rationale: str = PydField(min_length=1, max_length=2000)
+
+
+class RescoreResult(BaseModel):
+    matrix_version: int
+    rescored: int
+    level_changes: list[dict[str, Any]]

@@ -1,0 +1,54 @@
+"""Alembic, driven from code: the schema is created and changed only by these migrations."""
+
+from contextlib import contextmanager
+from collections.abc import Iterator
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Connection, Engine, text
+
+
+def config(connection: Connection | None = None) -> Config:
+    cfg = Config()
+    cfg.set_main_option("script_location", "riskops:migrations")
+    cfg.attributes["connection"] = connection
+    return cfg
+
+
+def head() -> str:
+    return ScriptDirectory.from_config(config()).get_current_head() or ""
+
+
+def current(engine: Engine) -> str | None:
+    with engine.connect() as conn:
+        return MigrationContext.configure(conn).get_current_revision()
+
+
+@contextmanager
+def exclusive(engine: Engine) -> Iterator[Connection]:
+    """Several instances may start at once on PostgreSQL: one migrates, the others wait for it."""
+    with engine.connect() as conn:
+        if engine.dialect.name == "postgresql":
+            conn.execute(text("SELECT pg_advisory_lock(727165)"))
+            conn.commit()
+        try:
+            yield conn
+        finally:
+            if engine.dialect.name == "postgresql":
+                conn.rollback()
+                conn.execute(text("SELECT pg_advisory_unlock(727165)"))
+                conn.commit()
+
+
+def upgrade(engine: Engine, revision: str = "head") -> None:
+    with exclusive(engine) as conn:
+        command.upgrade(config(conn), revision)
+        conn.commit()
+
+
+def downgrade(engine: Engine, revision: str) -> None:
+    with exclusive(engine) as conn:
+        command.downgrade(config(conn), revision)
+        conn.commit()

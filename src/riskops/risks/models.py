@@ -1,0 +1,302 @@
+from datetime import date, datetime
+from enum import StrEnum
+
+from pydantic import BaseModel, ConfigDict, Field as PydField, field_validator
+from sqlalchemy import Column, ForeignKey, Index, Integer, String, Text
+from sqlmodel import Field, Relationship, SQLModel
+
+from riskops.clock import now as utcnow
+from riskops.db import UTCDateTime
+
+
+class RiskStatus(StrEnum):
+    open = "open"
+    closed = "closed"
+
+
+class Treatment(StrEnum):
+    avoid = "avoid"
+    mitigate = "mitigate"
+    transfer = "transfer"
+    accept = "accept"
+
+
+class ControlStatus(StrEnum):
+    planned = "planned"
+    in_progress = "in-progress"
+    implemented = "implemented"
+
+
+class AssessmentKind(StrEnum):
+    initial = "initial"
+    reassessment = "reassessment"
+    rescore = "rescore"
+
+
+Tag = str
+
+
+def _normalise_tags(tags: list[str]) -> list[str]:
+    cleaned = sorted({t.strip().lower() for t in tags if t.strip()})
+    for tag in cleaned:
+        if len(tag) > 50:
+            raise ValueError(f"tag '{tag[:20]}...' is longer than 50 characters")
+    return cleaned
+
+
+# ---- tables ----
+
+
+class RiskTag(SQLModel, table=True):
+    __tablename__ = "risk_tag"
+
+    risk_id: int = Field(sa_column=Column(Integer, ForeignKey("risk.id"), primary_key=True))
+    tag: str = Field(sa_column=Column(String(50), primary_key=True, index=True))
+
+
+class Risk(SQLModel, table=True):
+    __table_args__ = (
+        Index("ix_risk_score_id", "score", "id"),
+        Index("ix_risk_next_review_at_id", "next_review_at", "id"),
+        Index("ix_risk_updated_at_id", "updated_at", "id"),
+        Index("ix_risk_status_level", "status", "level"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    title: str = Field(max_length=200)
+    description: str = Field(default="", sa_type=Text)
+    category: str = Field(max_length=100, index=True)
+    owner: str = Field(max_length=200, index=True)
+    status: RiskStatus = Field(default=RiskStatus.open, sa_type=String(16))
+    treatment: Treatment = Field(sa_type=String(16))
+    matrix_version: int = Field(foreign_key="risk_matrix.version")
+    inherent_likelihood: int
+    inherent_impact: int
+    inherent_score: int
+    inherent_level: str = Field(max_length=40)
+    residual_likelihood: int | None = None
+    residual_impact: int | None = None
+    residual_score: int | None = None
+    residual_level: str | None = Field(default=None, max_length=40)
+    # The current rating: residual where assessed, else inherent. Stored so lists can filter and sort on an index.
+    score: int
+    level: str = Field(max_length=40)
+    acceptance_approver: str | None = Field(default=None, max_length=200)
+    acceptance_expires_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    last_reviewed_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    next_review_at: datetime = Field(sa_type=UTCDateTime)
+    next_review_set_by_hand: bool = False
+    closed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    closure_reason: str | None = Field(default=None, sa_type=Text)
+    version: int = 1
+
+    tag_rows: list[RiskTag] = Relationship(
+        sa_relationship_kwargs={"lazy": "selectin", "cascade": "all, delete-orphan", "order_by": "RiskTag.tag"}
+    )
+    controls: list["RiskControl"] = Relationship(
+        sa_relationship_kwargs={"lazy": "selectin", "order_by": "RiskControl.id"}
+    )
+
+    @property
+    def reference(self) -> str:
+        return f"R-{self.id:04d}"
+
+    @property
+    def tags(self) -> list[str]:
+        return [row.tag for row in self.tag_rows]
+
+
+class RiskControl(SQLModel, table=True):
+    __tablename__ = "risk_control"
+
+    id: int | None = Field(default=None, primary_key=True)
+    risk_id: int = Field(foreign_key="risk.id", index=True)
+    title: str = Field(max_length=200)
+    owner: str = Field(max_length=200)
+    status: ControlStatus = Field(default=ControlStatus.planned, sa_type=String(16))
+    due_date: date | None = None
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class RiskAssessment(SQLModel, table=True):
+    """One scoring of a risk; append-only. The oldest is the assessment the risk was created with."""
+
+    __tablename__ = "risk_assessment"
+    __table_args__ = (Index("ix_risk_assessment_risk_id_id", "risk_id", "id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    risk_id: int = Field(foreign_key="risk.id")
+    kind: AssessmentKind = Field(sa_type=String(16))
+    matrix_version: int = Field(foreign_key="risk_matrix.version")
+    inherent_likelihood: int
+    inherent_impact: int
+    inherent_score: int
+    inherent_level: str = Field(max_length=40)
+    residual_likelihood: int | None = None
+    residual_impact: int | None = None
+    residual_score: int | None = None
+    residual_level: str | None = Field(default=None, max_length=40)
+    rationale: str = Field(sa_type=Text)
+    assessed_by: str = Field(max_length=200)
+    assessed_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+# ---- API shapes ----
+
+
+class Rating(BaseModel):
+    """A likelihood/impact pair as entered; checked against the current matrix's scales."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    likelihood: int = PydField(ge=1, le=20)
+    impact: int = PydField(ge=1, le=20)
+
+
+class ScoredRating(BaseModel):
+    likelihood: int
+    impact: int
+    score: int
+    level: str
+
+
+class AcceptanceIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    approver: str = PydField(min_length=1, max_length=200)
+    expires_at: datetime = PydField(description="When the acceptance lapses (timezone-aware).")
+
+
+class Acceptance(BaseModel):
+    approver: str
+    expires_at: datetime
+    expired: bool
+
+
+class RiskCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    title: str = PydField(min_length=1, max_length=200)
+    description: str = PydField(default="", max_length=20000)
+    category: str = PydField(min_length=1, max_length=100)
+    owner: str = PydField(min_length=1, max_length=200)
+    inherent: Rating
+    residual: Rating | None = None
+    treatment: Treatment = Treatment.mitigate
+    acceptance: AcceptanceIn | None = None
+    tags: list[Tag] = PydField(default_factory=list, max_length=50)
+    next_review_at: datetime | None = PydField(
+        default=None, description="Set by hand; otherwise it follows from the level's review interval."
+    )
+    rationale: str = PydField(default="Initial assessment", min_length=1, max_length=2000)
+
+    _tags = field_validator("tags")(_normalise_tags)
+
+
+class RiskUpdate(BaseModel):
+    """Edit descriptive fields. Scores change only through an assessment, so that history stays complete."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    title: str | None = PydField(default=None, min_length=1, max_length=200)
+    description: str | None = PydField(default=None, max_length=20000)
+    category: str | None = PydField(default=None, min_length=1, max_length=100)
+    owner: str | None = PydField(default=None, min_length=1, max_length=200)
+    treatment: Treatment | None = None
+    acceptance: AcceptanceIn | None = None
+    tags: list[Tag] | None = PydField(default=None, max_length=50)
+    next_review_at: datetime | None = PydField(
+        default=None, description="A date set by hand; send null to go back to the level's review interval."
+    )
+
+    @field_validator("tags")
+    @classmethod
+    def _tags(cls, tags: list[str] | None) -> list[str] | None:
+        return None if tags is None else _normalise_tags(tags)
+
+
+class StatusChange(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    reason: str = PydField(min_length=1, max_length=2000)
+
+
+class AssessmentCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    inherent: Rating | None = None
+    residual: Rating | None = None
+    rationale: str = PydField(min_length=1, max_length=2000)
+
+
+class AssessmentPublic(BaseModel):
+    id: int
+    risk_id: int
+    kind: AssessmentKind
+    matrix_version: int
+    inherent: ScoredRating
+    residual: ScoredRating | None
+    rationale: str
+    assessed_by: str
+    assessed_at: datetime
+
+
+class ControlCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    title: str = PydField(min_length=1, max_length=200)
+    owner: str = PydField(min_length=1, max_length=200)
+    status: ControlStatus = ControlStatus.planned
+    due_date: date | None = None
+
+
+class ControlUpdate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    title: str | None = PydField(default=None, min_length=1, max_length=200)
+    owner: str | None = PydField(default=None, min_length=1, max_length=200)
+    status: ControlStatus | None = None
+    due_date: date | None = None
+
+
+class ControlPublic(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    title: str
+    owner: str
+    status: ControlStatus
+    due_date: date | None
+    created_at: datetime
+    updated_at: datetime
+
+
+class RiskPublic(BaseModel):
+    id: int
+    reference: str
+    title: str
+    description: str
+    category: str
+    owner: str
+    status: RiskStatus
+    treatment: Treatment
+    tags: list[str]
+    matrix_version: int
+    inherent: ScoredRating
+    residual: ScoredRating | None
+    score: int
+    level: str
+    acceptance: Acceptance | None
+    controls: list[ControlPublic]
+    created_at: datetime
+    updated_at: datetime
+    last_reviewed_at: datetime
+    next_review_at: datetime
+    next_review_set_by_hand: bool
+    overdue: bool
+    closed_at: datetime | None
+    closure_reason: str | None
+    version: int

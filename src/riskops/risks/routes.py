@@ -1,0 +1,165 @@
+from typing import Annotated
+
+from fastapi import APIRouter, Header, Query, Response, UploadFile, status
+from pydantic import BaseModel, ConfigDict, Field
+
+from riskops import audit
+from riskops.audit.models import AuditEntryPublic
+from riskops.auth import ReadSession, Reader, WriteSession, Writer
+from riskops.config import get_settings
+from riskops.pagination import Page
+from riskops.risks import importer, service
+from riskops.risks.models import (
+    AssessmentCreate,
+    AssessmentPublic,
+    ControlCreate,
+    ControlPublic,
+    ControlUpdate,
+    RiskCreate,
+    RiskPublic,
+    RiskStatus,
+    RiskUpdate,
+    StatusChange,
+)
+
+router = APIRouter(prefix="/api/v1/risks", tags=["risks"])
+
+IfMatch = Annotated[str | None, Header(description="The ETag you read; a stale one gets 412.")]
+
+
+class RiskQuery(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    status: RiskStatus | None = None
+    level: str | None = None
+    category: str | None = None
+    owner: str | None = None
+    tag: str | None = None
+    overdue: bool | None = Field(default=None, description="Open risks whose next review date has passed.")
+    q: str | None = Field(default=None, max_length=200, description="Text in the title or description.")
+    sort: service.SortKey = "-score"
+    cursor: str | None = None
+    limit: int = Field(default=50, ge=1, le=500)
+
+
+def _answer(response: Response, risk: service.Risk) -> RiskPublic:
+    response.headers["ETag"] = service.etag(risk)
+    return service.present(risk)
+
+
+@router.post("", status_code=status.HTTP_201_CREATED)
+def create_risk(data: RiskCreate, session: WriteSession, who: Writer, response: Response) -> RiskPublic:
+    risk = service.create_risk(session, data, who)
+    session.commit()
+    response.headers["Location"] = f"{router.prefix}/{risk.id}"
+    return _answer(response, risk)
+
+
+@router.get("")
+def list_risks(params: Annotated[RiskQuery, Query()], session: ReadSession, _: Reader) -> Page[RiskPublic]:
+    filters = service.RiskFilter(**params.model_dump(exclude={"sort", "cursor", "limit"}))
+    rows, next_cursor = service.list_risks(session, filters, sort=params.sort, cursor=params.cursor, limit=params.limit)
+    return Page(items=[service.present(r) for r in rows], next_cursor=next_cursor)
+
+
+@router.post("/import")
+def import_risks(
+    file: UploadFile, session: WriteSession, who: Writer,
+    dry_run: Annotated[bool, Query(description="Check every row and write nothing.")] = False,
+) -> importer.ImportReport:  # fmt: skip
+    content = importer.read_upload(file.file, get_settings().import_max_bytes)
+    report = importer.import_file(session, file.filename or "upload.csv", content, who, dry_run=dry_run)
+    session.commit()
+    return report
+
+
+@router.get("/{risk_ref}")
+def get_risk(risk_ref: str, session: ReadSession, _: Reader, response: Response) -> RiskPublic:
+    return _answer(response, service.get_risk(session, service.parse_risk_ref(risk_ref)))
+
+
+@router.patch("/{risk_ref}")
+def update_risk(
+    risk_ref: str, data: RiskUpdate, session: WriteSession, who: Writer, response: Response, if_match: IfMatch = None
+) -> RiskPublic:
+    risk = service.get_risk(session, service.parse_risk_ref(risk_ref), for_update=True)
+    service.check_if_match(risk, if_match)
+    service.update_risk(session, risk, data, who)
+    session.commit()
+    return _answer(response, risk)
+
+
+@router.post("/{risk_ref}/close")
+def close_risk(
+    risk_ref: str, data: StatusChange, session: WriteSession, who: Writer, response: Response, if_match: IfMatch = None
+) -> RiskPublic:
+    risk = service.get_risk(session, service.parse_risk_ref(risk_ref), for_update=True)
+    service.check_if_match(risk, if_match)
+    service.change_status(session, risk, "close", data, who)
+    session.commit()
+    return _answer(response, risk)
+
+
+@router.post("/{risk_ref}/reopen")
+def reopen_risk(
+    risk_ref: str, data: StatusChange, session: WriteSession, who: Writer, response: Response, if_match: IfMatch = None
+) -> RiskPublic:
+    risk = service.get_risk(session, service.parse_risk_ref(risk_ref), for_update=True)
+    service.check_if_match(risk, if_match)
+    service.change_status(session, risk, "reopen", data, who)
+    session.commit()
+    return _answer(response, risk)
+
+
+@router.post("/{risk_ref}/assessments", status_code=status.HTTP_201_CREATED)
+def assess_risk(
+    risk_ref: str, data: AssessmentCreate, session: WriteSession, who: Writer, response: Response,
+    if_match: IfMatch = None,
+) -> AssessmentPublic:  # fmt: skip
+    risk = service.get_risk(session, service.parse_risk_ref(risk_ref), for_update=True)
+    service.check_if_match(risk, if_match)
+    assessment = service.assess_risk(session, risk, data, who)
+    session.commit()
+    response.headers["ETag"] = service.etag(risk)
+    return service.present_assessment(assessment)
+
+
+@router.get("/{risk_ref}/assessments")
+def list_assessments(
+    risk_ref: str, session: ReadSession, _: Reader,
+    cursor: str | None = None, limit: Annotated[int, Query(ge=1, le=500)] = 50,
+) -> Page[AssessmentPublic]:  # fmt: skip
+    risk = service.get_risk(session, service.parse_risk_ref(risk_ref))
+    rows, next_cursor = service.list_assessments(session, risk, cursor=cursor, limit=limit)
+    return Page(items=[service.present_assessment(a) for a in rows], next_cursor=next_cursor)
+
+
+@router.get("/{risk_ref}/history")
+def risk_history(
+    risk_ref: str, session: ReadSession, _: Reader,
+    cursor: str | None = None, limit: Annotated[int, Query(ge=1, le=500)] = 100,
+) -> Page[AuditEntryPublic]:  # fmt: skip
+    """Every change to the risk, oldest first: who, when, which fields, old and new values."""
+    risk = service.get_risk(session, service.parse_risk_ref(risk_ref))
+    rows, next_cursor = audit.service.list_entries(
+        session, entity_type="risk", entity_id=str(risk.id), cursor=cursor, limit=limit
+    )
+    return Page(items=[AuditEntryPublic.model_validate(r, from_attributes=True) for r in rows], next_cursor=next_cursor)
+
+
+@router.post("/{risk_ref}/controls", status_code=status.HTTP_201_CREATED)
+def add_control(risk_ref: str, data: ControlCreate, session: WriteSession, who: Writer) -> ControlPublic:
+    risk = service.get_risk(session, service.parse_risk_ref(risk_ref), for_update=True)
+    control = service.add_control(session, risk, data, who)
+    session.commit()
+    return ControlPublic.model_validate(control)
+
+
+@router.patch("/{risk_ref}/controls/{control_id}")
+def update_control(
+    risk_ref: str, control_id: int, data: ControlUpdate, session: WriteSession, who: Writer
+) -> ControlPublic:
+    risk = service.get_risk(session, service.parse_risk_ref(risk_ref), for_update=True)
+    control = service.update_control(session, risk, control_id, data, who)
+    session.commit()
+    return ControlPublic.model_validate(control)

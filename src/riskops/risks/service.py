@@ -1,0 +1,550 @@
+"""The rules of the register: scoring, review cadence, acceptance, history. Callers commit."""
+
+import re
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Literal
+
+from sqlalchemy import ColumnElement, and_, exists, or_
+from sqlmodel import Session, col, select
+
+from riskops import audit
+from riskops.apikeys.models import Role
+from riskops.apikeys.service import Principal
+from riskops.clock import now as utcnow
+from riskops.errors import BadRequest, Conflict, Forbidden, InvalidTransition, NotFound, PreconditionFailed
+from riskops.errors import Unprocessable, field_error
+from riskops.matrices import service as matrices
+from riskops.matrices.models import MatrixSpec, RescoreResult, RiskMatrix
+from riskops.pagination import decode_cursor, decode_id_cursor, encode_cursor, id_page, malformed_cursor
+from riskops.risks.models import (
+    Acceptance,
+    AcceptanceIn,
+    AssessmentCreate,
+    AssessmentKind,
+    AssessmentPublic,
+    ControlCreate,
+    ControlPublic,
+    ControlUpdate,
+    Rating,
+    Risk,
+    RiskAssessment,
+    RiskControl,
+    RiskCreate,
+    RiskPublic,
+    RiskStatus,
+    RiskTag,
+    RiskUpdate,
+    ScoredRating,
+    StatusChange,
+    Treatment,
+)
+
+Loc = tuple[str | int, ...]
+
+# ---- presenting ----
+
+
+def present(risk: Risk) -> RiskPublic:
+    now = utcnow()
+    acceptance = None
+    if risk.acceptance_approver is not None and risk.acceptance_expires_at is not None:
+        acceptance = Acceptance(
+            approver=risk.acceptance_approver,
+            expires_at=risk.acceptance_expires_at,
+            expired=risk.acceptance_expires_at <= now,
+        )
+    return RiskPublic(
+        id=risk.id,  # type: ignore[arg-type]
+        reference=risk.reference,
+        title=risk.title,
+        description=risk.description,
+        category=risk.category,
+        owner=risk.owner,
+        status=risk.status,
+        treatment=risk.treatment,
+        tags=risk.tags,
+        matrix_version=risk.matrix_version,
+        inherent=_rating_of(risk, "inherent"),  # type: ignore[arg-type]
+        residual=_rating_of(risk, "residual"),
+        score=risk.score,
+        level=risk.level,
+        acceptance=acceptance,
+        controls=[ControlPublic.model_validate(c) for c in risk.controls],
+        created_at=risk.created_at,
+        updated_at=risk.updated_at,
+        last_reviewed_at=risk.last_reviewed_at,
+        next_review_at=risk.next_review_at,
+        next_review_set_by_hand=risk.next_review_set_by_hand,
+        overdue=is_overdue(risk, now),
+        closed_at=risk.closed_at,
+        closure_reason=risk.closure_reason,
+        version=risk.version,
+    )
+
+
+def present_assessment(a: RiskAssessment) -> AssessmentPublic:
+    return AssessmentPublic(
+        id=a.id,  # type: ignore[arg-type]
+        risk_id=a.risk_id,
+        kind=a.kind,
+        matrix_version=a.matrix_version,
+        inherent=_rating_of(a, "inherent"),  # type: ignore[arg-type]
+        residual=_rating_of(a, "residual"),
+        rationale=a.rationale,
+        assessed_by=a.assessed_by,
+        assessed_at=a.assessed_at,
+    )
+
+
+def _rating_of(row: Risk | RiskAssessment, which: Literal["inherent", "residual"]) -> ScoredRating | None:
+    likelihood = getattr(row, f"{which}_likelihood")
+    if likelihood is None:
+        return None
+    return ScoredRating(
+        likelihood=likelihood,
+        impact=getattr(row, f"{which}_impact"),
+        score=getattr(row, f"{which}_score"),
+        level=getattr(row, f"{which}_level"),
+    )
+
+
+def is_overdue(risk: Risk, now: datetime) -> bool:
+    return risk.status == RiskStatus.open and risk.next_review_at < now
+
+
+# ---- lookup and concurrency ----
+
+_REFERENCE = re.compile(r"^(?:R-)?0*(\d{1,12})$", re.IGNORECASE)
+
+
+def parse_risk_ref(ref: str) -> int:
+    """Accept a numeric id or a human reference such as R-0042."""
+    match = _REFERENCE.match(ref.strip())
+    if match is None:
+        raise NotFound(f"'{ref}' is not a risk id or reference (like 42 or R-0042).")
+    return int(match.group(1))
+
+
+def get_risk(session: Session, risk_id: int, *, for_update: bool = False) -> Risk:
+    risk = session.get(Risk, risk_id, with_for_update=for_update)
+    if risk is None:
+        raise NotFound(f"Risk {risk_id} does not exist.")
+    return risk
+
+
+def etag(risk: Risk) -> str:
+    return f'"{risk.version}"'
+
+
+def check_if_match(risk: Risk, if_match: str | None) -> None:
+    """Optimistic concurrency: a write that names an older version is refused, not merged."""
+    if if_match is None or if_match.strip() == "*":
+        return
+    wanted = {tag.strip().removeprefix("W/") for tag in if_match.split(",")}
+    if etag(risk) not in wanted:
+        raise PreconditionFailed(
+            f"Risk {risk.reference} has changed since you read it (now version {risk.version}); "
+            "read it again and reapply your change.",
+            current_version=risk.version,
+        )
+
+
+# ---- scoring, review cadence, acceptance ----
+
+
+def score(spec: MatrixSpec, rating: Rating, loc: Loc) -> ScoredRating:
+    errors = []
+    for axis, scale in (("likelihood", spec.likelihood), ("impact", spec.impact)):
+        value = getattr(rating, axis)
+        if not 1 <= value <= len(scale):
+            errors.append(field_error((*loc, axis), f"must be between 1 and {len(scale)} on the '{spec.name}' matrix"))
+    if errors:
+        raise Unprocessable(f"{errors[0]['field']}: {errors[0]['message']}", errors=errors)
+    return ScoredRating(
+        likelihood=rating.likelihood,
+        impact=rating.impact,
+        score=rating.likelihood * rating.impact,
+        level=spec.level_of(rating.likelihood, rating.impact),
+    )
+
+
+def _set_ratings(target: Risk | RiskAssessment, inherent: ScoredRating, residual: ScoredRating | None) -> None:
+    for which, rating in (("inherent", inherent), ("residual", residual)):
+        for part in ("likelihood", "impact", "score", "level"):
+            setattr(target, f"{which}_{part}", getattr(rating, part) if rating else None)
+    if isinstance(target, Risk):
+        current = residual or inherent
+        target.score, target.level = current.score, current.level
+
+
+def schedule_review(risk: Risk, spec: MatrixSpec) -> None:
+    """next_review_at follows the last review and the current level, unless a person set it by hand."""
+    if not risk.next_review_set_by_hand:
+        risk.next_review_at = risk.last_reviewed_at + spec.review_interval(risk.level)
+
+
+def _check_acceptance(risk: Risk, spec: MatrixSpec, acceptance: AcceptanceIn | None, who: Principal, loc: Loc) -> None:
+    """Accepting needs an approver and a future expiry; above the appetite it needs an admin."""
+    if risk.treatment != Treatment.accept:
+        if acceptance is not None:
+            raise Unprocessable(
+                "An acceptance applies only to treatment 'accept'.",
+                errors=[field_error((*loc, "acceptance"), "only allowed with treatment 'accept'")],
+            )
+        risk.acceptance_approver = risk.acceptance_expires_at = None
+        return
+    if acceptance is None:
+        if risk.acceptance_approver is not None:
+            return  # an existing acceptance carries over an edit of other fields
+        raise Unprocessable(
+            "Accepting a risk needs an approver and an expiry date.",
+            errors=[field_error((*loc, "acceptance"), "required when treatment is 'accept'")],
+        )
+    if acceptance.expires_at.tzinfo is None or acceptance.expires_at <= utcnow():
+        raise Unprocessable(
+            "The acceptance must expire in the future (timezone-aware).",
+            errors=[field_error((*loc, "acceptance", "expires_at"), "must be a future, timezone-aware time")],
+        )
+    if spec.above_appetite(risk.level) and not who.may(Role.admin):
+        raise Forbidden(
+            f"Level '{risk.level}' is above the risk appetite ('{spec.appetite}'); only an admin may accept it.",
+            errors=[field_error((*loc, "treatment"), "above risk appetite")],
+        )
+    risk.acceptance_approver = acceptance.approver
+    risk.acceptance_expires_at = acceptance.expires_at
+
+
+def _aware(value: datetime, loc: Loc) -> datetime:
+    if value.tzinfo is None:
+        raise Unprocessable(
+            "Timestamps must carry a timezone, e.g. 2027-03-31T00:00:00Z.",
+            errors=[field_error(loc, "timezone missing")],
+        )
+    return value
+
+
+# ---- history ----
+
+_AUDITED = (
+    "title", "description", "category", "owner", "status", "treatment", "matrix_version",
+    "inherent_likelihood", "inherent_impact", "inherent_score", "inherent_level",
+    "residual_likelihood", "residual_impact", "residual_score", "residual_level",
+    "acceptance_approver", "acceptance_expires_at", "next_review_at", "next_review_set_by_hand",
+    "last_reviewed_at", "closed_at", "closure_reason",
+)  # fmt: skip
+
+
+def _state(risk: Risk) -> dict[str, Any]:
+    state: dict[str, Any] = {name: getattr(risk, name) for name in _AUDITED}
+    state["tags"] = risk.tags
+    return {k: v.isoformat() if isinstance(v, datetime) else v for k, v in state.items()}
+
+
+def _record(
+    session: Session, risk: Risk, action: str, who: Principal, before: dict[str, Any], *, note: str | None = None
+) -> None:
+    audit.service.record(
+        session, entity_type="risk", entity_id=risk.id, action=action, actor=who.name,  # type: ignore[arg-type]
+        changes=audit.service.diff(before, _state(risk)), note=note,
+    )
+
+
+def _touch(session: Session, risk: Risk) -> None:
+    risk.updated_at = utcnow()
+    risk.version += 1
+    session.add(risk)
+
+
+def _set_tags(risk: Risk, tags: list[str]) -> None:
+    risk.tag_rows = [RiskTag(tag=t) for t in tags]
+
+
+def _new_assessment(risk: Risk, kind: AssessmentKind, rationale: str, who: Principal) -> RiskAssessment:
+    assessment = RiskAssessment(
+        risk_id=risk.id,  # type: ignore[arg-type]
+        kind=kind, matrix_version=risk.matrix_version, rationale=rationale, assessed_by=who.name,
+        assessed_at=utcnow(),
+        inherent_likelihood=0, inherent_impact=0, inherent_score=0, inherent_level="",
+    )  # fmt: skip
+    _set_ratings(assessment, _rating_of(risk, "inherent"), _rating_of(risk, "residual"))  # type: ignore[arg-type]
+    return assessment
+
+
+# ---- commands ----
+
+
+def create_risk(session: Session, data: RiskCreate, who: Principal, *, loc: Loc = ("body",)) -> Risk:
+    matrix = matrices.current(session)
+    spec = matrix.parsed()
+    inherent = score(spec, data.inherent, (*loc, "inherent"))
+    residual = score(spec, data.residual, (*loc, "residual")) if data.residual else None
+    now = utcnow()
+    risk = Risk(
+        title=data.title, description=data.description, category=data.category, owner=data.owner,
+        treatment=data.treatment, matrix_version=matrix.version, created_at=now, updated_at=now,
+        last_reviewed_at=now, next_review_at=now,
+        inherent_likelihood=0, inherent_impact=0, inherent_score=0, inherent_level="", score=0, level="",
+    )  # fmt: skip
+    _set_ratings(risk, inherent, residual)
+    _check_acceptance(risk, spec, data.acceptance, who, loc)
+    if data.next_review_at is not None:
+        risk.next_review_at = _aware(data.next_review_at, (*loc, "next_review_at"))
+        risk.next_review_set_by_hand = True
+    schedule_review(risk, spec)
+    _set_tags(risk, data.tags)
+    session.add(risk)
+    session.flush()
+    session.add(_new_assessment(risk, AssessmentKind.initial, data.rationale, who))
+    _record(session, risk, "created", who, {}, note=data.rationale)
+    session.flush()
+    return risk
+
+
+def update_risk(session: Session, risk: Risk, data: RiskUpdate, who: Principal) -> Risk:
+    before = _state(risk)
+    fields = data.model_fields_set
+    for name in ("title", "description", "category", "owner", "treatment"):
+        value = getattr(data, name)
+        if name in fields and value is not None:
+            setattr(risk, name, value)
+    if "tags" in fields and data.tags is not None:
+        _set_tags(risk, data.tags)
+    spec = matrices.get(session, risk.matrix_version).parsed()
+    if "next_review_at" in fields:
+        if data.next_review_at is None:
+            risk.next_review_set_by_hand = False
+        else:
+            risk.next_review_at = _aware(data.next_review_at, ("body", "next_review_at"))
+            risk.next_review_set_by_hand = True
+        schedule_review(risk, spec)
+    if "treatment" in fields or "acceptance" in fields:
+        _check_acceptance(risk, spec, data.acceptance, who, ("body",))
+    if _state(risk) == before:
+        return risk  # nothing changed: no new version, no history entry
+    _touch(session, risk)
+    _record(session, risk, "updated", who, before)
+    session.flush()
+    return risk
+
+
+def assess_risk(
+    session: Session, risk: Risk, data: AssessmentCreate, who: Principal,
+    *, kind: AssessmentKind = AssessmentKind.reassessment, matrix: RiskMatrix | None = None,
+) -> RiskAssessment:  # fmt: skip
+    """A review with new (or confirmed) scores on the current matrix; it restarts the review clock."""
+    if risk.status != RiskStatus.open:
+        raise InvalidTransition(f"Risk {risk.reference} is closed; reopen it before reassessing.", allowed=["reopen"])
+    matrix = matrix or matrices.current(session)
+    spec = matrix.parsed()
+    before = _state(risk)
+    inherent_in = data.inherent or Rating(likelihood=risk.inherent_likelihood, impact=risk.inherent_impact)
+    residual_in = data.residual
+    if residual_in is None and risk.residual_likelihood is not None:
+        residual_in = Rating(likelihood=risk.residual_likelihood, impact=risk.residual_impact)  # type: ignore[arg-type]
+    inherent = score(spec, inherent_in, ("body", "inherent"))
+    residual = score(spec, residual_in, ("body", "residual")) if residual_in else None
+    _set_ratings(risk, inherent, residual)
+    risk.matrix_version = matrix.version
+    if kind != AssessmentKind.rescore:  # a change of method is not a review of the risk
+        risk.last_reviewed_at = utcnow()
+        risk.next_review_set_by_hand = False  # the review the hand-set date asked for has happened
+    schedule_review(risk, spec)
+    _touch(session, risk)
+    assessment = _new_assessment(risk, kind, data.rationale, who)
+    session.add(assessment)
+    _record(session, risk, "rescored" if kind == AssessmentKind.rescore else "assessed", who, before, note=data.rationale)
+    session.flush()
+    return assessment
+
+
+_TRANSITIONS = {RiskStatus.open: {"close": RiskStatus.closed}, RiskStatus.closed: {"reopen": RiskStatus.open}}
+
+
+def change_status(session: Session, risk: Risk, action: Literal["close", "reopen"], data: StatusChange, who: Principal) -> Risk:
+    allowed = _TRANSITIONS[risk.status]
+    if action not in allowed:
+        raise InvalidTransition(
+            f"Risk {risk.reference} is {risk.status}; it cannot {action}. Allowed: {', '.join(allowed)}.",
+            allowed=sorted(allowed),
+        )
+    before = _state(risk)
+    risk.status = allowed[action]
+    if action == "close":
+        risk.closed_at, risk.closure_reason = utcnow(), data.reason
+    else:
+        risk.closed_at, risk.closure_reason = None, None
+        risk.last_reviewed_at = utcnow()  # reopening is a review; restart the clock
+        risk.next_review_set_by_hand = False
+        schedule_review(risk, matrices.get(session, risk.matrix_version).parsed())
+    _touch(session, risk)
+    _record(session, risk, "closed" if action == "close" else "reopened", who, before, note=data.reason)
+    session.flush()
+    return risk
+
+
+def add_control(session: Session, risk: Risk, data: ControlCreate, who: Principal) -> RiskControl:
+    control = RiskControl(risk_id=risk.id, **data.model_dump())  # type: ignore[arg-type]
+    session.add(control)
+    session.flush()
+    _touch(session, risk)
+    audit.service.record(
+        session, entity_type="risk", entity_id=risk.id, action="control.added", actor=who.name,  # type: ignore[arg-type]
+        changes={f"controls.{control.id}": {"old": None, "new": _control_state(control)}},
+    )
+    session.flush()
+    session.refresh(risk, ["controls"])
+    return control
+
+
+def update_control(session: Session, risk: Risk, control_id: int, data: ControlUpdate, who: Principal) -> RiskControl:
+    control = session.get(RiskControl, control_id)
+    if control is None or control.risk_id != risk.id:
+        raise NotFound(f"Control {control_id} does not exist on risk {risk.reference}.")
+    before = _control_state(control)
+    for name in data.model_fields_set:
+        value = getattr(data, name)
+        if value is None and name != "due_date":
+            raise Unprocessable(f"{name} cannot be null.", errors=[field_error(("body", name), "cannot be null")])
+        setattr(control, name, value)
+    after = _control_state(control)
+    if after != before:
+        control.updated_at = utcnow()
+        session.add(control)
+        _touch(session, risk)
+        audit.service.record(
+            session, entity_type="risk", entity_id=risk.id, action="control.updated", actor=who.name,  # type: ignore[arg-type]
+            changes={f"controls.{control.id}.{k}": v for k, v in audit.service.diff(before, after).items()},
+        )
+        session.flush()
+    return control
+
+
+def _control_state(control: RiskControl) -> dict[str, Any]:
+    return {
+        "title": control.title,
+        "owner": control.owner,
+        "status": str(control.status),
+        "due_date": control.due_date.isoformat() if control.due_date else None,
+    }
+
+
+# ---- queries ----
+
+SortKey = Literal["score", "-score", "next_review_at", "-next_review_at", "updated_at", "-updated_at", "id", "-id"]
+
+
+@dataclass(frozen=True)
+class RiskFilter:
+    status: RiskStatus | None = None
+    level: str | None = None
+    category: str | None = None
+    owner: str | None = None
+    tag: str | None = None
+    overdue: bool | None = None
+    q: str | None = None
+
+    def clauses(self, now: datetime) -> list[ColumnElement[bool]]:
+        out: list[ColumnElement[bool]] = []
+        for name in ("status", "level", "category", "owner"):
+            value = getattr(self, name)
+            if value is not None:
+                out.append(getattr(Risk, name) == value)
+        if self.tag is not None:
+            out.append(exists().where(RiskTag.risk_id == Risk.id, RiskTag.tag == self.tag.strip().lower()))
+        if self.overdue is not None:
+            due = and_(Risk.status == RiskStatus.open, col(Risk.next_review_at) < now)
+            out.append(due if self.overdue else ~due)
+        if self.q:
+            pattern = "%" + self.q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+            out.append(or_(col(Risk.title).ilike(pattern, escape="\\"), col(Risk.description).ilike(pattern, escape="\\")))
+        return out
+
+
+def list_risks(
+    session: Session, filters: RiskFilter, *, sort: SortKey = "-score", cursor: str | None = None, limit: int = 50
+) -> tuple[list[Risk], str | None]:
+    """Keyset pagination on (sort column, id): stable while rows are added or edited elsewhere."""
+    descending = sort.startswith("-")
+    name = sort.lstrip("-")
+    column = col(getattr(Risk, name))
+    query = select(Risk).where(*filters.clauses(utcnow()))
+    if cursor is not None:
+        values = decode_cursor(cursor)
+        if len(values) != 3 or values[0] != sort or not isinstance(values[2], int):
+            raise malformed_cursor()
+        last_value, last_id = _cursor_value(name, values[1]), values[2]
+        if name == "id":
+            query = query.where(column < last_id if descending else column > last_id)
+        elif descending:
+            query = query.where(or_(column < last_value, and_(column == last_value, col(Risk.id) < last_id)))
+        else:
+            query = query.where(or_(column > last_value, and_(column == last_value, col(Risk.id) > last_id)))
+    order = [column.desc(), col(Risk.id).desc()] if descending else [column.asc(), col(Risk.id).asc()]
+    rows = list(session.exec(query.order_by(*order).limit(limit + 1)))
+    next_cursor = None
+    if len(rows) > limit:
+        rows = rows[:limit]
+        last = rows[-1]
+        value = getattr(last, name)
+        next_cursor = encode_cursor([sort, value.isoformat() if isinstance(value, datetime) else value, last.id])
+    return rows, next_cursor
+
+
+def _cursor_value(name: str, raw: Any) -> Any:
+    try:
+        if name in ("next_review_at", "updated_at"):
+            return datetime.fromisoformat(raw)
+        if isinstance(raw, int):
+            return raw
+    except (TypeError, ValueError):
+        pass
+    raise malformed_cursor()
+
+
+def list_assessments(
+    session: Session, risk: Risk, *, cursor: str | None = None, limit: int = 50
+) -> tuple[list[RiskAssessment], str | None]:
+    """Newest first; the last page ends with the assessment the risk was created with."""
+    query = select(RiskAssessment).where(RiskAssessment.risk_id == risk.id)
+    before_id = decode_id_cursor(cursor)
+    if before_id is not None:
+        query = query.where(col(RiskAssessment.id) < before_id)
+    return id_page(list(session.exec(query.order_by(col(RiskAssessment.id).desc()).limit(limit + 1))), limit)
+
+
+def rescore_all(session: Session, matrix: RiskMatrix, rationale: str, who: Principal) -> RescoreResult:
+    """Move every open risk scored on an older matrix onto `matrix`: an explicit, recorded reassessment each.
+
+    All or nothing: if any risk's likelihood or impact does not exist on the new scales, nothing moves
+    and the answer lists those risks, to be reassessed one by one with new values.
+    """
+    latest = matrices.current(session)
+    if matrix.version != latest.version:
+        raise Conflict(f"Only the current matrix (version {latest.version}) can be adopted.")
+    spec = matrix.parsed()
+    risks = list(
+        session.exec(
+            select(Risk)
+            .where(Risk.status == RiskStatus.open, Risk.matrix_version != matrix.version)
+            .order_by(col(Risk.id))
+            .with_for_update()
+        )
+    )
+    misfits = [
+        field_error(("risks", r.reference), "likelihood or impact is outside the new scales; reassess it by hand")
+        for r in risks
+        if max(r.inherent_likelihood, r.residual_likelihood or 1) > len(spec.likelihood)
+        or max(r.inherent_impact, r.residual_impact or 1) > len(spec.impact)
+    ]
+    if misfits:
+        raise Conflict(f"{len(misfits)} risk(s) do not fit the new matrix; nothing was rescored.", errors=misfits)
+    changes = []
+    for risk in risks:
+        old_level = risk.level
+        assess_risk(
+            session, risk, AssessmentCreate(rationale=rationale), who, kind=AssessmentKind.rescore, matrix=matrix
+        )
+        if risk.level != old_level:
+            changes.append({"risk": risk.reference, "old_level": old_level, "new_level": risk.level})
+    return RescoreResult(matrix_version=matrix.version, rescored=len(risks), level_changes=changes)
