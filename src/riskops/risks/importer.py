@@ -88,7 +88,9 @@ def _to_fields(cells: dict[str, Any]) -> dict[str, Any]:
         likelihood, impact = cells.get(f"{prefix}_likelihood"), cells.get(f"{prefix}_impact")
         return None if likelihood is None and impact is None else {"likelihood": likelihood, "impact": impact}
 
-    fields: dict[str, Any] = {k: v for k, v in cells.items() if k in ("title", "description", "category", "owner")}
+    fields: dict[str, Any] = {
+        k: v for k, v in cells.items() if k in ("title", "description", "category", "owner") and v is not None
+    }
     fields["inherent"] = rating("inherent") or {}
     if (residual := rating("residual")) is not None:
         fields["residual"] = residual

@@ -1,0 +1,387 @@
+"""Benchmark of the risk register API: `.venv/bin/python bench/register.py` (or `make bench`).
+
+Seeds a fresh SQLite register with --risks risks straight through SQLAlchemy Core, starts the real
+service under uvicorn in a subprocess (riskops' app plus a bare endpoint, see bench/app.py), and drives
+it over loopback with a small keep-alive HTTP/1.1 client on raw asyncio sockets. The server is pinned
+to one core and this process to the other, so the two do not steal time from each other.
+
+Every scenario is reported as requests/s, p50 and p99 latency, and its throughput relative to the bare
+endpoint measured in the same run (before and after the others; the mean is used). The last line of
+output is one JSON object with all figures.
+"""
+
+import argparse
+import asyncio
+import itertools
+import json
+import os
+import random
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any, cast
+
+from sqlalchemy import Engine, Table, text
+
+from riskops.apikeys.models import ApiKeyCreate, Role
+from riskops.apikeys.service import create_key
+from riskops.bootstrap import prepare_database
+from riskops.db import make_engine, unit_of_work
+from riskops.matrices import service as matrices
+from riskops.matrices.models import MatrixSpec
+from riskops.risks.models import Risk, RiskAssessment, RiskTag
+
+REPO = Path(__file__).resolve().parent.parent
+LIST_P99_TARGET_MS = 50.0
+READ_RATIO_TARGET = 0.5
+
+CATEGORIES = ("operational", "security", "compliance", "financial", "strategic", "supplier", "people", "technology")
+OWNERS = tuple(
+    f"{first}.{last}"
+    for first in ("ana", "ben", "chen", "dara", "eli", "femi", "gita", "hugo", "ines", "jon")
+    for last in ("smith", "okafor", "garcia", "novak", "tanaka")
+)  # 50 owners
+TAGS = ("gdpr", "sox", "iso27001", "cloud", "vendor", "ransomware", "payments", "hr", "datacenter", "legacy", "ai", "bcp")
+TREATMENTS, TREATMENT_WEIGHTS = ("avoid", "mitigate", "transfer", "accept"), (5, 70, 10, 15)
+THREATS = ("outage", "data breach", "fraud", "regulatory fine", "key-person loss", "supplier failure", "cost overrun")
+ASSETS = ("billing platform", "customer database", "payroll", "warehouse systems", "mobile app", "core ledger")
+
+
+# ---- seeding ----
+
+
+def prepare(url: str, n_risks: int, rng: random.Random) -> str:
+    """Schema, default matrix, an admin key (returned) and n_risks seeded risks."""
+    engine = make_engine(url)
+    try:
+        prepare_database(engine)
+        with unit_of_work(engine) as session:
+            _, secret = create_key(session, ApiKeyCreate(name="bench", role=Role.admin), created_by="bench")
+            spec = matrices.current(session).parsed()
+        seed_risks(engine, spec, n_risks, rng)
+    finally:
+        engine.dispose()
+    return secret
+
+
+def seed_risks(engine: Engine, spec: MatrixSpec, n: int, rng: random.Random) -> None:
+    """Core executemany with explicit ids: one INSERT statement per table instead of 100k ORM flushes."""
+    now = datetime.now(UTC)
+    interval = {lv.name: timedelta(days=lv.review_interval_days) for lv in spec.levels}
+    risks: list[dict[str, Any]] = []
+    assessments: list[dict[str, Any]] = []
+    tags: list[dict[str, Any]] = []
+    for rid in range(1, n + 1):
+        il, ii = rng.randint(1, 5), rng.randint(1, 5)
+        inherent = (il, ii, il * ii, spec.level_of(il, ii))
+        residual: tuple[Any, ...] = (None, None, None, None)
+        if rng.random() < 0.6:  # most risks have controls that lower the rating
+            rl, ri = rng.randint(1, il), rng.randint(1, ii)
+            residual = (rl, ri, rl * ri, spec.level_of(rl, ri))
+        score, level = (residual if residual[0] is not None else inherent)[2:]
+        category, owner = rng.choice(CATEGORIES), rng.choice(OWNERS)
+        treatment = rng.choices(TREATMENTS, TREATMENT_WEIGHTS)[0]
+        created = now - timedelta(days=rng.uniform(30, 1500))
+        reviewed = created + (now - created) * rng.random()
+        by_hand = rng.random() < 0.05
+        # Follows the level's cadence, so next reviews fall both in the past (overdue) and the future.
+        next_review = now + timedelta(days=rng.uniform(-60, 180)) if by_hand else reviewed + interval[level]
+        closed = rng.random() < 0.1
+        closed_at = reviewed + timedelta(days=rng.uniform(0, 20)) if closed else None
+        accepted = treatment == "accept"
+        threat, asset = rng.choice(THREATS), rng.choice(ASSETS)
+        risks.append({
+            "id": rid, "title": f"{threat.capitalize()} of {asset} ({category} #{rid})",
+            "description": f"A {threat} affecting the {asset} would disrupt {category} objectives.",
+            "category": category, "owner": owner, "status": "closed" if closed else "open",
+            "treatment": treatment, "matrix_version": 1,
+            "inherent_likelihood": il, "inherent_impact": ii, "inherent_score": inherent[2], "inherent_level": inherent[3],
+            "residual_likelihood": residual[0], "residual_impact": residual[1],
+            "residual_score": residual[2], "residual_level": residual[3],
+            "score": score, "level": level,
+            "acceptance_approver": rng.choice(OWNERS) if accepted else None,
+            "acceptance_expires_at": now + timedelta(days=rng.uniform(-30, 365)) if accepted else None,
+            "created_at": created, "updated_at": closed_at or reviewed, "last_reviewed_at": reviewed,
+            "next_review_at": next_review, "next_review_set_by_hand": by_hand,
+            "closed_at": closed_at, "closure_reason": "Retired with the asset" if closed else None, "version": 1,
+        })  # fmt: skip
+        assessments.append({
+            "id": rid, "risk_id": rid, "kind": "initial", "matrix_version": 1,
+            "inherent_likelihood": il, "inherent_impact": ii, "inherent_score": inherent[2], "inherent_level": inherent[3],
+            "residual_likelihood": residual[0], "residual_impact": residual[1],
+            "residual_score": residual[2], "residual_level": residual[3],
+            "rationale": "Initial assessment", "assessed_by": owner, "assessed_at": created,
+        })  # fmt: skip
+        tags.extend({"risk_id": rid, "tag": t} for t in rng.sample(TAGS, rng.randint(0, 3)))
+    with engine.begin() as conn:
+        conn.execute(cast(Table, Risk.__table__).insert(), risks)
+        conn.execute(cast(Table, RiskAssessment.__table__).insert(), assessments)
+        conn.execute(cast(Table, RiskTag.__table__).insert(), tags)
+    with engine.connect() as conn:  # fold the WAL back so the server starts on a clean file
+        conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+        assert conn.execute(text("SELECT count(*) FROM risk")).scalar_one() == n
+
+
+# ---- server ----
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def start_server(url: str, port: int, workdir: str, cpu: int | None) -> subprocess.Popen[bytes]:
+    cmd = [
+        sys.executable, "-m", "uvicorn", "--factory", "bench.app:create", "--app-dir", str(REPO),
+        "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning", "--no-access-log",
+    ]  # fmt: skip
+    # Pinned before exec, so every thread of the server (the sync endpoints' pool too) inherits it.
+    pin = (lambda: os.sched_setaffinity(0, {cpu})) if cpu is not None else None
+    env = {**os.environ, "RISKOPS_DATABASE_URL": url}
+    return subprocess.Popen(cmd, cwd=workdir, env=env, preexec_fn=pin)  # cwd: no stray .env is read
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process, all threads included."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+# ---- load generator ----
+
+
+class ProtocolError(Exception):
+    pass
+
+
+async def exchange(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, request: bytes) -> tuple[int, bytes]:
+    """One request on a keep-alive connection; the service always answers with a Content-Length."""
+    writer.write(request)  # tiny and one at a time, so the buffer never needs draining
+    head = await reader.readuntil(b"\r\n\r\n")
+    lower = head.lower()
+    at = lower.find(b"\r\ncontent-length:")
+    if at < 0:
+        raise ProtocolError("answer without Content-Length")
+    length = int(lower[at + 17 : lower.index(b"\r\n", at + 2)])
+    return int(head[9:12]), await reader.readexactly(length)
+
+
+@dataclass
+class Scenario:
+    name: str
+    make: Callable[[], bytes]  # the next request, bytes ready to send
+    expect: int = 200
+
+
+@dataclass
+class Result:
+    name: str
+    seconds: float
+    latencies: list[float] = field(default_factory=list)
+    errors: Counter[str] = field(default_factory=Counter)
+    client_cpu: float = 0.0  # share of one core over the measured window
+    server_cpu: float = 0.0
+
+    @property
+    def rps(self) -> float:
+        return len(self.latencies) / self.seconds
+
+    def pct_ms(self, q: float) -> float:
+        ordered = sorted(self.latencies)
+        return 1000 * ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else float("nan")
+
+
+async def _worker(port: int, sc: Scenario, start: float, end: float, res: Result) -> None:
+    conn: tuple[asyncio.StreamReader, asyncio.StreamWriter] | None = None
+    while (t0 := time.perf_counter()) < end:
+        try:
+            conn = conn or await asyncio.open_connection("127.0.0.1", port)
+            status, body = await exchange(*conn, sc.make())
+        except (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, ProtocolError, ValueError) as exc:
+            res.errors[f"{type(exc).__name__}: {exc}"[:160]] += 1
+            if conn:
+                conn[1].close()
+            conn = None
+            await asyncio.sleep(0.01)  # a dead server should not turn this into a busy loop
+            continue
+        t1 = time.perf_counter()
+        if status != sc.expect:
+            res.errors[f"{status} {body[:120]!r}"] += 1
+        elif t0 >= start and t1 <= end:  # warm-up and stragglers past the end are not measured
+            res.latencies.append(t1 - t0)
+    if conn:
+        conn[1].close()
+
+
+async def run(port: int, server_pid: int, sc: Scenario, conns: int, warmup: float, seconds: float) -> Result:
+    start = time.perf_counter() + warmup
+    end = start + seconds
+    res = Result(sc.name, seconds)
+
+    async def sample_cpu() -> None:
+        await asyncio.sleep(start - time.perf_counter())
+        c0, s0 = time.process_time(), cpu_seconds(server_pid)
+        await asyncio.sleep(end - time.perf_counter())
+        res.client_cpu = (time.process_time() - c0) / seconds
+        res.server_cpu = (cpu_seconds(server_pid) - s0) / seconds
+
+    await asyncio.gather(sample_cpu(), *(_worker(port, sc, start, end, res) for _ in range(conns)))
+    return res
+
+
+async def wait_ready(proc: subprocess.Popen[bytes], port: int, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"the server exited with code {proc.returncode}")
+        try:
+            reader, writer = await asyncio.open_connection("127.0.0.1", port)
+            status, _ = await exchange(reader, writer, b"GET /healthz HTTP/1.1\r\nHost: bench\r\n\r\n")
+            writer.close()
+            if status == 200:
+                return
+        except OSError:
+            pass
+        await asyncio.sleep(0.1)
+    raise RuntimeError("the server did not answer /healthz in time")
+
+
+def scenarios(port: int, secret: str, n_risks: int, rng: random.Random) -> dict[str, Scenario]:
+    base = f"Host: 127.0.0.1:{port}\r\nAuthorization: Bearer {secret}\r\n"
+
+    def get(path: str) -> bytes:
+        return f"GET {path} HTTP/1.1\r\n{base}\r\n".encode()
+
+    categories = itertools.cycle(CATEGORIES)  # rotate, so no single category's page stays hot
+    created = itertools.count(1)
+
+    def post() -> bytes:
+        body = json.dumps({
+            "title": f"Bench risk {next(created)}", "category": rng.choice(CATEGORIES), "owner": "bench",
+            "inherent": {"likelihood": rng.randint(1, 5), "impact": rng.randint(1, 5)}, "tags": ["bench"],
+        }).encode()  # fmt: skip
+        head = f"POST /api/v1/risks HTTP/1.1\r\n{base}Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
+        return head.encode() + body
+
+    bare = get("/bench/bare")
+    high = get("/api/v1/risks?status=open&level=high&sort=-score&limit=50")
+    return {
+        "bare": Scenario("GET /bench/bare", lambda: bare),
+        "read": Scenario("GET /api/v1/risks/{id}", lambda: get(f"/api/v1/risks/{rng.randint(1, n_risks)}")),
+        "list_high": Scenario("GET /api/v1/risks?status=open&level=high&sort=-score&limit=50", lambda: high),
+        "list_overdue": Scenario(
+            "GET /api/v1/risks?category=X&overdue=true&sort=-score&limit=50",
+            lambda: get(f"/api/v1/risks?category={next(categories)}&overdue=true&sort=-score&limit=50"),
+        ),
+        "create": Scenario("POST /api/v1/risks", post, expect=201),
+    }
+
+
+async def drive(
+    proc: subprocess.Popen[bytes], port: int, secret: str, args: argparse.Namespace, rng: random.Random
+) -> dict[str, Result]:
+    await wait_ready(proc, port)
+    sc = scenarios(port, secret, args.risks, rng)
+    results: dict[str, Result] = {}
+
+    def go(name: str, key: str) -> Coroutine[Any, Any, Result]:
+        print(f"  running {key} ...", file=sys.stderr, flush=True)
+        return run(port, proc.pid, sc[name], args.connections, args.warmup, args.seconds)
+
+    # Bare first and last: its mean is the yardstick even if the machine drifts during the run.
+    for key, name in (("bare_start", "bare"), ("read", "read"), ("list_high", "list_high"),
+                      ("list_overdue", "list_overdue"), ("create", "create"), ("bare_end", "bare")):  # fmt: skip
+        results[key] = await go(name, key)
+    return results
+
+
+# ---- report ----
+
+
+def report(results: dict[str, Result], args: argparse.Namespace, seed_s: float, pinned: bool) -> dict[str, Any]:
+    bare = (results["bare_start"].rps + results["bare_end"].rps) / 2
+    rows = {
+        key: {
+            "endpoint": r.name, "rps": round(r.rps, 1), "p50_ms": round(r.pct_ms(0.50), 2),
+            "p99_ms": round(r.pct_ms(0.99), 2), "ratio_to_bare": round(r.rps / bare, 3) if bare else None,
+            "errors": sum(r.errors.values()), "client_cpu": round(r.client_cpu, 2), "server_cpu": round(r.server_cpu, 2),
+        }  # fmt: skip
+        for key, r in results.items()
+    }
+    print(f"\nriskops register benchmark: {args.risks} risks (seeded in {seed_s:.1f} s), {args.connections} connections, "
+          f"{args.warmup:g} s warm-up + {args.seconds:g} s per scenario, server and client pinned to one core each: "
+          f"{'yes' if pinned else 'no'}\n")  # fmt: skip
+    header = f"{'scenario':<14} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'vs bare':>8} {'errors':>7} {'cli cpu':>8} {'srv cpu':>8}  endpoint"
+    print(header)
+    print("-" * len(header))
+    for key, row in rows.items():
+        print(f"{key:<14} {row['rps']:>8.0f} {row['p50_ms']:>8.2f} {row['p99_ms']:>8.2f} {row['ratio_to_bare']:>8.3f} "
+              f"{row['errors']:>7} {row['client_cpu']:>8.0%} {row['server_cpu']:>8.0%}  {row['endpoint']}")  # fmt: skip
+    for key, r in results.items():
+        for message, count in r.errors.most_common(5):
+            print(f"  {key}: {count} x {message}")
+    list_p99, read_ratio = rows["list_high"]["p99_ms"], rows["read"]["ratio_to_bare"]
+    print(f"\nbare endpoint (mean of start and end): {bare:.0f} req/s")
+    print(f"filtered list p99: {list_p99:.2f} ms, target <= {LIST_P99_TARGET_MS:g} ms: "
+          f"{'met' if list_p99 <= LIST_P99_TARGET_MS else 'MISSED'}")  # fmt: skip
+    print(f"read ratio (GET /risks/{{id}} vs bare): {read_ratio:.3f}, target >= {READ_RATIO_TARGET:g}: "
+          f"{'met' if read_ratio >= READ_RATIO_TARGET else 'MISSED'}")  # fmt: skip
+    summary = {
+        "benchmark": "riskops-register", "risks": args.risks, "connections": args.connections, "seconds": args.seconds,
+        "warmup": args.warmup, "seed_seconds": round(seed_s, 2), "pinned": pinned, "bare_rps": round(bare, 1),
+        "scenarios": rows,
+        "targets": {
+            "list_p99_ms": {"value": list_p99, "target": LIST_P99_TARGET_MS, "met": list_p99 <= LIST_P99_TARGET_MS},
+            "read_ratio": {"value": read_ratio, "target": READ_RATIO_TARGET, "met": read_ratio >= READ_RATIO_TARGET},
+        },
+    }  # fmt: skip
+    print(json.dumps(summary, separators=(",", ":")))
+    return summary
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--risks", type=int, default=100_000, help="risks to seed (default 100000)")
+    parser.add_argument("--connections", type=int, default=16, help="concurrent keep-alive connections (default 16)")
+    parser.add_argument("--seconds", type=float, default=5.0, help="measured seconds per scenario (default 5)")
+    parser.add_argument("--warmup", type=float, default=1.0, help="unmeasured seconds before each (default 1)")
+    parser.add_argument("--seed", type=int, default=1, help="random seed for data and request mix")
+    args = parser.parse_args()
+    rng = random.Random(args.seed)
+
+    cpus = sorted(os.sched_getaffinity(0))
+    pinned = len(cpus) >= 2
+    with tempfile.TemporaryDirectory(prefix="riskops-bench-") as tmp:
+        url = f"sqlite:///{tmp}/bench.db"  # tmp is absolute, so this reads sqlite:////tmp/...
+        t0 = time.perf_counter()
+        print(f"  seeding {args.risks} risks ...", file=sys.stderr, flush=True)
+        secret = prepare(url, args.risks, rng)
+        seed_s = time.perf_counter() - t0
+        port = free_port()
+        proc = start_server(url, port, tmp, cpus[0] if pinned else None)
+        try:
+            if pinned:
+                os.sched_setaffinity(0, {cpus[1]})
+            results = asyncio.run(drive(proc, port, secret, args, rng))
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+    summary = report(results, args, seed_s, pinned)
+    return 1 if any(row["errors"] for row in summary["scenarios"].values()) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,3 @@
+from riskops.cli import app
+
+app()

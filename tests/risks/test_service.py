@@ -1,0 +1,189 @@
+"""The register's rules, called as plain functions on a real database (SQLite and PostgreSQL)."""
+
+from datetime import timedelta
+
+import pytest
+from sqlmodel import Session, select
+
+from riskops.errors import Conflict, Forbidden, InvalidTransition, Unprocessable
+from riskops.matrices import service as matrices
+from riskops.matrices.service import BUILTIN_MATRICES, load_spec_file
+from riskops.risks import service
+from riskops.risks.models import (
+    AcceptanceIn,
+    AssessmentCreate,
+    Rating,
+    RiskAssessment,
+    RiskCreate,
+    RiskUpdate,
+    StatusChange,
+)
+from tests.conftest import ADMIN, WRITER, FrozenClock
+from tests.helpers import risk_body
+
+
+def _create(session: Session, **overrides) -> service.Risk:  # type: ignore[no-untyped-def]
+    risk = service.create_risk(session, RiskCreate.model_validate(risk_body(**overrides)), WRITER)
+    session.commit()
+    return risk
+
+
+def test_create_scores_both_assessments_and_schedules_the_review(session: Session, frozen_clock: FrozenClock) -> None:
+    risk = _create(session)
+    assert (risk.inherent_score, risk.inherent_level) == (15, "high")
+    assert (risk.residual_score, risk.residual_level) == (8, "medium")
+    assert (risk.score, risk.level) == (8, "medium")  # the current rating is the residual one
+    assert risk.reference == f"R-{risk.id:04d}"
+    assert risk.next_review_at == frozen_clock.now + timedelta(days=180)
+    assert risk.tags == ["dc", "facilities"]
+    history = session.exec(select(RiskAssessment).where(RiskAssessment.risk_id == risk.id)).all()
+    assert [(a.kind, a.inherent_score, a.residual_score, a.matrix_version) for a in history] == [
+        ("initial", 15, 8, 1)
+    ]
+
+
+def test_reassessment_changes_level_history_and_review_date(session: Session, frozen_clock: FrozenClock) -> None:
+    risk = _create(session, residual=None)
+    assert risk.level == "high" and risk.next_review_at == frozen_clock.now + timedelta(days=90)
+    later = frozen_clock.advance(timedelta(days=10))
+    service.assess_risk(
+        session, risk, AssessmentCreate(inherent=Rating(likelihood=5, impact=5), rationale="flood defences failed"), WRITER
+    )
+    session.commit()
+    assert (risk.level, risk.score) == ("critical", 25)
+    assert risk.last_reviewed_at == later
+    assert risk.next_review_at == later + timedelta(days=30)
+    rows, _ = service.list_assessments(session, risk)
+    assert [(a.kind, a.inherent_level) for a in rows] == [("reassessment", "critical"), ("initial", "high")]
+    assert rows[0].assessed_by == WRITER.name and rows[0].rationale == "flood defences failed"
+
+
+def test_hand_set_review_date_survives_edits_until_the_next_review(session: Session, frozen_clock: FrozenClock) -> None:
+    by_hand = frozen_clock.now + timedelta(days=14)
+    risk = _create(session, next_review_at=by_hand.isoformat())
+    assert risk.next_review_at == by_hand and risk.next_review_set_by_hand
+    service.update_risk(session, risk, RiskUpdate(title="Flood of the primary site", owner="facilities"), WRITER)
+    service.update_risk(session, risk, RiskUpdate(treatment="transfer"), WRITER)
+    session.commit()
+    assert risk.next_review_at == by_hand, "an edit of other fields must not overwrite a date set by hand"
+    frozen_clock.advance(timedelta(days=3))
+    service.assess_risk(session, risk, AssessmentCreate(rationale="reviewed as asked"), WRITER)
+    assert not risk.next_review_set_by_hand
+    assert risk.next_review_at == frozen_clock.now + timedelta(days=180)
+
+
+def test_clearing_a_hand_set_date_goes_back_to_the_interval(session: Session, frozen_clock: FrozenClock) -> None:
+    risk = _create(session, next_review_at=(frozen_clock.now + timedelta(days=3)).isoformat())
+    service.update_risk(session, risk, RiskUpdate.model_validate({"next_review_at": None}), WRITER)
+    assert risk.next_review_at == risk.last_reviewed_at + timedelta(days=180)
+
+
+def test_overdue_when_the_date_passes(session: Session, frozen_clock: FrozenClock) -> None:
+    risk = _create(session)
+    assert not service.is_overdue(risk, frozen_clock.now)
+    frozen_clock.advance(timedelta(days=181))
+    assert service.present(risk).overdue
+    rows, _ = service.list_risks(session, service.RiskFilter(overdue=True))
+    assert [r.id for r in rows] == [risk.id]
+
+
+def test_acceptance_needs_approver_and_future_expiry(session: Session, frozen_clock: FrozenClock) -> None:
+    with pytest.raises(Unprocessable, match="approver and an expiry"):
+        _create(session, treatment="accept", residual={"likelihood": 1, "impact": 2})
+    past = {"approver": "cfo", "expires_at": (frozen_clock.now - timedelta(days=1)).isoformat()}
+    with pytest.raises(Unprocessable, match="future"):
+        _create(session, treatment="accept", residual={"likelihood": 1, "impact": 2}, acceptance=past)
+    soon = frozen_clock.now + timedelta(days=30)
+    risk = _create(
+        session, treatment="accept", residual={"likelihood": 1, "impact": 2},
+        acceptance={"approver": "cfo", "expires_at": soon.isoformat()},
+    )  # fmt: skip
+    assert service.present(risk).acceptance.expired is False  # type: ignore[union-attr]
+    frozen_clock.advance(timedelta(days=31))
+    assert service.present(risk).acceptance.expired is True  # type: ignore[union-attr]
+
+
+def test_above_appetite_only_an_admin_may_accept(session: Session, frozen_clock: FrozenClock) -> None:
+    acceptance = {"approver": "board", "expires_at": (frozen_clock.now + timedelta(days=90)).isoformat()}
+    data = RiskCreate.model_validate(risk_body(residual=None, treatment="accept", acceptance=acceptance))
+    with pytest.raises(Forbidden, match="appetite"):
+        service.create_risk(session, data, WRITER)
+    risk = service.create_risk(session, data, ADMIN)
+    assert risk.level == "high" and risk.acceptance_approver == "board"
+
+
+def test_moving_away_from_accept_clears_the_acceptance(session: Session, frozen_clock: FrozenClock) -> None:
+    acceptance = {"approver": "cfo", "expires_at": (frozen_clock.now + timedelta(days=9)).isoformat()}
+    risk = _create(session, treatment="accept", residual={"likelihood": 1, "impact": 1}, acceptance=acceptance)
+    service.update_risk(session, risk, RiskUpdate(treatment="mitigate"), WRITER)
+    assert risk.acceptance_approver is None and risk.acceptance_expires_at is None
+    with pytest.raises(Unprocessable, match="only to treatment 'accept'"):
+        service.update_risk(
+            session, risk, RiskUpdate(acceptance=AcceptanceIn.model_validate(acceptance)), WRITER
+        )
+
+
+def test_scores_outside_the_matrix_are_refused(session: Session) -> None:
+    with pytest.raises(Unprocessable) as caught:
+        _create(session, inherent={"likelihood": 7, "impact": 6})
+    assert [e["field"] for e in caught.value.errors or []] == ["body.inherent.likelihood", "body.inherent.impact"]
+
+
+def test_close_and_reopen_follow_the_allowed_moves(session: Session) -> None:
+    risk = _create(session)
+    service.change_status(session, risk, "close", StatusChange(reason="site sold"), WRITER)
+    assert risk.status == "closed" and risk.closure_reason == "site sold"
+    with pytest.raises(InvalidTransition) as caught:
+        service.change_status(session, risk, "close", StatusChange(reason="again"), WRITER)
+    assert caught.value.extra["allowed"] == ["reopen"]
+    with pytest.raises(InvalidTransition):
+        service.assess_risk(session, risk, AssessmentCreate(rationale="closed"), WRITER)
+    service.change_status(session, risk, "reopen", StatusChange(reason="site kept"), WRITER)
+    assert risk.status == "open" and risk.closed_at is None
+
+
+def _publish_nist(session: Session) -> matrices.RiskMatrix:
+    matrix = matrices.publish(session, load_spec_file(BUILTIN_MATRICES["nist-sp800-30"]), actor="alice")
+    session.commit()
+    return matrix
+
+
+def test_publishing_a_matrix_never_rescores_silently(session: Session) -> None:
+    risk = _create(session, inherent={"likelihood": 1, "impact": 5}, residual=None)
+    assert risk.level == "medium"
+    nist = _publish_nist(session)
+    assert nist.version == 2
+    session.refresh(risk)
+    assert (risk.level, risk.matrix_version) == ("medium", 1)
+
+
+def test_rescore_moves_risks_with_a_recorded_reassessment(session: Session) -> None:
+    risk = _create(session, inherent={"likelihood": 1, "impact": 5}, residual=None)
+    nist = _publish_nist(session)
+    result = service.rescore_all(session, nist, "adopting NIST SP 800-30", ADMIN)
+    session.commit()
+    assert result.rescored == 1
+    assert result.level_changes == [{"risk": risk.reference, "old_level": "medium", "new_level": "low"}]
+    rows, _ = service.list_assessments(session, risk)
+    assert [(a.kind, a.matrix_version, a.inherent_level) for a in rows] == [("rescore", 2, "low"), ("initial", 1, "medium")]
+
+
+def test_rescore_is_all_or_nothing_when_scales_shrink(session: Session) -> None:
+    fits = _create(session, inherent={"likelihood": 2, "impact": 2}, residual=None)
+    misfit = _create(session, inherent={"likelihood": 5, "impact": 5}, residual=None)
+    spec = load_spec_file(BUILTIN_MATRICES["default"]).model_copy(
+        update={"name": "3x3", "likelihood": [], "impact": [], "cells": []}
+    ).model_dump()
+    spec.update(
+        likelihood=[{"value": v, "name": str(v)} for v in (1, 2, 3)],
+        impact=[{"value": v, "name": str(v)} for v in (1, 2, 3)],
+        cells=[["low", "low", "medium"], ["low", "medium", "high"], ["medium", "high", "critical"]],
+    )
+    small = matrices.publish(session, matrices.MatrixSpec.model_validate(spec), actor="alice")
+    session.commit()
+    with pytest.raises(Conflict) as caught:
+        service.rescore_all(session, small, "adopt 3x3", ADMIN)
+    session.rollback()
+    assert [e["field"] for e in caught.value.errors or []] == [f"risks.{misfit.reference}"]
+    session.refresh(fits)
+    assert fits.matrix_version == 1

@@ -1,0 +1,105 @@
+"""The `riskops` command as a user runs it: real processes, a real uvicorn, both databases."""
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from sqlalchemy import text
+
+from riskops.db import make_engine
+from riskops.matrices.service import BUILTIN_MATRICES
+from tests.conftest import drop_postgres_database, new_postgres_database, postgres_or_skip
+from tests.helpers import risk_body
+
+RISKOPS = [sys.executable, "-m", "riskops"]
+
+
+@pytest.fixture
+def db_url(backend: str, tmp_path: Path) -> Iterator[str]:
+    """An empty database, as a newcomer has before the first start."""
+    if backend == "sqlite":
+        yield f"sqlite:///{tmp_path / 'fresh.db'}"
+        return
+    postgres_or_skip()
+    url = new_postgres_database()
+    yield url
+    drop_postgres_database(url)
+
+
+def _run(url: str, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "RISKOPS_DATABASE_URL": url}
+    return subprocess.run([*RISKOPS, *args], env=env, capture_output=True, text=True, timeout=120)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def test_apikey_create_prints_the_secret_alone_on_the_last_line(db_url: str) -> None:
+    result = _run(db_url, "apikey", "create", "--name", "erin", "--role", "write")
+    assert result.returncode == 0, result.stderr
+    secret = result.stdout.strip().splitlines()[-1]
+    assert secret.startswith("rko_") and " " not in secret
+    listing = _run(db_url, "apikey", "list")
+    assert "erin" in listing.stdout and secret not in listing.stdout
+    engine = make_engine(db_url)
+    with engine.connect() as conn:
+        hashes = conn.execute(text("SELECT key_hash FROM api_key")).scalars().all()
+    engine.dispose()
+    assert secret not in hashes and len(hashes) == 1
+
+
+def test_apikey_create_refuses_an_unknown_role(db_url: str) -> None:
+    result = _run(db_url, "apikey", "create", "--name", "x", "--role", "root")
+    assert result.returncode != 0 and "root" in result.stderr
+
+
+def test_serve_migrates_starts_and_answers(db_url: str, tmp_path: Path) -> None:
+    port = _free_port()
+    env = {**os.environ, "RISKOPS_DATABASE_URL": db_url, "RISKOPS_LOG_LEVEL": "warning"}
+    log = (tmp_path / "serve.log").open("w+")
+    server = subprocess.Popen([*RISKOPS, "serve", "--host", "127.0.0.1", "--port", str(port)], env=env, stderr=log, stdout=log)
+    try:
+        base = f"http://127.0.0.1:{port}"
+        for _ in range(150):
+            try:
+                if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert server.poll() is None, Path(log.name).read_text()
+            time.sleep(0.1)
+        else:
+            pytest.fail("riskops serve did not become ready: " + Path(log.name).read_text())
+        output = Path(log.name).read_text()
+        first_key = next(line.strip() for line in output.splitlines() if line.strip().startswith("rko_"))
+        headers = {"Authorization": f"Bearer {first_key}"}
+        created = httpx.post(f"{base}/api/v1/risks", json=risk_body(), headers=headers, timeout=10)
+        assert created.status_code == 201, created.text
+        assert httpx.get(f"{base}/api/v1/risks/R-0001", headers=headers).json()["level"] == "medium"
+        assert httpx.get(f"{base}/api/v1/risks").status_code == 401
+        assert httpx.get(f"{base}/docs").status_code == 200
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    # A second start finds keys and prints no new one.
+    again = _run(db_url, "migrate")
+    assert again.returncode == 0, again.stderr
+
+
+def test_matrix_publish_from_yaml(db_url: str, tmp_path: Path) -> None:
+    result = _run(db_url, "matrix", "publish", str(BUILTIN_MATRICES["nist-sp800-30"]))
+    assert result.returncode == 0, result.stderr
+    assert "version 2" in result.stdout
+    broken = tmp_path / "broken.yaml"
+    broken.write_text(BUILTIN_MATRICES["default"].read_text().replace("appetite: medium", "appetite: extreme"))
+    result = _run(db_url, "matrix", "publish", str(broken))
+    assert result.returncode == 1 and "appetite" in result.stderr and "broken.yaml" in result.stderr
