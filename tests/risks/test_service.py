@@ -1,10 +1,13 @@
 """The register's rules, called as plain functions on a real database (SQLite and PostgreSQL)."""
 
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
 import pytest
+from sqlalchemy import Engine
 from sqlmodel import Session, select
 
+from riskops.db import unit_of_work
 from riskops.errors import Conflict, Forbidden, InvalidTransition, Unprocessable
 from riskops.matrices import service as matrices
 from riskops.matrices.service import BUILTIN_MATRICES, load_spec_file
@@ -187,3 +190,23 @@ def test_rescore_is_all_or_nothing_when_scales_shrink(session: Session) -> None:
     assert [e["field"] for e in caught.value.errors or []] == [f"risks.{misfit.reference}"]
     session.refresh(fits)
     assert fits.matrix_version == 1
+
+
+def test_concurrent_reassessments_are_serialised_not_lost(engine: Engine, session: Session) -> None:
+    """Eight writers reassess one risk at once: each gets its turn, none is lost, none fails."""
+    risk_id = _create(session).id
+
+    def reassess(n: int) -> None:
+        with unit_of_work(engine) as uow:
+            risk = service.get_risk(uow, risk_id, for_update=True)
+            service.assess_risk(
+                uow, risk, AssessmentCreate(residual=Rating(likelihood=1 + n % 5, impact=2), rationale=f"w{n}"), WRITER
+            )
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        list(pool.map(reassess, range(8)))
+    with Session(engine) as fresh:
+        risk = service.get_risk(fresh, risk_id)
+        rows, _ = service.list_assessments(fresh, risk)
+    assert risk.version == 9
+    assert len(rows) == 9 and {a.rationale for a in rows[:8]} == {f"w{n}" for n in range(8)}
