@@ -66,7 +66,9 @@ def test_serve_migrates_starts_and_answers(db_url: str, tmp_path: Path) -> None:
     port = _free_port()
     env = {**os.environ, "RISKOPS_DATABASE_URL": db_url, "RISKOPS_LOG_LEVEL": "warning"}
     log = (tmp_path / "serve.log").open("w+")
-    server = subprocess.Popen([*RISKOPS, "serve", "--host", "127.0.0.1", "--port", str(port)], env=env, stderr=log, stdout=log)
+    server = subprocess.Popen(
+        [*RISKOPS, "serve", "--host", "127.0.0.1", "--port", str(port)], env=env, stderr=log, stdout=log
+    )
     try:
         base = f"http://127.0.0.1:{port}"
         for _ in range(150):

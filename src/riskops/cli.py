@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 import uvicorn
 from pydantic import ValidationError
+from sqlalchemy import Engine
 from sqlmodel import Session
 
 from riskops import bootstrap, db
@@ -26,7 +27,7 @@ app.add_typer(apikey_app, name="apikey")
 app.add_typer(matrix_app, name="matrix")
 
 
-def _engine():  # type: ignore[no-untyped-def]
+def _engine() -> Engine:
     return db.make_engine(get_settings().database_url)
 
 
@@ -121,11 +122,13 @@ def import_register(
         with db.unit_of_work(engine) as session:
             report = importer.import_file(session, file.name, file.read_bytes(), who, dry_run=dry_run)
     except DomainError as exc:
-        for err in exc.errors or []:
-            typer.echo(f"row {err.get('row', '?')}, column {err.get('column') or '-'}: {err['message']}", err=True)
+        for problem in exc.errors or []:
+            typer.echo(
+                f"row {problem.get('row', '?')}, column {problem.get('column') or '-'}: {problem['message']}", err=True
+            )
         _fail(exc.detail)
-    for err in report.errors:
-        typer.echo(f"row {err.row}, column {err.column or '-'}: {err.message}", err=True)
+    for row_error in report.errors:
+        typer.echo(f"row {row_error.row}, column {row_error.column or '-'}: {row_error.message}", err=True)
     verb = "would import" if dry_run else "imported"
     typer.echo(f"{verb} {report.rows if dry_run else len(report.created)} risk(s)")
     if report.errors:

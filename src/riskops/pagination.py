@@ -2,13 +2,21 @@
 
 import base64
 import json
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
 from pydantic import BaseModel
 
 from riskops.errors import BadRequest, field_error
 
 T = TypeVar("T")
+
+
+class HasId(Protocol):
+    @property
+    def id(self) -> int | None: ...
+
+
+R = TypeVar("R", bound=HasId)
 
 
 class Page(BaseModel, Generic[T]):
@@ -51,8 +59,8 @@ def decode_id_cursor(cursor: str | None) -> int | None:
     return values[0]
 
 
-def id_page(rows: list[T], limit: int) -> tuple[list[T], str | None]:
+def id_page(rows: list[R], limit: int) -> tuple[list[R], str | None]:
     """Cut rows fetched with limit + 1 to a page, with a cursor when there is more."""
     if len(rows) > limit:
-        return rows[:limit], encode_cursor([getattr(rows[limit - 1], "id")])
+        return rows[:limit], encode_cursor([rows[limit - 1].id])
     return rows, None

@@ -18,7 +18,21 @@ HEADER = ["Title", "Description", "Category", "Owner", "Inherent_Likelihood", "I
           "Residual_Likelihood", "Residual_Impact", "Treatment", "Tags", "Acceptance_Approver",
           "Acceptance_Expires_At", "Next_Review_At"]  # fmt: skip
 GOOD = [
-    ["Payroll supplier fails", "Single payroll bureau", "supplier", "cfo", 3, 4, 2, 4, "transfer", "payroll; supplier", "", "", ""],
+    [
+        "Payroll supplier fails",
+        "Single payroll bureau",
+        "supplier",
+        "cfo",
+        3,
+        4,
+        2,
+        4,
+        "transfer",
+        "payroll; supplier",
+        "",
+        "",
+        "",
+    ],
     ["Laptop theft", "", "security", "ciso", 4, 2, "", "", "accept", "devices", "ciso", "2099-12-31", ""],
     ["Key person leaves", "Only one DBA", "people", "cto", 3, 3, "", "", "mitigate", "", "", "", "2027-02-01"],
 ]

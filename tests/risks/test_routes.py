@@ -82,7 +82,9 @@ def test_stale_write_is_refused(client: TestClient) -> None:
         ({k: v for k, v in risk_body().items() if k != "owner"}, "body.owner"),
     ],
 )
-def test_bad_input_names_the_field_and_writes_nothing(client: TestClient, engine: Engine, body: dict, field: str) -> None:  # type: ignore[type-arg]
+def test_bad_input_names_the_field_and_writes_nothing(
+    client: TestClient, engine: Engine, body: dict, field: str
+) -> None:  # type: ignore[type-arg]
     before = row_counts(engine)
     assert_problem(client.post("/api/v1/risks", json=body), 422, field)
     assert row_counts(engine) == before
@@ -139,7 +141,11 @@ def test_acceptance_above_appetite_needs_an_admin(client: TestClient, keys: Keys
     assert_problem(client.patch(f"/api/v1/risks/{risk['id']}", json=change), 403)
     accepted = client.patch(f"/api/v1/risks/{risk['id']}", json=change, headers=keys.headers("admin"))
     assert accepted.status_code == 200
-    assert accepted.json()["acceptance"] == {"approver": "board", "expires_at": acceptance["expires_at"].replace("+00:00", "Z"), "expired": False}
+    assert accepted.json()["acceptance"] == {
+        "approver": "board",
+        "expires_at": acceptance["expires_at"].replace("+00:00", "Z"),
+        "expired": False,
+    }
 
 
 def test_filters_and_text_search(client: TestClient, frozen_clock: FrozenClock) -> None:
@@ -148,7 +154,14 @@ def test_filters_and_text_search(client: TestClient, frozen_clock: FrozenClock) 
         client, title="Ransomware on file servers", description="Encrypts the shares", category="cyber",
         owner="ciso", inherent={"likelihood": 4, "impact": 5}, residual=None, tags=["ransomware"],
     )  # fmt: skip
-    low = _create(client, title="Parking shortage", category="facilities", inherent={"likelihood": 1, "impact": 1}, residual=None, tags=[])
+    low = _create(
+        client,
+        title="Parking shortage",
+        category="facilities",
+        inherent={"likelihood": 1, "impact": 1},
+        residual=None,
+        tags=[],
+    )
 
     def ids(**params) -> list[int]:  # type: ignore[no-untyped-def]
         response = client.get("/api/v1/risks", params=params)
@@ -172,7 +185,9 @@ def test_filters_and_text_search(client: TestClient, frozen_clock: FrozenClock) 
 
 
 @pytest.mark.parametrize("sort", ["-score", "score", "next_review_at", "-updated_at", "id"])
-def test_cursor_pages_stay_correct_while_rows_are_added(client: TestClient, frozen_clock: FrozenClock, sort: str) -> None:
+def test_cursor_pages_stay_correct_while_rows_are_added(
+    client: TestClient, frozen_clock: FrozenClock, sort: str
+) -> None:
     for i in range(7):
         frozen_clock.advance(timedelta(minutes=1))
         _create(client, title=f"risk {i}", inherent={"likelihood": 1 + i % 5, "impact": 2}, residual=None)
@@ -206,9 +221,13 @@ def test_publish_matrix_and_rescore_through_the_api(client: TestClient, keys: Ke
     published = client.post("/api/v1/matrices", json=spec, headers=keys.headers("admin"))
     assert published.status_code == 201 and published.json()["version"] == 2
     assert client.get(f"/api/v1/risks/{risk['id']}").json()["level"] == "medium"
-    rescored = client.post("/api/v1/matrices/2/rescore", json={"rationale": "new method"}, headers=keys.headers("admin"))
+    rescored = client.post(
+        "/api/v1/matrices/2/rescore", json={"rationale": "new method"}, headers=keys.headers("admin")
+    )
     assert rescored.json()["level_changes"] == [{"risk": risk["reference"], "old_level": "medium", "new_level": "high"}]
     assert client.get(f"/api/v1/risks/{risk['id']}").json()["matrix_version"] == 2
-    assert_problem(client.post("/api/v1/matrices/1/rescore", json={"rationale": "back"}, headers=keys.headers("admin")), 409)
+    assert_problem(
+        client.post("/api/v1/matrices/1/rescore", json={"rationale": "back"}, headers=keys.headers("admin")), 409
+    )
     spec["cells"][0][0] = "extreme"
     assert_problem(client.post("/api/v1/matrices", json=spec, headers=keys.headers("admin")), 422)

@@ -40,9 +40,7 @@ def test_create_scores_both_assessments_and_schedules_the_review(session: Sessio
     assert risk.next_review_at == frozen_clock.now + timedelta(days=180)
     assert risk.tags == ["dc", "facilities"]
     history = session.exec(select(RiskAssessment).where(RiskAssessment.risk_id == risk.id)).all()
-    assert [(a.kind, a.inherent_score, a.residual_score, a.matrix_version) for a in history] == [
-        ("initial", 15, 8, 1)
-    ]
+    assert [(a.kind, a.inherent_score, a.residual_score, a.matrix_version) for a in history] == [("initial", 15, 8, 1)]
 
 
 def test_reassessment_changes_level_history_and_review_date(session: Session, frozen_clock: FrozenClock) -> None:
@@ -50,7 +48,10 @@ def test_reassessment_changes_level_history_and_review_date(session: Session, fr
     assert risk.level == "high" and risk.next_review_at == frozen_clock.now + timedelta(days=90)
     later = frozen_clock.advance(timedelta(days=10))
     service.assess_risk(
-        session, risk, AssessmentCreate(inherent=Rating(likelihood=5, impact=5), rationale="flood defences failed"), WRITER
+        session,
+        risk,
+        AssessmentCreate(inherent=Rating(likelihood=5, impact=5), rationale="flood defences failed"),
+        WRITER,
     )
     session.commit()
     assert (risk.level, risk.score) == ("critical", 25)
@@ -121,9 +122,7 @@ def test_moving_away_from_accept_clears_the_acceptance(session: Session, frozen_
     service.update_risk(session, risk, RiskUpdate(treatment="mitigate"), WRITER)
     assert risk.acceptance_approver is None and risk.acceptance_expires_at is None
     with pytest.raises(Unprocessable, match="only to treatment 'accept'"):
-        service.update_risk(
-            session, risk, RiskUpdate(acceptance=AcceptanceIn.model_validate(acceptance)), WRITER
-        )
+        service.update_risk(session, risk, RiskUpdate(acceptance=AcceptanceIn.model_validate(acceptance)), WRITER)
 
 
 def test_scores_outside_the_matrix_are_refused(session: Session) -> None:
@@ -168,15 +167,20 @@ def test_rescore_moves_risks_with_a_recorded_reassessment(session: Session) -> N
     assert result.rescored == 1
     assert result.level_changes == [{"risk": risk.reference, "old_level": "medium", "new_level": "low"}]
     rows, _ = service.list_assessments(session, risk)
-    assert [(a.kind, a.matrix_version, a.inherent_level) for a in rows] == [("rescore", 2, "low"), ("initial", 1, "medium")]
+    assert [(a.kind, a.matrix_version, a.inherent_level) for a in rows] == [
+        ("rescore", 2, "low"),
+        ("initial", 1, "medium"),
+    ]
 
 
 def test_rescore_is_all_or_nothing_when_scales_shrink(session: Session) -> None:
     fits = _create(session, inherent={"likelihood": 2, "impact": 2}, residual=None)
     misfit = _create(session, inherent={"likelihood": 5, "impact": 5}, residual=None)
-    spec = load_spec_file(BUILTIN_MATRICES["default"]).model_copy(
-        update={"name": "3x3", "likelihood": [], "impact": [], "cells": []}
-    ).model_dump()
+    spec = (
+        load_spec_file(BUILTIN_MATRICES["default"])
+        .model_copy(update={"name": "3x3", "likelihood": [], "impact": [], "cells": []})
+        .model_dump()
+    )
     spec.update(
         likelihood=[{"value": v, "name": str(v)} for v in (1, 2, 3)],
         impact=[{"value": v, "name": str(v)} for v in (1, 2, 3)],

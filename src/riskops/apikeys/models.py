@@ -36,7 +36,7 @@ class ApiKey(ApiKeyBase, table=True):
 
 
 class ApiKeyCreate(ApiKeyBase):
-    model_config = {"extra": "forbid"}  # type: ignore[assignment]
+    model_config = {"extra": "forbid"}
 
 
 class ApiKeyPublic(ApiKeyBase):

@@ -37,7 +37,11 @@ def create_key(session: Session, data: ApiKeyCreate, *, created_by: str) -> tupl
     session.add(key)
     session.flush()
     audit.service.record(
-        session, entity_type="api_key", entity_id=key.id, action="created", actor=created_by,  # type: ignore[arg-type]
+        session,
+        entity_type="api_key",
+        entity_id=key.id,
+        action="created",
+        actor=created_by,
         changes={"name": {"old": None, "new": key.name}, "role": {"old": None, "new": str(key.role)}},
     )
     return key, secret
@@ -65,7 +69,11 @@ def revoke_key(session: Session, key_id: int, *, revoked_by: str) -> ApiKey:
     key.revoked_at = utcnow()
     session.add(key)
     audit.service.record(
-        session, entity_type="api_key", entity_id=key_id, action="revoked", actor=revoked_by,
+        session,
+        entity_type="api_key",
+        entity_id=key_id,
+        action="revoked",
+        actor=revoked_by,
         changes={"revoked_at": {"old": None, "new": key.revoked_at.isoformat()}},
     )
     return key

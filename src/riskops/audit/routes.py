@@ -4,7 +4,7 @@ from fastapi import APIRouter, Query
 
 from riskops.audit import service
 from riskops.audit.models import AuditEntryPublic
-from riskops.auth import ReadSession, Reader
+from riskops.auth import Reader, ReadSession
 from riskops.pagination import Page
 
 router = APIRouter(prefix="/api/v1/audit", tags=["audit"])

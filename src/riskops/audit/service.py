@@ -16,7 +16,7 @@ def diff(before: dict[str, Any], after: dict[str, Any]) -> dict[str, Any]:
 
 
 def record(
-    session: Session, *, entity_type: str, entity_id: str | int, action: str, actor: str,
+    session: Session, *, entity_type: str, entity_id: object, action: str, actor: str,
     changes: dict[str, Any], note: str | None = None,
 ) -> AuditEntry:  # fmt: skip
     entry = AuditEntry(

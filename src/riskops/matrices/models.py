@@ -1,7 +1,8 @@
 from datetime import datetime, timedelta
 from typing import Any, Self
 
-from pydantic import BaseModel, ConfigDict, Field as PydField, model_validator
+from pydantic import BaseModel, ConfigDict, model_validator
+from pydantic import Field as PydField
 from sqlalchemy import JSON
 from sqlmodel import Field, SQLModel
 
@@ -52,10 +53,14 @@ class MatrixSpec(BaseModel):
         if len(set(names)) != len(names):
             raise ValueError(f"level names must be unique, got {names}")
         if len(self.cells) != len(self.likelihood):
-            raise ValueError(f"cells needs one row per likelihood value ({len(self.likelihood)}), got {len(self.cells)}")
+            raise ValueError(
+                f"cells needs one row per likelihood value ({len(self.likelihood)}), got {len(self.cells)}"
+            )
         for row_no, row in enumerate(self.cells, start=1):
             if len(row) != len(self.impact):
-                raise ValueError(f"cells row {row_no} needs {len(self.impact)} entries (one per impact), got {len(row)}")
+                raise ValueError(
+                    f"cells row {row_no} needs {len(self.impact)} entries (one per impact), got {len(row)}"
+                )
             unknown = sorted(set(row) - set(names))
             if unknown:
                 raise ValueError(f"cells row {row_no} names unknown levels {unknown}; levels are {names}")

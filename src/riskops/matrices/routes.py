@@ -1,6 +1,6 @@
 from fastapi import APIRouter, status
 
-from riskops.auth import Admin, ReadSession, Reader, WriteSession
+from riskops.auth import Admin, Reader, ReadSession, WriteSession
 from riskops.matrices import service
 from riskops.matrices.models import MatrixSpec, RescoreRequest, RescoreResult, RiskMatrix, RiskMatrixPublic
 from riskops.risks import service as risks

@@ -22,7 +22,11 @@ def publish(session: Session, spec: MatrixSpec, *, actor: str) -> RiskMatrix:
     matrix = RiskMatrix(version=(latest or 0) + 1, name=spec.name, spec=spec.model_dump(), published_by=actor)
     session.add(matrix)
     audit.service.record(
-        session, entity_type="matrix", entity_id=matrix.version, action="published", actor=actor,
+        session,
+        entity_type="matrix",
+        entity_id=matrix.version,
+        action="published",
+        actor=actor,
         changes={"name": {"old": None, "new": spec.name}},
     )
     session.flush()

@@ -1,7 +1,7 @@
 """Alembic, driven from code: the schema is created and changed only by these migrations."""
 
-from contextlib import contextmanager
 from collections.abc import Iterator
+from contextlib import contextmanager
 
 from alembic import command
 from alembic.config import Config

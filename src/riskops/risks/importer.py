@@ -51,9 +51,13 @@ def import_file(session: Session, filename: str, content: bytes, who: Principal,
     """Validate and create every row in the caller's transaction; roll back on dry run or any error."""
     header, rows = _read_table(filename, content)
     errors = [RowError(row=1, column=name, message="unknown column") for name in header if name and name not in COLUMNS]
-    errors += [RowError(row=1, column=name, message="required column missing") for name in REQUIRED if name not in header]
+    errors += [
+        RowError(row=1, column=name, message="required column missing") for name in REQUIRED if name not in header
+    ]
     if errors:
-        raise Unprocessable("The header row does not match the import columns.", errors=[e.model_dump() for e in errors])
+        raise Unprocessable(
+            "The header row does not match the import columns.", errors=[e.model_dump() for e in errors]
+        )
     created: list[str] = []
     for row_no, cells in rows:
         try:
@@ -80,7 +84,7 @@ def _column(loc: tuple[Any, ...] | list[Any]) -> str | None:
     parts = tuple(str(p) for p in loc)
     if not parts:
         return None
-    return _NESTED.get(parts[:2], parts[0])
+    return _NESTED.get((parts[0], parts[1]), parts[0]) if len(parts) > 1 else parts[0]
 
 
 def _to_fields(cells: dict[str, Any]) -> dict[str, Any]:
@@ -99,7 +103,10 @@ def _to_fields(cells: dict[str, Any]) -> dict[str, Any]:
     if cells.get("tags") is not None:
         fields["tags"] = [t for t in str(cells["tags"]).replace(",", ";").split(";")]
     if cells.get("acceptance_approver") is not None or cells.get("acceptance_expires_at") is not None:
-        fields["acceptance"] = {"approver": cells.get("acceptance_approver"), "expires_at": cells.get("acceptance_expires_at")}
+        fields["acceptance"] = {
+            "approver": cells.get("acceptance_approver"),
+            "expires_at": cells.get("acceptance_expires_at"),
+        }
     if cells.get("next_review_at") is not None:
         fields["next_review_at"] = cells["next_review_at"]
     return fields

@@ -5,7 +5,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from riskops import audit
 from riskops.audit.models import AuditEntryPublic
-from riskops.auth import ReadSession, Reader, WriteSession, Writer
+from riskops.auth import Reader, ReadSession, Writer, WriteSession
 from riskops.config import get_settings
 from riskops.pagination import Page
 from riskops.risks import importer, service
@@ -15,6 +15,7 @@ from riskops.risks.models import (
     ControlCreate,
     ControlPublic,
     ControlUpdate,
+    Risk,
     RiskCreate,
     RiskPublic,
     RiskStatus,
@@ -42,7 +43,7 @@ class RiskQuery(BaseModel):
     limit: int = Field(default=50, ge=1, le=500)
 
 
-def _answer(response: Response, risk: service.Risk) -> RiskPublic:
+def _answer(response: Response, risk: Risk) -> RiskPublic:
     response.headers["ETag"] = service.etag(risk)
     return service.present(risk)
 

@@ -12,8 +12,15 @@ from riskops import audit
 from riskops.apikeys.models import Role
 from riskops.apikeys.service import Principal
 from riskops.clock import now as utcnow
-from riskops.errors import BadRequest, Conflict, Forbidden, InvalidTransition, NotFound, PreconditionFailed
-from riskops.errors import Unprocessable, field_error
+from riskops.errors import (
+    Conflict,
+    Forbidden,
+    InvalidTransition,
+    NotFound,
+    PreconditionFailed,
+    Unprocessable,
+    field_error,
+)
 from riskops.matrices import service as matrices
 from riskops.matrices.models import MatrixSpec, RescoreResult, RiskMatrix
 from riskops.pagination import decode_cursor, decode_id_cursor, encode_cursor, id_page, malformed_cursor
@@ -55,7 +62,7 @@ def present(risk: Risk) -> RiskPublic:
             expired=risk.acceptance_expires_at <= now,
         )
     return RiskPublic(
-        id=risk.id,  # type: ignore[arg-type]
+        id=risk.id,
         reference=risk.reference,
         title=risk.title,
         description=risk.description,
@@ -65,7 +72,7 @@ def present(risk: Risk) -> RiskPublic:
         treatment=risk.treatment,
         tags=risk.tags,
         matrix_version=risk.matrix_version,
-        inherent=_rating_of(risk, "inherent"),  # type: ignore[arg-type]
+        inherent=_rating_of(risk, "inherent"),
         residual=_rating_of(risk, "residual"),
         score=risk.score,
         level=risk.level,
@@ -85,11 +92,11 @@ def present(risk: Risk) -> RiskPublic:
 
 def present_assessment(a: RiskAssessment) -> AssessmentPublic:
     return AssessmentPublic(
-        id=a.id,  # type: ignore[arg-type]
+        id=a.id,
         risk_id=a.risk_id,
         kind=a.kind,
         matrix_version=a.matrix_version,
-        inherent=_rating_of(a, "inherent"),  # type: ignore[arg-type]
+        inherent=_rating_of(a, "inherent"),
         residual=_rating_of(a, "residual"),
         rationale=a.rationale,
         assessed_by=a.assessed_by,
@@ -245,8 +252,13 @@ def _record(
     session: Session, risk: Risk, action: str, who: Principal, before: dict[str, Any], *, note: str | None = None
 ) -> None:
     audit.service.record(
-        session, entity_type="risk", entity_id=risk.id, action=action, actor=who.name,  # type: ignore[arg-type]
-        changes=audit.service.diff(before, _state(risk)), note=note,
+        session,
+        entity_type="risk",
+        entity_id=risk.id,
+        action=action,
+        actor=who.name,
+        changes=audit.service.diff(before, _state(risk)),
+        note=note,
     )
 
 
@@ -257,7 +269,7 @@ def _touch(session: Session, risk: Risk) -> None:
 
 
 def _set_tags(risk: Risk, tags: list[str]) -> None:
-    risk.tag_rows = [RiskTag(tag=t) for t in tags]
+    risk.tag_rows = [RiskTag(risk_id=risk.id, tag=t) for t in tags]  # type: ignore[arg-type]  # id may be unset yet
 
 
 def _new_assessment(risk: Risk, kind: AssessmentKind, rationale: str, who: Principal) -> RiskAssessment:
@@ -341,7 +353,7 @@ def assess_risk(
     inherent_in = data.inherent or Rating(likelihood=risk.inherent_likelihood, impact=risk.inherent_impact)
     residual_in = data.residual
     if residual_in is None and risk.residual_likelihood is not None:
-        residual_in = Rating(likelihood=risk.residual_likelihood, impact=risk.residual_impact)  # type: ignore[arg-type]
+        residual_in = Rating(likelihood=risk.residual_likelihood, impact=risk.residual_impact)
     inherent = score(spec, inherent_in, ("body", "inherent"))
     residual = score(spec, residual_in, ("body", "residual")) if residual_in else None
     _set_ratings(risk, inherent, residual)
@@ -353,7 +365,9 @@ def assess_risk(
     _touch(session, risk)
     assessment = _new_assessment(risk, kind, data.rationale, who)
     session.add(assessment)
-    _record(session, risk, "rescored" if kind == AssessmentKind.rescore else "assessed", who, before, note=data.rationale)
+    _record(
+        session, risk, "rescored" if kind == AssessmentKind.rescore else "assessed", who, before, note=data.rationale
+    )
     session.flush()
     return assessment
 
@@ -361,7 +375,9 @@ def assess_risk(
 _TRANSITIONS = {RiskStatus.open: {"close": RiskStatus.closed}, RiskStatus.closed: {"reopen": RiskStatus.open}}
 
 
-def change_status(session: Session, risk: Risk, action: Literal["close", "reopen"], data: StatusChange, who: Principal) -> Risk:
+def change_status(
+    session: Session, risk: Risk, action: Literal["close", "reopen"], data: StatusChange, who: Principal
+) -> Risk:
     allowed = _TRANSITIONS[risk.status]
     if action not in allowed:
         raise InvalidTransition(
@@ -389,7 +405,11 @@ def add_control(session: Session, risk: Risk, data: ControlCreate, who: Principa
     session.flush()
     _touch(session, risk)
     audit.service.record(
-        session, entity_type="risk", entity_id=risk.id, action="control.added", actor=who.name,  # type: ignore[arg-type]
+        session,
+        entity_type="risk",
+        entity_id=risk.id,
+        action="control.added",
+        actor=who.name,
         changes={f"controls.{control.id}": {"old": None, "new": _control_state(control)}},
     )
     session.flush()
@@ -413,7 +433,11 @@ def update_control(session: Session, risk: Risk, control_id: int, data: ControlU
         session.add(control)
         _touch(session, risk)
         audit.service.record(
-            session, entity_type="risk", entity_id=risk.id, action="control.updated", actor=who.name,  # type: ignore[arg-type]
+            session,
+            entity_type="risk",
+            entity_id=risk.id,
+            action="control.updated",
+            actor=who.name,
             changes={f"controls.{control.id}.{k}": v for k, v in audit.service.diff(before, after).items()},
         )
         session.flush()
@@ -451,13 +475,17 @@ class RiskFilter:
             if value is not None:
                 out.append(getattr(Risk, name) == value)
         if self.tag is not None:
-            out.append(exists().where(RiskTag.risk_id == Risk.id, RiskTag.tag == self.tag.strip().lower()))
+            out.append(
+                exists().where(col(RiskTag.risk_id) == col(Risk.id), col(RiskTag.tag) == self.tag.strip().lower())
+            )
         if self.overdue is not None:
-            due = and_(Risk.status == RiskStatus.open, col(Risk.next_review_at) < now)
+            due = and_(col(Risk.status) == RiskStatus.open, col(Risk.next_review_at) < now)
             out.append(due if self.overdue else ~due)
         if self.q:
             pattern = "%" + self.q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-            out.append(or_(col(Risk.title).ilike(pattern, escape="\\"), col(Risk.description).ilike(pattern, escape="\\")))
+            out.append(
+                or_(col(Risk.title).ilike(pattern, escape="\\"), col(Risk.description).ilike(pattern, escape="\\"))
+            )
         return out
 
 
