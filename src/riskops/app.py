@@ -11,8 +11,9 @@ from sqlalchemy import Engine, text
 from riskops import errors, migrations
 from riskops.apikeys.routes import router as apikeys_router
 from riskops.audit.routes import router as audit_router
+from riskops.auth import PrincipalCache
 from riskops.config import Settings, get_settings
-from riskops.db import make_engine
+from riskops.db import Database, make_engine
 from riskops.matrices.routes import router as matrices_router
 from riskops.risks.routes import router as risks_router
 
@@ -35,7 +36,8 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
         description="All endpoints except /healthz and /readyz need `Authorization: Bearer <api key>`.",
         lifespan=lifespan,
     )
-    app.state.engine = engine
+    app.state.database = Database(engine)
+    app.state.principals = PrincipalCache(settings.auth_cache_seconds)
     app.state.settings = settings
     errors.install_handlers(app)
     for router in (risks_router, matrices_router, apikeys_router, audit_router):

@@ -1,57 +1,84 @@
-"""API keys and roles as FastAPI dependencies; the session dependencies live here too."""
+"""API keys and roles as FastAPI dependencies, and the database handle routes use."""
 
-from collections.abc import Callable, Iterator
-from typing import Annotated
+import time
+from collections.abc import Callable, Coroutine
+from typing import Annotated, Any
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from sqlalchemy import Engine
-from sqlmodel import Session
+from starlette.concurrency import run_in_threadpool
 
-from riskops import db
 from riskops.apikeys.models import Role
-from riskops.apikeys.service import Principal, authenticate
+from riskops.apikeys.service import Principal, authenticate, hash_secret
+from riskops.db import Database
 from riskops.errors import Forbidden, Unauthorized
 
 bearer = HTTPBearer(auto_error=False, description="An API key: `Authorization: Bearer rko_...`")
 
 
-def get_engine(request: Request) -> Engine:
-    engine: Engine = request.app.state.engine
-    return engine
+async def get_database(request: Request) -> Database:
+    database: Database = request.app.state.database
+    return database
 
 
-def _read_session(engine: Annotated[Engine, Depends(get_engine)]) -> Iterator[Session]:
-    with db.read_session(engine) as session:
-        yield session
+Db = Annotated[Database, Depends(get_database)]
 
 
-def _write_session(engine: Annotated[Engine, Depends(get_engine)]) -> Iterator[Session]:
-    # Routes commit once at the end; anything left uncommitted (an error) is rolled back here.
-    with db.write_session(engine) as session:
-        yield session
+class PrincipalCache:
+    """Recently verified keys, so that most requests skip a database round trip.
+
+    An entry lives `ttl` seconds: a key revoked through another instance stops working within that time;
+    one revoked through this instance stops at once. A ttl of 0 turns the cache off.
+    """
+
+    def __init__(self, ttl: float, max_entries: int = 10_000):
+        self.ttl = ttl
+        self.max_entries = max_entries
+        self._entries: dict[str, tuple[float, Principal]] = {}
+
+    def get(self, key_hash: str) -> Principal | None:
+        entry = self._entries.get(key_hash)
+        if entry is None or entry[0] < time.monotonic():
+            return None
+        return entry[1]
+
+    def put(self, key_hash: str, principal: Principal) -> None:
+        if self.ttl <= 0:
+            return
+        if len(self._entries) >= self.max_entries:
+            self._entries.clear()
+        self._entries[key_hash] = (time.monotonic() + self.ttl, principal)
+
+    def forget(self, key_id: int) -> None:
+        self._entries = {h: e for h, e in self._entries.items() if e[1].key_id != key_id}
 
 
-ReadSession = Annotated[Session, Depends(_read_session)]
-WriteSession = Annotated[Session, Depends(_write_session)]
-
-
-def require(role: Role) -> Callable[..., Principal]:
-    def dependency(
-        engine: Annotated[Engine, Depends(get_engine)],
+def require(role: Role) -> Callable[..., Coroutine[Any, Any, Principal]]:
+    async def dependency(
+        request: Request,
+        database: Db,
         credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
     ) -> Principal:
         if credentials is None:
             raise Unauthorized("An API key is required: send 'Authorization: Bearer <key>'.")
-        with engine.connect() as conn:
-            principal = authenticate(conn, credentials.credentials)
+        cache: PrincipalCache = request.app.state.principals
+        key_hash = hash_secret(credentials.credentials)
+        principal = cache.get(key_hash)
         if principal is None:
-            raise Unauthorized("The API key is unknown or revoked.")
+            principal = await run_in_threadpool(_lookup, database, key_hash)
+            if principal is None:
+                raise Unauthorized("The API key is unknown or revoked.")
+            cache.put(key_hash, principal)
         if not principal.may(role):
             raise Forbidden(f"This needs a key with the '{role}' role; this key has '{principal.role}'.")
         return principal
 
     return dependency
+
+
+def _lookup(database: Database, key_hash: str) -> Principal | None:
+    with database.engine.connect() as conn:
+        return authenticate(conn, key_hash)
 
 
 Reader = Annotated[Principal, Depends(require(Role.read))]

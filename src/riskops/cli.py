@@ -79,7 +79,7 @@ def apikey_create(
         data = ApiKeyCreate(name=name, role=role)
     except ValidationError as exc:
         _fail(str(exc.errors()[0]["msg"]))
-    with db.unit_of_work(engine) as session:
+    with db.Database(engine).write() as session:
         key, secret = apikeys.create_key(session, data, created_by="cli")
         typer.echo(f"created {key.role} key {key.id} '{key.name}' ({key.prefix}...); the secret follows, shown once:")
     typer.echo(secret)
@@ -103,7 +103,7 @@ def matrix_publish(file: Annotated[Path, typer.Argument(exists=True, dir_okay=Fa
         _fail(f"{file}: {exc}")
     engine = _engine()
     bootstrap.prepare_database(engine)
-    with db.unit_of_work(engine) as session:
+    with db.Database(engine).write() as session:
         matrix = matrices.publish(session, spec, actor="cli")
         typer.echo(f"published matrix version {matrix.version} '{matrix.name}'")
 
@@ -119,7 +119,7 @@ def import_register(
     bootstrap.prepare_database(engine)
     who = Principal(key_id=0, name=actor, role=Role.admin)
     try:
-        with db.unit_of_work(engine) as session:
+        with db.Database(engine).write() as session:
             report = importer.import_file(session, file.name, file.read_bytes(), who, dry_run=dry_run)
     except DomainError as exc:
         for problem in exc.errors or []:

@@ -13,6 +13,8 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = 8000
     log_level: Literal["critical", "error", "warning", "info", "debug"] = "info"
+    # How long a verified API key is trusted without asking the database again (0 = always ask).
+    auth_cache_seconds: float = 5.0
     # Largest upload accepted by the import endpoint.
     import_max_bytes: int = 10 * 1024 * 1024
 

@@ -1,7 +1,8 @@
 """Engine, sessions and the column types every domain shares."""
 
+import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from datetime import UTC, datetime
 from typing import Any
 
@@ -42,7 +43,10 @@ class UTCDateTime(TypeDecorator[datetime]):
 
 def make_engine(url: str, **kwargs: Any) -> Engine:
     if url.startswith("sqlite"):
-        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30}, **kwargs)
+        # A pool as large as the worker thread pool: SQLite connections are cheap to keep, costly to reopen.
+        engine = create_engine(
+            url, connect_args={"check_same_thread": False, "timeout": 30}, pool_size=40, max_overflow=10, **kwargs
+        )
         _configure_sqlite(engine)
         return engine
     return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20, **kwargs)
@@ -68,24 +72,32 @@ def _configure_sqlite(engine: Engine) -> None:
         conn.exec_driver_sql(f"BEGIN {mode}")
 
 
-def write_session(engine: Engine) -> Session:
-    """A session for a unit of work that changes data (the caller commits once)."""
-    if engine.dialect.name == "sqlite":
-        engine = engine.execution_options(sqlite_begin="IMMEDIATE")
-    return Session(engine, expire_on_commit=False)
+class Database:
+    """The engine and the two units of work every route, job and command uses.
 
+    A unit of work opens and releases its connection inside one `with` block, so a request never holds
+    a pooled connection while it waits for a worker thread (which could exhaust the pool under load).
+    """
 
-def read_session(engine: Engine) -> Session:
-    return Session(engine, expire_on_commit=False)
+    def __init__(self, engine: Engine):
+        self.engine = engine
+        sqlite = engine.dialect.name == "sqlite"
+        self._writer = engine.execution_options(sqlite_begin="IMMEDIATE") if sqlite else engine
+        # One SQLite file has one writer at a time; queueing writers here beats SQLite's sleeping busy handler.
+        self._write_lock: AbstractContextManager[Any] = threading.Lock() if sqlite else nullcontext()
 
-
-@contextmanager
-def unit_of_work(engine: Engine) -> Iterator[Session]:
-    """Commit once on success, roll back on any error: nothing is ever half-written."""
-    with write_session(engine) as session:
-        try:
+    @contextmanager
+    def read(self) -> Iterator[Session]:
+        with Session(self.engine, expire_on_commit=False) as session:
             yield session
-            session.commit()
-        except BaseException:
-            session.rollback()
-            raise
+
+    @contextmanager
+    def write(self) -> Iterator[Session]:
+        """Commit once at the end, roll back on any error: nothing is ever half-written."""
+        with self._write_lock, Session(self._writer, expire_on_commit=False) as session:
+            try:
+                yield session
+                session.commit()
+            except BaseException:
+                session.rollback()
+                raise

@@ -7,7 +7,7 @@ import pytest
 from sqlalchemy import Engine
 from sqlmodel import Session, select
 
-from riskops.db import unit_of_work
+from riskops.db import Database
 from riskops.errors import Conflict, Forbidden, InvalidTransition, Unprocessable
 from riskops.matrices import service as matrices
 from riskops.matrices.service import BUILTIN_MATRICES, load_spec_file
@@ -199,9 +199,10 @@ def test_rescore_is_all_or_nothing_when_scales_shrink(session: Session) -> None:
 def test_concurrent_reassessments_are_serialised_not_lost(engine: Engine, session: Session) -> None:
     """Eight writers reassess one risk at once: each gets its turn, none is lost, none fails."""
     risk_id = _create(session).id
+    database = Database(engine)
 
     def reassess(n: int) -> None:
-        with unit_of_work(engine) as uow:
+        with database.write() as uow:
             risk = service.get_risk(uow, risk_id, for_update=True)
             service.assess_risk(
                 uow, risk, AssessmentCreate(residual=Rating(likelihood=1 + n % 5, impact=2), rationale=f"w{n}"), WRITER

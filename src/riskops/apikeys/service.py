@@ -47,11 +47,10 @@ def create_key(session: Session, data: ApiKeyCreate, *, created_by: str) -> tupl
     return key, secret
 
 
-def authenticate(conn: Connection, secret: str) -> Principal | None:
+def authenticate(conn: Connection, key_hash: str) -> Principal | None:
+    """The active key with this hash (see hash_secret), if any."""
     row = conn.execute(
-        select(ApiKey.id, ApiKey.name, ApiKey.role).where(
-            ApiKey.key_hash == hash_secret(secret), col(ApiKey.revoked_at).is_(None)
-        )
+        select(ApiKey.id, ApiKey.name, ApiKey.role).where(ApiKey.key_hash == key_hash, col(ApiKey.revoked_at).is_(None))
     ).first()
     return Principal(key_id=row.id, name=row.name, role=Role(row.role)) if row else None
 

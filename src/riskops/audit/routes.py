@@ -4,7 +4,7 @@ from fastapi import APIRouter, Query
 
 from riskops.audit import service
 from riskops.audit.models import AuditEntryPublic
-from riskops.auth import Reader, ReadSession
+from riskops.auth import Db, Reader
 from riskops.pagination import Page
 
 router = APIRouter(prefix="/api/v1/audit", tags=["audit"])
@@ -12,12 +12,13 @@ router = APIRouter(prefix="/api/v1/audit", tags=["audit"])
 
 @router.get("")
 def list_audit(
-    session: ReadSession, _: Reader,
+    db: Db, _: Reader,
     entity_type: str | None = None, entity_id: str | None = None,
     cursor: str | None = None, limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> Page[AuditEntryPublic]:  # fmt: skip
     """The whole append-only history, oldest first: for auditors."""
-    rows, next_cursor = service.list_entries(
-        session, entity_type=entity_type, entity_id=entity_id, cursor=cursor, limit=limit
-    )
+    with db.read() as session:
+        rows, next_cursor = service.list_entries(
+            session, entity_type=entity_type, entity_id=entity_id, cursor=cursor, limit=limit
+        )
     return Page(items=[AuditEntryPublic.model_validate(r, from_attributes=True) for r in rows], next_cursor=next_cursor)

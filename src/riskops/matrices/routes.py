@@ -1,6 +1,6 @@
 from fastapi import APIRouter, status
 
-from riskops.auth import Admin, Reader, ReadSession, WriteSession
+from riskops.auth import Admin, Db, Reader
 from riskops.matrices import service
 from riskops.matrices.models import MatrixSpec, RescoreRequest, RescoreResult, RiskMatrix, RiskMatrixPublic
 from riskops.risks import service as risks
@@ -15,31 +15,32 @@ def _public(matrix: RiskMatrix) -> RiskMatrixPublic:
 
 
 @router.get("")
-def list_matrices(session: ReadSession, _: Reader) -> list[RiskMatrixPublic]:
-    return [_public(m) for m in service.list_versions(session)]
+def list_matrices(db: Db, _: Reader) -> list[RiskMatrixPublic]:
+    with db.read() as session:
+        return [_public(m) for m in service.list_versions(session)]
 
 
 @router.get("/current")
-def current_matrix(session: ReadSession, _: Reader) -> RiskMatrixPublic:
-    return _public(service.current(session))
+def current_matrix(db: Db, _: Reader) -> RiskMatrixPublic:
+    with db.read() as session:
+        return _public(service.current(session))
 
 
 @router.get("/{version}")
-def get_matrix(version: int, session: ReadSession, _: Reader) -> RiskMatrixPublic:
-    return _public(service.get(session, version))
+def get_matrix(version: int, db: Db, _: Reader) -> RiskMatrixPublic:
+    with db.read() as session:
+        return _public(service.get(session, version))
 
 
 @router.post("", status_code=status.HTTP_201_CREATED)
-def publish_matrix(spec: MatrixSpec, session: WriteSession, who: Admin) -> RiskMatrixPublic:
+def publish_matrix(spec: MatrixSpec, db: Db, who: Admin) -> RiskMatrixPublic:
     """Publish a new version. Existing risks keep their scores until reassessed or rescored."""
-    matrix = service.publish(session, spec, actor=who.name)
-    session.commit()
-    return _public(matrix)
+    with db.write() as session:
+        return _public(service.publish(session, spec, actor=who.name))
 
 
 @router.post("/{version}/rescore")
-def rescore(version: int, data: RescoreRequest, session: WriteSession, who: Admin) -> RescoreResult:
+def rescore(version: int, data: RescoreRequest, db: Db, who: Admin) -> RescoreResult:
     """Move every open risk onto this (the current) version, recording a reassessment for each."""
-    result = risks.rescore_all(session, service.get(session, version), data.rationale, who)
-    session.commit()
-    return result
+    with db.write() as session:
+        return risks.rescore_all(session, service.get(session, version), data.rationale, who)

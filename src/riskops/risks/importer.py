@@ -48,7 +48,7 @@ def read_upload(stream: IO[bytes], max_bytes: int) -> bytes:
 
 
 def import_file(session: Session, filename: str, content: bytes, who: Principal, *, dry_run: bool) -> ImportReport:
-    """Validate and create every row in the caller's transaction; roll back on dry run or any error."""
+    """Validate and create every row in the caller's unit of work; raise on any error, roll back on dry run."""
     header, rows = _read_table(filename, content)
     errors = [RowError(row=1, column=name, message="unknown column") for name in header if name and name not in COLUMNS]
     errors += [
@@ -71,7 +71,6 @@ def import_file(session: Session, filename: str, content: bytes, who: Principal,
             if not exc.errors:
                 errors.append(RowError(row=row_no, column=None, message=exc.detail))
     if errors and not dry_run:
-        session.rollback()
         raise Unprocessable(
             f"{len(errors)} problem(s) in the file; nothing was imported.", errors=[e.model_dump() for e in errors]
         )

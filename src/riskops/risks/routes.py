@@ -5,7 +5,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from riskops import audit
 from riskops.audit.models import AuditEntryPublic
-from riskops.auth import Reader, ReadSession, Writer, WriteSession
+from riskops.auth import Db, Reader, Writer
 from riskops.config import get_settings
 from riskops.pagination import Page
 from riskops.risks import importer, service
@@ -49,118 +49,114 @@ def _answer(response: Response, risk: Risk) -> RiskPublic:
 
 
 @router.post("", status_code=status.HTTP_201_CREATED)
-def create_risk(data: RiskCreate, session: WriteSession, who: Writer, response: Response) -> RiskPublic:
-    risk = service.create_risk(session, data, who)
-    session.commit()
-    response.headers["Location"] = f"{router.prefix}/{risk.id}"
-    return _answer(response, risk)
+def create_risk(data: RiskCreate, db: Db, who: Writer, response: Response) -> RiskPublic:
+    with db.write() as session:
+        risk = service.create_risk(session, data, who)
+        response.headers["Location"] = f"{router.prefix}/{risk.id}"
+        return _answer(response, risk)
 
 
 @router.get("")
-def list_risks(params: Annotated[RiskQuery, Query()], session: ReadSession, _: Reader) -> Page[RiskPublic]:
+def list_risks(params: Annotated[RiskQuery, Query()], db: Db, _: Reader) -> Page[RiskPublic]:
     filters = service.RiskFilter(**params.model_dump(exclude={"sort", "cursor", "limit"}))
-    rows, next_cursor = service.list_risks(session, filters, sort=params.sort, cursor=params.cursor, limit=params.limit)
-    return Page(items=[service.present(r) for r in rows], next_cursor=next_cursor)
+    with db.read() as session:
+        rows, next_cursor = service.list_risks(
+            session, filters, sort=params.sort, cursor=params.cursor, limit=params.limit
+        )
+        return Page(items=[service.present(r) for r in rows], next_cursor=next_cursor)
 
 
 @router.post("/import")
 def import_risks(
-    file: UploadFile, session: WriteSession, who: Writer,
+    file: UploadFile,
+    db: Db,
+    who: Writer,
     dry_run: Annotated[bool, Query(description="Check every row and write nothing.")] = False,
-) -> importer.ImportReport:  # fmt: skip
+) -> importer.ImportReport:
     content = importer.read_upload(file.file, get_settings().import_max_bytes)
-    report = importer.import_file(session, file.filename or "upload.csv", content, who, dry_run=dry_run)
-    session.commit()
-    return report
+    with db.write() as session:
+        return importer.import_file(session, file.filename or "upload.csv", content, who, dry_run=dry_run)
 
 
 @router.get("/{risk_ref}")
-def get_risk(risk_ref: str, session: ReadSession, _: Reader, response: Response) -> RiskPublic:
-    return _answer(response, service.get_risk(session, service.parse_risk_ref(risk_ref)))
+def get_risk(risk_ref: str, db: Db, _: Reader, response: Response) -> RiskPublic:
+    with db.read() as session:
+        return _answer(response, service.get_risk(session, service.parse_risk_ref(risk_ref)))
 
 
 @router.patch("/{risk_ref}")
 def update_risk(
-    risk_ref: str, data: RiskUpdate, session: WriteSession, who: Writer, response: Response, if_match: IfMatch = None
+    risk_ref: str, data: RiskUpdate, db: Db, who: Writer, response: Response, if_match: IfMatch = None
 ) -> RiskPublic:
-    risk = service.get_risk(session, service.parse_risk_ref(risk_ref), for_update=True)
-    service.check_if_match(risk, if_match)
-    service.update_risk(session, risk, data, who)
-    session.commit()
-    return _answer(response, risk)
+    with db.write() as session:
+        risk = service.get_for_change(session, risk_ref, if_match)
+        return _answer(response, service.update_risk(session, risk, data, who))
 
 
 @router.post("/{risk_ref}/close")
 def close_risk(
-    risk_ref: str, data: StatusChange, session: WriteSession, who: Writer, response: Response, if_match: IfMatch = None
+    risk_ref: str, data: StatusChange, db: Db, who: Writer, response: Response, if_match: IfMatch = None
 ) -> RiskPublic:
-    risk = service.get_risk(session, service.parse_risk_ref(risk_ref), for_update=True)
-    service.check_if_match(risk, if_match)
-    service.change_status(session, risk, "close", data, who)
-    session.commit()
-    return _answer(response, risk)
+    with db.write() as session:
+        risk = service.get_for_change(session, risk_ref, if_match)
+        return _answer(response, service.change_status(session, risk, "close", data, who))
 
 
 @router.post("/{risk_ref}/reopen")
 def reopen_risk(
-    risk_ref: str, data: StatusChange, session: WriteSession, who: Writer, response: Response, if_match: IfMatch = None
+    risk_ref: str, data: StatusChange, db: Db, who: Writer, response: Response, if_match: IfMatch = None
 ) -> RiskPublic:
-    risk = service.get_risk(session, service.parse_risk_ref(risk_ref), for_update=True)
-    service.check_if_match(risk, if_match)
-    service.change_status(session, risk, "reopen", data, who)
-    session.commit()
-    return _answer(response, risk)
+    with db.write() as session:
+        risk = service.get_for_change(session, risk_ref, if_match)
+        return _answer(response, service.change_status(session, risk, "reopen", data, who))
 
 
 @router.post("/{risk_ref}/assessments", status_code=status.HTTP_201_CREATED)
 def assess_risk(
-    risk_ref: str, data: AssessmentCreate, session: WriteSession, who: Writer, response: Response,
-    if_match: IfMatch = None,
-) -> AssessmentPublic:  # fmt: skip
-    risk = service.get_risk(session, service.parse_risk_ref(risk_ref), for_update=True)
-    service.check_if_match(risk, if_match)
-    assessment = service.assess_risk(session, risk, data, who)
-    session.commit()
-    response.headers["ETag"] = service.etag(risk)
-    return service.present_assessment(assessment)
+    risk_ref: str, data: AssessmentCreate, db: Db, who: Writer, response: Response, if_match: IfMatch = None
+) -> AssessmentPublic:
+    with db.write() as session:
+        risk = service.get_for_change(session, risk_ref, if_match)
+        assessment = service.assess_risk(session, risk, data, who)
+        response.headers["ETag"] = service.etag(risk)
+        return service.present_assessment(assessment)
 
 
 @router.get("/{risk_ref}/assessments")
 def list_assessments(
-    risk_ref: str, session: ReadSession, _: Reader,
-    cursor: str | None = None, limit: Annotated[int, Query(ge=1, le=500)] = 50,
-) -> Page[AssessmentPublic]:  # fmt: skip
-    risk = service.get_risk(session, service.parse_risk_ref(risk_ref))
-    rows, next_cursor = service.list_assessments(session, risk, cursor=cursor, limit=limit)
-    return Page(items=[service.present_assessment(a) for a in rows], next_cursor=next_cursor)
+    risk_ref: str, db: Db, _: Reader, cursor: str | None = None, limit: Annotated[int, Query(ge=1, le=500)] = 50
+) -> Page[AssessmentPublic]:
+    """Newest first; the last page ends with the assessment the risk was created with."""
+    with db.read() as session:
+        risk = service.get_risk(session, service.parse_risk_ref(risk_ref))
+        rows, next_cursor = service.list_assessments(session, risk, cursor=cursor, limit=limit)
+        return Page(items=[service.present_assessment(a) for a in rows], next_cursor=next_cursor)
 
 
 @router.get("/{risk_ref}/history")
 def risk_history(
-    risk_ref: str, session: ReadSession, _: Reader,
-    cursor: str | None = None, limit: Annotated[int, Query(ge=1, le=500)] = 100,
-) -> Page[AuditEntryPublic]:  # fmt: skip
+    risk_ref: str, db: Db, _: Reader, cursor: str | None = None, limit: Annotated[int, Query(ge=1, le=500)] = 100
+) -> Page[AuditEntryPublic]:
     """Every change to the risk, oldest first: who, when, which fields, old and new values."""
-    risk = service.get_risk(session, service.parse_risk_ref(risk_ref))
-    rows, next_cursor = audit.service.list_entries(
-        session, entity_type="risk", entity_id=str(risk.id), cursor=cursor, limit=limit
-    )
-    return Page(items=[AuditEntryPublic.model_validate(r, from_attributes=True) for r in rows], next_cursor=next_cursor)
+    with db.read() as session:
+        risk = service.get_risk(session, service.parse_risk_ref(risk_ref))
+        rows, next_cursor = audit.service.list_entries(
+            session, entity_type="risk", entity_id=str(risk.id), cursor=cursor, limit=limit
+        )
+        return Page(
+            items=[AuditEntryPublic.model_validate(r, from_attributes=True) for r in rows], next_cursor=next_cursor
+        )
 
 
 @router.post("/{risk_ref}/controls", status_code=status.HTTP_201_CREATED)
-def add_control(risk_ref: str, data: ControlCreate, session: WriteSession, who: Writer) -> ControlPublic:
-    risk = service.get_risk(session, service.parse_risk_ref(risk_ref), for_update=True)
-    control = service.add_control(session, risk, data, who)
-    session.commit()
-    return ControlPublic.model_validate(control)
+def add_control(risk_ref: str, data: ControlCreate, db: Db, who: Writer) -> ControlPublic:
+    with db.write() as session:
+        risk = service.get_for_change(session, risk_ref, None)
+        return ControlPublic.model_validate(service.add_control(session, risk, data, who))
 
 
 @router.patch("/{risk_ref}/controls/{control_id}")
-def update_control(
-    risk_ref: str, control_id: int, data: ControlUpdate, session: WriteSession, who: Writer
-) -> ControlPublic:
-    risk = service.get_risk(session, service.parse_risk_ref(risk_ref), for_update=True)
-    control = service.update_control(session, risk, control_id, data, who)
-    session.commit()
-    return ControlPublic.model_validate(control)
+def update_control(risk_ref: str, control_id: int, data: ControlUpdate, db: Db, who: Writer) -> ControlPublic:
+    with db.write() as session:
+        risk = service.get_for_change(session, risk_ref, None)
+        return ControlPublic.model_validate(service.update_control(session, risk, control_id, data, who))

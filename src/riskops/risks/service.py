@@ -6,6 +6,7 @@ from datetime import datetime
 from typing import Any, Literal
 
 from sqlalchemy import ColumnElement, and_, exists, or_
+from sqlalchemy.orm import joinedload
 from sqlmodel import Session, col, select
 
 from riskops import audit
@@ -134,9 +135,18 @@ def parse_risk_ref(ref: str) -> int:
 
 
 def get_risk(session: Session, risk_id: int, *, for_update: bool = False) -> Risk:
-    risk = session.get(Risk, risk_id, with_for_update=for_update)
+    # One joined query for a plain read; a locking read cannot outer-join (PostgreSQL refuses FOR UPDATE there).
+    options = [] if for_update else [joinedload(Risk.tag_rows), joinedload(Risk.controls)]  # type: ignore[arg-type]
+    risk = session.get(Risk, risk_id, with_for_update=for_update, options=options)
     if risk is None:
         raise NotFound(f"Risk {risk_id} does not exist.")
+    return risk
+
+
+def get_for_change(session: Session, ref: str, if_match: str | None) -> Risk:
+    """The risk, locked for this transaction, provided it is still the version the caller read."""
+    risk = get_risk(session, parse_risk_ref(ref), for_update=True)
+    check_if_match(risk, if_match)
     return risk
 
 

@@ -90,11 +90,11 @@ def upgrade() -> None:
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_risk")),
     )
-    op.create_index(op.f("ix_risk_category"), "risk", ["category"], unique=False)
+    op.create_index("ix_risk_category_score", "risk", ["category", "score", "id"], unique=False)
     op.create_index("ix_risk_next_review_at_id", "risk", ["next_review_at", "id"], unique=False)
-    op.create_index(op.f("ix_risk_owner"), "risk", ["owner"], unique=False)
+    op.create_index("ix_risk_owner_score", "risk", ["owner", "score", "id"], unique=False)
     op.create_index("ix_risk_score_id", "risk", ["score", "id"], unique=False)
-    op.create_index("ix_risk_status_level", "risk", ["status", "level"], unique=False)
+    op.create_index("ix_risk_status_level_score", "risk", ["status", "level", "score", "id"], unique=False)
     op.create_index("ix_risk_updated_at_id", "risk", ["updated_at", "id"], unique=False)
 
     op.create_table(
@@ -163,11 +163,11 @@ def downgrade() -> None:
 
     op.drop_table("risk_assessment")
     op.drop_index("ix_risk_updated_at_id", table_name="risk")
-    op.drop_index("ix_risk_status_level", table_name="risk")
+    op.drop_index("ix_risk_status_level_score", table_name="risk")
     op.drop_index("ix_risk_score_id", table_name="risk")
-    op.drop_index(op.f("ix_risk_owner"), table_name="risk")
+    op.drop_index("ix_risk_owner_score", table_name="risk")
     op.drop_index("ix_risk_next_review_at_id", table_name="risk")
-    op.drop_index(op.f("ix_risk_category"), table_name="risk")
+    op.drop_index("ix_risk_category_score", table_name="risk")
 
     op.drop_table("risk")
     op.drop_table("risk_matrix")
