@@ -1,5 +1,14 @@
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
+import httpx
 from sqlalchemy import Engine, func, select
 
 from riskops.models import metadata
@@ -36,3 +45,35 @@ def assert_problem(response: Any, status: int, field: str | None = None) -> dict
         fields = [e["field"] for e in body.get("errors", [])]
         assert field in fields, f"{field} not in {fields}"
     return body
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextmanager
+def running_service(database_url: str, log_path: Path, *extra_env: tuple[str, str]) -> Iterator[str]:
+    """`riskops serve` as a real process on a free loopback port; yields its base URL once it is ready."""
+    port = free_port()
+    env = {**os.environ, "RISKOPS_DATABASE_URL": database_url, "RISKOPS_LOG_LEVEL": "warning", **dict(extra_env)}
+    command = [sys.executable, "-m", "riskops", "serve", "--host", "127.0.0.1", "--port", str(port)]
+    with log_path.open("w+") as log:
+        server = subprocess.Popen(command, env=env, stdout=log, stderr=log)
+        base = f"http://127.0.0.1:{port}"
+        try:
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline:
+                assert server.poll() is None, log_path.read_text()
+                try:
+                    if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:
+                        break
+                except httpx.TransportError:
+                    time.sleep(0.1)
+            else:
+                raise AssertionError("riskops serve did not become ready: " + log_path.read_text())
+            yield base
+        finally:
+            server.terminate()
+            server.wait(timeout=30)

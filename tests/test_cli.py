@@ -1,10 +1,8 @@
 """The `riskops` command as a user runs it: real processes, a real uvicorn, both databases."""
 
 import os
-import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,7 +13,7 @@ from sqlalchemy import text
 from riskops.db import make_engine
 from riskops.matrices.service import BUILTIN_MATRICES
 from tests.conftest import drop_postgres_database, new_postgres_database, postgres_or_skip
-from tests.helpers import risk_body
+from tests.helpers import risk_body, running_service
 
 RISKOPS = [sys.executable, "-m", "riskops"]
 
@@ -35,12 +33,6 @@ def db_url(backend: str, tmp_path: Path) -> Iterator[str]:
 def _run(url: str, *args: str) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "RISKOPS_DATABASE_URL": url}
     return subprocess.run([*RISKOPS, *args], env=env, capture_output=True, text=True, timeout=120)
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def test_apikey_create_prints_the_secret_alone_on_the_last_line(db_url: str) -> None:
@@ -63,38 +55,17 @@ def test_apikey_create_refuses_an_unknown_role(db_url: str) -> None:
 
 
 def test_serve_migrates_starts_and_answers(db_url: str, tmp_path: Path) -> None:
-    port = _free_port()
-    env = {**os.environ, "RISKOPS_DATABASE_URL": db_url, "RISKOPS_LOG_LEVEL": "warning"}
-    log = (tmp_path / "serve.log").open("w+")
-    server = subprocess.Popen(
-        [*RISKOPS, "serve", "--host", "127.0.0.1", "--port", str(port)], env=env, stderr=log, stdout=log
-    )
-    try:
-        base = f"http://127.0.0.1:{port}"
-        for _ in range(150):
-            try:
-                if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert server.poll() is None, Path(log.name).read_text()
-            time.sleep(0.1)
-        else:
-            pytest.fail("riskops serve did not become ready: " + Path(log.name).read_text())
-        output = Path(log.name).read_text()
-        first_key = next(line.strip() for line in output.splitlines() if line.strip().startswith("rko_"))
+    log = tmp_path / "serve.log"
+    with running_service(db_url, log) as base:
+        first_key = next(line.strip() for line in log.read_text().splitlines() if line.strip().startswith("rko_"))
         headers = {"Authorization": f"Bearer {first_key}"}
         created = httpx.post(f"{base}/api/v1/risks", json=risk_body(), headers=headers, timeout=10)
         assert created.status_code == 201, created.text
         assert httpx.get(f"{base}/api/v1/risks/R-0001", headers=headers).json()["level"] == "medium"
         assert httpx.get(f"{base}/api/v1/risks").status_code == 401
         assert httpx.get(f"{base}/docs").status_code == 200
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
-    # A second start finds keys and prints no new one.
-    again = _run(db_url, "migrate")
-    assert again.returncode == 0, again.stderr
+    with running_service(db_url, log):
+        assert "rko_" not in log.read_text(), "a second start must not print a new key"
 
 
 def test_matrix_publish_from_yaml(db_url: str, tmp_path: Path) -> None:
