@@ -14,7 +14,9 @@ from riskops.audit.routes import router as audit_router
 from riskops.auth import PrincipalCache
 from riskops.config import Settings, get_settings
 from riskops.db import Database, make_engine
+from riskops.incidents.routes import router as incidents_router
 from riskops.matrices.routes import router as matrices_router
+from riskops.playbooks.routes import router as playbooks_router
 from riskops.risks.routes import router as risks_router
 
 log = logging.getLogger("riskops")
@@ -40,7 +42,7 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     app.state.principals = PrincipalCache(settings.auth_cache_seconds)
     app.state.settings = settings
     errors.install_handlers(app)
-    for router in (risks_router, matrices_router, apikeys_router, audit_router):
+    for router in (risks_router, playbooks_router, incidents_router, matrices_router, apikeys_router, audit_router):
         app.include_router(router)
 
     @app.get("/healthz", tags=["health"])

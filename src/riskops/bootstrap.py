@@ -1,5 +1,7 @@
 """Bring a database to a usable state: schema at head, a default matrix, a first admin key."""
 
+from pathlib import Path
+
 from sqlalchemy import Engine
 from sqlmodel import Session
 
@@ -7,6 +9,9 @@ from riskops import migrations
 from riskops.apikeys import service as apikeys
 from riskops.apikeys.models import ApiKeyCreate, Role
 from riskops.matrices import service as matrices
+from riskops.playbooks import loader
+from riskops.playbooks import service as playbooks
+from riskops.playbooks.loader import FileProblem, PlaybookFilesInvalid
 
 
 def prepare_database(engine: Engine) -> None:
@@ -15,6 +20,17 @@ def prepare_database(engine: Engine) -> None:
     with migrations.exclusive(engine) as conn, Session(bind=conn) as session:
         matrices.ensure_default(session)
         session.commit()
+
+
+def sync_playbooks(engine: Engine, directory: Path) -> list[str]:
+    """Validate every playbook file, then publish the new versions; raises PlaybookFilesInvalid, loading nothing."""
+    if not directory.is_dir():
+        raise PlaybookFilesInvalid([FileProblem(str(directory), "(directory)", "not found; set RISKOPS_PLAYBOOKS_DIR")])
+    loaded = loader.load_paths([directory])
+    with migrations.exclusive(engine) as conn, Session(bind=conn) as session:
+        created = [f"{v.slug} v{v.version}" for v in playbooks.sync(session, loaded)]
+        session.commit()
+    return created
 
 
 def first_admin_key(engine: Engine) -> str | None:

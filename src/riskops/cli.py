@@ -18,13 +18,17 @@ from riskops.apikeys.service import Principal
 from riskops.config import get_settings
 from riskops.errors import DomainError
 from riskops.matrices import service as matrices
+from riskops.playbooks import loader
+from riskops.playbooks.loader import PlaybookFilesInvalid
 from riskops.risks import importer
 
 app = typer.Typer(help="riskops: risk register and crisis response.", no_args_is_help=True, add_completion=False)
 apikey_app = typer.Typer(help="Manage API keys.", no_args_is_help=True)
 matrix_app = typer.Typer(help="Risk matrices.", no_args_is_help=True)
+playbooks_app = typer.Typer(help="Contingency playbooks.", no_args_is_help=True)
 app.add_typer(apikey_app, name="apikey")
 app.add_typer(matrix_app, name="matrix")
+app.add_typer(playbooks_app, name="playbooks")
 
 
 def _engine() -> Engine:
@@ -46,6 +50,11 @@ def serve(
     logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s")
     engine = _engine()
     bootstrap.prepare_database(engine)
+    try:
+        loaded = bootstrap.sync_playbooks(engine, settings.playbooks_dir)
+    except PlaybookFilesInvalid as exc:
+        _fail("playbooks not loaded, service not started:\n" + "\n".join(f"  {p}" for p in exc.problems))
+    typer.echo(f"playbooks from {settings.playbooks_dir}: " + (", ".join(loaded) or "no new versions"), err=True)
     secret = bootstrap.first_admin_key(engine)
     engine.dispose()
     if secret is not None:
@@ -106,6 +115,27 @@ def matrix_publish(file: Annotated[Path, typer.Argument(exists=True, dir_okay=Fa
     with db.Database(engine).write() as session:
         matrix = matrices.publish(session, spec, actor="cli")
         typer.echo(f"published matrix version {matrix.version} '{matrix.name}'")
+
+
+@playbooks_app.command("validate")
+def playbooks_validate(
+    paths: Annotated[
+        list[Path] | None, typer.Argument(help="Files or directories (default RISKOPS_PLAYBOOKS_DIR).")
+    ] = None,
+) -> None:
+    """Check playbook files without touching the database: each problem names the file, the field and the reason."""
+    targets = paths or [get_settings().playbooks_dir]
+    missing = [p for p in targets if not p.exists()]
+    if missing:
+        _fail(", ".join(f"{p}: not found" for p in missing))
+    try:
+        loaded = loader.load_paths(targets)
+    except PlaybookFilesInvalid as exc:
+        for problem in exc.problems:
+            typer.echo(str(problem), err=True)
+        _fail(f"{len(exc.problems)} problem(s); fix them before deploying")
+    for item in loaded:
+        typer.echo(f"ok  {item.file}  {item.spec.id} v{item.spec.version}")
 
 
 @app.command("import")

@@ -1,4 +1,5 @@
 from functools import lru_cache
+from pathlib import Path
 from typing import Literal
 
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -13,6 +14,8 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = 8000
     log_level: Literal["critical", "error", "warning", "info", "debug"] = "info"
+    # The playbook files synced into the database when `riskops serve` starts.
+    playbooks_dir: Path = Path("playbooks")
     # How long a verified API key is trusted without asking the database again (0 = always ask).
     auth_cache_seconds: float = 5.0
     # Largest upload accepted by the import endpoint.

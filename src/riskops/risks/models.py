@@ -94,6 +94,7 @@ class Risk(SQLModel, table=True):
     next_review_set_by_hand: bool = False
     closed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     closure_reason: str | None = Field(default=None, sa_type=Text)
+    materialised_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     version: int = 1
 
     tag_rows: list[RiskTag] = Relationship(
@@ -303,4 +304,5 @@ class RiskPublic(BaseModel):
     overdue: bool
     closed_at: datetime | None
     closure_reason: str | None
+    materialised_at: datetime | None = PydField(description="When the risk last turned into an incident.")
     version: int

@@ -87,6 +87,7 @@ def present(risk: Risk) -> RiskPublic:
         overdue=is_overdue(risk, now),
         closed_at=risk.closed_at,
         closure_reason=risk.closure_reason,
+        materialised_at=risk.materialised_at,
         version=risk.version,
     )
 
@@ -248,7 +249,7 @@ _AUDITED = (
     "inherent_likelihood", "inherent_impact", "inherent_score", "inherent_level",
     "residual_likelihood", "residual_impact", "residual_score", "residual_level",
     "acceptance_approver", "acceptance_expires_at", "next_review_at", "next_review_set_by_hand",
-    "last_reviewed_at", "closed_at", "closure_reason",
+    "last_reviewed_at", "closed_at", "closure_reason", "materialised_at",
 )  # fmt: skip
 
 
@@ -380,6 +381,14 @@ def assess_risk(
     )
     session.flush()
     return assessment
+
+
+def mark_materialised(session: Session, risk: Risk, incident: str, who: Principal) -> None:
+    """The risk happened: record it on the risk's history and make it due for reassessment now."""
+    before = _state(risk)
+    risk.materialised_at = risk.next_review_at = utcnow()
+    _touch(session, risk)
+    _record(session, risk, "materialised", who, before, note=incident)
 
 
 _TRANSITIONS = {RiskStatus.open: {"close": RiskStatus.closed}, RiskStatus.closed: {"reopen": RiskStatus.open}}

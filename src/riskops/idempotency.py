@@ -1,0 +1,81 @@
+"""Idempotency-Key: a retried request gets the first answer again instead of doing the work twice."""
+
+import hashlib
+import json
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel
+from sqlalchemy import JSON, UniqueConstraint
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Field, Session, SQLModel, select
+
+from riskops.apikeys.service import Principal
+from riskops.clock import now as utcnow
+from riskops.db import Database, UTCDateTime
+from riskops.errors import Unprocessable, field_error
+
+
+class IdempotentRequest(SQLModel, table=True):
+    """The first answer to a request sent with an Idempotency-Key, replayed for its retries."""
+
+    __tablename__ = "idempotent_request"
+    __table_args__ = (UniqueConstraint("principal_id", "key"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    principal_id: int
+    key: str = Field(max_length=200)
+    fingerprint: str = Field(max_length=64)
+    response: dict[str, Any] = Field(sa_type=JSON)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+def fingerprint(method: str, path: str, body: BaseModel) -> str:
+    canonical = json.dumps([method, path, body.model_dump(mode="json")], sort_keys=True)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def run_once(
+    db: Database, who: Principal, key: str | None, request_fingerprint: str, work: Callable[[Session], BaseModel]
+) -> tuple[bool, dict[str, Any]]:
+    """(replayed, body): the body `work` produced in its unit of work, or the stored one for a retry.
+
+    The stored answer is written in the same transaction as the work, and a unique index on (key owner, key)
+    makes a concurrent duplicate fail and roll back whole, so the work happens once.
+    """
+    if key is None:
+        with db.write() as session:
+            return False, work(session).model_dump(mode="json")
+    try:
+        with db.write() as session:
+            prior = _find(session, who, key)
+            if prior is not None:
+                return True, _replay(prior, request_fingerprint)
+            body = work(session).model_dump(mode="json")
+            session.add(
+                IdempotentRequest(principal_id=who.key_id, key=key, fingerprint=request_fingerprint, response=body)
+            )
+            session.flush()
+            return False, body
+    except IntegrityError:
+        with db.read() as session:
+            prior = _find(session, who, key)
+        if prior is None:
+            raise
+        return True, _replay(prior, request_fingerprint)
+
+
+def _find(session: Session, who: Principal, key: str) -> IdempotentRequest | None:
+    return session.exec(
+        select(IdempotentRequest).where(IdempotentRequest.principal_id == who.key_id, IdempotentRequest.key == key)
+    ).first()
+
+
+def _replay(prior: IdempotentRequest, request_fingerprint: str) -> dict[str, Any]:
+    if prior.fingerprint != request_fingerprint:
+        raise Unprocessable(
+            "This Idempotency-Key was already used for a different request; use a new key for a new request.",
+            errors=[field_error(("header", "idempotency-key"), "reused with a different request")],
+        )
+    return prior.response

@@ -1,0 +1,171 @@
+from typing import Annotated
+
+from fastapi import APIRouter, Query, status
+from fastapi.responses import JSONResponse
+from sqlmodel import Session
+
+from riskops import idempotency
+from riskops.auth import Db, Reader, Writer
+from riskops.incidents import service
+from riskops.incidents.models import (
+    Assignment,
+    Closure,
+    IncidentCounts,
+    IncidentCreate,
+    IncidentPublic,
+    IncidentState,
+    IncidentSummaryPublic,
+    MessagePublic,
+    MessageSent,
+    NoteCreate,
+    RolePublic,
+    SkipRequest,
+    StepPublic,
+    TimelineEntryPublic,
+    Transition,
+)
+from riskops.pagination import Page
+from riskops.playbooks.routes import IdempotencyKey, incident_created
+from riskops.playbooks.spec import Severity
+
+router = APIRouter(prefix="/api/v1/incidents", tags=["incidents"])
+
+
+@router.post("", status_code=status.HTTP_201_CREATED, response_model=IncidentPublic)
+def declare(data: IncidentCreate, db: Db, who: Writer, idempotency_key: IdempotencyKey = None) -> JSONResponse:
+    """Declare an incident; with `playbook`, its plan is activated in the same transaction."""
+
+    def work(session: Session) -> IncidentPublic:
+        return service.present(session, service.declare(session, data, who))
+
+    fingerprint = idempotency.fingerprint("POST", router.prefix, data)
+    replayed, body = idempotency.run_once(db, who, idempotency_key, fingerprint, work)
+    return incident_created(body, replayed)
+
+
+@router.get("")
+def list_incidents(
+    db: Db,
+    _: Reader,
+    state: IncidentState | None = None,
+    severity: Severity | None = None,
+    playbook: str | None = None,
+    risk: str | None = Query(default=None, description="A risk id or reference."),
+    exercise: bool = Query(default=False, description="true lists exercises (drills) instead of real incidents."),
+    cursor: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+) -> Page[IncidentSummaryPublic]:
+    with db.read() as session:
+        items, next_cursor = service.list_incidents(
+            session, exercise=exercise, state=state, severity=severity, playbook=playbook, risk=risk,
+            cursor=cursor, limit=limit,
+        )  # fmt: skip
+    return Page(items=items, next_cursor=next_cursor)
+
+
+@router.get("/counts")
+def incident_counts(db: Db, _: Reader, exercise: bool = False) -> IncidentCounts:
+    """Incidents by state and severity; exercises are counted apart."""
+    with db.read() as session:
+        return service.counts(session, exercise=exercise)
+
+
+@router.get("/{incident_ref}")
+def get_incident(incident_ref: str, db: Db, _: Reader) -> IncidentPublic:
+    with db.read() as session:
+        return service.present(session, service.get_incident(session, incident_ref))
+
+
+def _move(db: Db, incident_ref: str, action: service.Action, who: Writer, **kwargs: object) -> IncidentPublic:
+    with db.write() as session:
+        incident = service.get_incident(session, incident_ref, for_update=True)
+        service.transition(session, incident, action, who, **kwargs)  # type: ignore[arg-type]
+        return service.present(session, incident)
+
+
+@router.post("/{incident_ref}/acknowledge")
+def acknowledge(incident_ref: str, data: Transition, db: Db, who: Writer) -> IncidentPublic:
+    return _move(db, incident_ref, "acknowledge", who, note=data.note)
+
+
+@router.post("/{incident_ref}/mitigate")
+def mitigate(incident_ref: str, data: Transition, db: Db, who: Writer) -> IncidentPublic:
+    return _move(db, incident_ref, "mitigate", who, note=data.note)
+
+
+@router.post("/{incident_ref}/resolve")
+def resolve(incident_ref: str, data: Transition, db: Db, who: Writer) -> IncidentPublic:
+    return _move(db, incident_ref, "resolve", who, note=data.note)
+
+
+@router.post("/{incident_ref}/reopen")
+def reopen(incident_ref: str, data: Transition, db: Db, who: Writer) -> IncidentPublic:
+    return _move(db, incident_ref, "reopen", who, note=data.note)
+
+
+@router.post("/{incident_ref}/close")
+def close(incident_ref: str, data: Closure, db: Db, who: Writer) -> IncidentPublic:
+    """Needs the post-incident summary; follow-up actions with `control_for` become controls on that risk."""
+    return _move(db, incident_ref, "close", who, closure=data)
+
+
+@router.put("/{incident_ref}/roles/{role_key}")
+def assign_role(incident_ref: str, role_key: str, data: Assignment, db: Db, who: Writer) -> RolePublic:
+    with db.write() as session:
+        incident = service.get_for_change(session, incident_ref)
+        return RolePublic.model_validate(service.assign_role(session, incident, role_key, data.assignee, who))
+
+
+def _step(db: Db, incident_ref: str, key: str, action: service.StepAction, who: Writer, **kwargs: str) -> StepPublic:
+    with db.write() as session:
+        incident = service.get_for_change(session, incident_ref)
+        return StepPublic.model_validate(service.change_step(session, incident, key, action, who, **kwargs))
+
+
+@router.put("/{incident_ref}/steps/{step_key}/assignee")
+def assign_step(incident_ref: str, step_key: str, data: Assignment, db: Db, who: Writer) -> StepPublic:
+    return _step(db, incident_ref, step_key, "assign", who, assignee=data.assignee)
+
+
+@router.post("/{incident_ref}/steps/{step_key}/start")
+def start_step(incident_ref: str, step_key: str, db: Db, who: Writer) -> StepPublic:
+    return _step(db, incident_ref, step_key, "start", who)
+
+
+@router.post("/{incident_ref}/steps/{step_key}/complete")
+def complete_step(incident_ref: str, step_key: str, db: Db, who: Writer) -> StepPublic:
+    """Refused with 409 while a step it depends on is neither done nor skipped."""
+    return _step(db, incident_ref, step_key, "complete", who)
+
+
+@router.post("/{incident_ref}/steps/{step_key}/skip")
+def skip_step(incident_ref: str, step_key: str, data: SkipRequest, db: Db, who: Writer) -> StepPublic:
+    return _step(db, incident_ref, step_key, "skip", who, reason=data.reason)
+
+
+@router.post("/{incident_ref}/communications/{message_key}/sent")
+def message_sent(incident_ref: str, message_key: str, data: MessageSent, db: Db, who: Writer) -> MessagePublic:
+    with db.write() as session:
+        incident = service.get_for_change(session, incident_ref)
+        return MessagePublic.model_validate(service.mark_message_sent(session, incident, message_key, who, data.note))
+
+
+@router.post("/{incident_ref}/notes", status_code=status.HTTP_201_CREATED)
+def add_note(incident_ref: str, data: NoteCreate, db: Db, who: Writer) -> TimelineEntryPublic:
+    with db.write() as session:
+        incident = service.get_for_change(session, incident_ref)
+        entry = service.add_note(session, incident, data.text, who)
+        session.flush()
+        return TimelineEntryPublic.model_validate(entry)
+
+
+@router.get("/{incident_ref}/timeline")
+def get_timeline(
+    incident_ref: str, db: Db, _: Reader, cursor: str | None = None, limit: Annotated[int, Query(ge=1, le=1000)] = 200
+) -> Page[TimelineEntryPublic]:
+    """Everything that happened, oldest first, with who and when."""
+    with db.read() as session:
+        rows, next_cursor = service.timeline(
+            session, service.get_incident(session, incident_ref), cursor=cursor, limit=limit
+        )
+        return Page(items=[TimelineEntryPublic.model_validate(r) for r in rows], next_cursor=next_cursor)

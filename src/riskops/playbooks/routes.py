@@ -1,0 +1,91 @@
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Header, Response, status
+from fastapi.responses import JSONResponse
+from sqlmodel import Session
+
+from riskops import idempotency
+from riskops.auth import Admin, Db, Reader, Writer
+from riskops.incidents import service as incidents
+from riskops.incidents.models import IncidentCreate, IncidentPublic
+from riskops.playbooks import service
+from riskops.playbooks.models import Activation, PlaybookSummary, PlaybookVersionPublic
+from riskops.playbooks.spec import PlaybookSpec
+
+router = APIRouter(prefix="/api/v1/playbooks", tags=["playbooks"])
+
+IdempotencyKey = Annotated[
+    str | None,
+    Header(max_length=200, description="Retries with the same key get the first answer; no second incident."),
+]
+
+
+@router.get("")
+def list_playbooks(db: Db, _: Reader) -> list[PlaybookSummary]:
+    with db.read() as session:
+        return service.list_playbooks(session)
+
+
+@router.get("/schema")
+def playbook_schema() -> dict[str, Any]:
+    """The JSON Schema every playbook file and published playbook must satisfy."""
+    return PlaybookSpec.model_json_schema()
+
+
+@router.post("", status_code=status.HTTP_201_CREATED)
+def publish_playbook(spec: PlaybookSpec, db: Db, who: Admin, response: Response) -> PlaybookVersionPublic:
+    """Publish a version. The same content again answers 200; changed content needs a higher version."""
+    with db.write() as session:
+        row, created = service.publish(session, spec, source="api", actor=who.name)
+        if not created:
+            response.status_code = status.HTTP_200_OK
+        return service.present(row)
+
+
+@router.get("/{slug}")
+def get_playbook(slug: str, db: Db, _: Reader) -> PlaybookVersionPublic:
+    """The latest version in service."""
+    with db.read() as session:
+        return service.present(service.get_version(session, slug))
+
+
+@router.get("/{slug}/versions")
+def list_versions(slug: str, db: Db, _: Reader) -> list[PlaybookVersionPublic]:
+    with db.read() as session:
+        return [service.present(v) for v in service.list_versions(session, slug)]
+
+
+@router.get("/{slug}/versions/{version}")
+def get_version(slug: str, version: int, db: Db, _: Reader) -> PlaybookVersionPublic:
+    with db.read() as session:
+        return service.present(service.get_version(session, slug, version))
+
+
+@router.post("/{slug}/versions/{version}/retire")
+def retire_version(slug: str, version: int, db: Db, who: Admin) -> PlaybookVersionPublic:
+    """No new activations of this version; incidents already running it keep it."""
+    with db.write() as session:
+        return service.present(service.retire(session, slug, version, actor=who.name))
+
+
+@router.post("/{slug}/activate", status_code=status.HTTP_201_CREATED, response_model=IncidentPublic)
+def activate(slug: str, data: Activation, db: Db, who: Writer, idempotency_key: IdempotencyKey = None) -> JSONResponse:
+    """Declare an incident and lay out this playbook's roles, steps and communications, in one transaction."""
+    create = IncidentCreate(
+        title=data.title, severity=data.severity, description=data.description, risk_ids=data.risk_ids,
+        playbook=slug, playbook_version=data.version, exercise=data.exercise,
+    )  # fmt: skip
+
+    def work(session: Session) -> IncidentPublic:
+        return incidents.present(session, incidents.declare(session, create, who))
+
+    fingerprint = idempotency.fingerprint("POST", f"{router.prefix}/{slug}/activate", data)
+    replayed, body = idempotency.run_once(db, who, idempotency_key, fingerprint, work)
+    return incident_created(body, replayed)
+
+
+def incident_created(body: dict[str, Any], replayed: bool) -> JSONResponse:
+    headers = {"Location": f"/api/v1/incidents/{body['id']}"}
+    if replayed:
+        headers["Idempotent-Replayed"] = "true"
+    return JSONResponse(body, status_code=status.HTTP_201_CREATED, headers=headers)
