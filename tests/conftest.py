@@ -158,3 +158,13 @@ class FrozenClock:
 def frozen_clock() -> Iterator[FrozenClock]:
     yield FrozenClock(datetime(2026, 7, 1, 9, 0, tzinfo=UTC))
     clock.set_fixed(None)
+
+
+PLAYBOOKS = Path(__file__).resolve().parents[1] / "playbooks"
+
+
+@pytest.fixture
+def playbooks(engine: Engine) -> Path:
+    """The shipped library, synced into the test database as `riskops serve` does at start."""
+    bootstrap.sync_playbooks(engine, PLAYBOOKS)
+    return PLAYBOOKS

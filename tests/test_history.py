@@ -1,4 +1,4 @@
-"""History is append-only: the database itself refuses to change or erase it."""
+"""History is append-only: the database itself refuses to change or erase audit, assessments and timelines."""
 
 import pytest
 from fastapi.testclient import TestClient
@@ -15,10 +15,13 @@ from tests.helpers import risk_body
         "DELETE FROM audit_entry",
         "UPDATE risk_assessment SET rationale = 'rewritten'",
         "DELETE FROM risk_assessment",
+        "UPDATE incident_timeline SET text = 'rewritten'",
+        "DELETE FROM incident_timeline",
     ],
 )
 def test_history_rows_cannot_be_rewritten(client: TestClient, engine: Engine, statement: str) -> None:
     assert client.post("/api/v1/risks", json=risk_body()).status_code == 201
+    assert client.post("/api/v1/incidents", json={"title": "Outage", "severity": "SEV2"}).status_code == 201
     with pytest.raises(DBAPIError, match="append-only"):
         with engine.begin() as conn:
             conn.execute(text(statement))

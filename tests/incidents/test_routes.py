@@ -1,0 +1,218 @@
+"""Running an incident end to end over HTTP: activation, steps, roles, messages, timeline, closing."""
+
+import asyncio
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import httpx
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import Engine
+
+from tests.conftest import FrozenClock, Keys
+from tests.helpers import assert_problem, risk_body, row_counts, running_service
+
+SUMMARY = {
+    "what_happened": "A misdirected export sent 1,200 customer records to a partner.",
+    "impact": "Names and e-mail addresses of 1,200 customers; no payment data.",
+    "root_cause": "The export job used a shared mailbox alias.",
+}
+
+
+def _risk(client: TestClient) -> dict:  # type: ignore[type-arg]
+    body = risk_body(title="Customer data disclosed", category="privacy", inherent={"likelihood": 3, "impact": 4})
+    return client.post("/api/v1/risks", json=body).json()  # type: ignore[no-any-return]
+
+
+def _at(value: str) -> datetime:
+    return datetime.fromisoformat(value)
+
+
+def test_personal_data_breach_from_activation_to_close(
+    client: TestClient, playbooks: Path, frozen_clock: FrozenClock
+) -> None:
+    risk = _risk(client)
+    listed = {p["id"]: p for p in client.get("/api/v1/playbooks").json()}
+    assert "personal-data-breach" in listed and len(listed) >= 6
+
+    activated = client.post("/api/v1/playbooks/personal-data-breach/activate", json={"risk_ids": [risk["reference"]]})
+    assert activated.status_code == 201, activated.text
+    incident = activated.json()
+    assert activated.headers["location"] == f"/api/v1/incidents/{incident['id']}"
+    assert incident["state"] == "declared" and incident["severity"] == "SEV2"
+    assert incident["playbook"] == "personal-data-breach" and incident["playbook_version"] == 1
+    assert incident["risk_ids"] == [risk["id"]]
+    regulator = next(m for m in incident["communications"] if m["audience"] == "regulator")
+    assert _at(regulator["due_at"]) - _at(incident["declared_at"]) == timedelta(hours=72)
+    assert incident["reference"] in regulator["body"]
+    assert "incident-commander" in incident["unfilled_required_roles"]
+
+    # The risk materialised: history says so, and it is due for reassessment now.
+    materialised = client.get(f"/api/v1/risks/{risk['id']}").json()
+    assert _at(materialised["materialised_at"]) == frozen_clock.now
+    assert _at(materialised["next_review_at"]) == frozen_clock.now
+    history = client.get(f"/api/v1/risks/{risk['id']}/history").json()["items"]
+    assert history[-1]["action"] == "materialised" and incident["reference"] in history[-1]["note"]
+    assert [i["id"] for i in client.get("/api/v1/incidents", params={"risk": risk["reference"]}).json()["items"]] == [
+        incident["id"]
+    ]
+
+    ref = incident["reference"]
+    for role in incident["roles"]:
+        assert client.put(f"/api/v1/incidents/{ref}/roles/{role['key']}", json={"assignee": "dana"}).status_code == 200
+    frozen_clock.advance(timedelta(minutes=5))
+    assert client.post(f"/api/v1/incidents/{ref}/acknowledge", json={"note": "on it"}).json()["state"] == "acknowledged"
+    steps = incident["steps"]
+    done: set[str] = set()
+    while len(done) < len(steps):  # work the plan in dependency order
+        ready = [s for s in steps if s["key"] not in done and set(s["depends_on"]) <= done]
+        for step in ready:
+            assert client.post(f"/api/v1/incidents/{ref}/steps/{step['key']}/complete").status_code == 200
+            done.add(step["key"])
+    for message in incident["communications"]:
+        sent = client.post(f"/api/v1/incidents/{ref}/communications/{message['key']}/sent", json={})
+        assert sent.json()["status"] == "sent"
+    assert client.post(f"/api/v1/incidents/{ref}/notes", json={"text": "DPO agrees to notify"}).status_code == 201
+    frozen_clock.advance(timedelta(hours=3))
+    client.post(f"/api/v1/incidents/{ref}/mitigate", json={})
+    client.post(f"/api/v1/incidents/{ref}/resolve", json={})
+    follow_up = {"title": "Per-partner export aliases", "owner": "data platform", "control_for": risk["reference"]}
+    closed = client.post(
+        f"/api/v1/incidents/{ref}/close", json={"summary": {**SUMMARY, "follow_up_actions": [follow_up]}}
+    )
+    assert closed.status_code == 200, closed.text
+    final = closed.json()
+    assert final["state"] == "closed" and final["summary"]["root_cause"] == SUMMARY["root_cause"]
+    assert final["measures"]["time_to_acknowledge_seconds"] == 300
+    assert final["measures"]["rto_met"] is True
+    assert final["unfilled_required_roles"] == []
+    assert all(s["status"] == "done" for s in final["steps"])
+    controls = client.get(f"/api/v1/risks/{risk['id']}").json()["controls"]
+    assert [c["title"] for c in controls] == ["Per-partner export aliases"]
+
+    kinds = [e["kind"] for e in client.get(f"/api/v1/incidents/{ref}/timeline").json()["items"]]
+    assert kinds[:3] == ["declared", "risk.linked", "playbook.activated"]
+    for kind in ("role.assigned", "step.completed", "message.sent", "note", "state.changed", "control.added"):
+        assert kind in kinds
+    assert kinds.count("step.completed") == len(steps)
+    assert_problem(client.post(f"/api/v1/incidents/{ref}/notes", json={"text": "late"}), 409)
+
+
+def test_step_cannot_complete_before_its_dependencies(client: TestClient, playbooks: Path) -> None:
+    incident = client.post("/api/v1/playbooks/ransomware/activate", json={}).json()
+    ref = incident["reference"]
+    step = next(s for s in incident["steps"] if s["depends_on"])
+    body = assert_problem(client.post(f"/api/v1/incidents/{ref}/steps/{step['key']}/complete"), 409)
+    assert body["waiting_for"] == sorted(step["depends_on"])
+    for dependency in step["depends_on"]:  # a skipped dependency no longer blocks
+        skip = client.post(f"/api/v1/incidents/{ref}/steps/{dependency}/skip", json={"reason": "not applicable"})
+        assert skip.status_code == 200 and skip.json()["skip_reason"] == "not applicable"
+    assert client.post(f"/api/v1/incidents/{ref}/steps/{step['key']}/complete").json()["status"] == "done"
+    assert_problem(client.post(f"/api/v1/incidents/{ref}/steps/{step['key']}/start"), 409)
+    assert_problem(client.post(f"/api/v1/incidents/{ref}/steps/{step['key']}/skip", json={"reason": ""}), 422)
+    assert_problem(client.post(f"/api/v1/incidents/{ref}/steps/no-such-step/complete"), 404)
+
+
+def test_step_assign_start_and_overdue(client: TestClient, playbooks: Path, frozen_clock: FrozenClock) -> None:
+    incident = client.post("/api/v1/playbooks/core-service-outage/activate", json={}).json()
+    ref, first = incident["reference"], incident["steps"][0]
+    assigned = client.put(f"/api/v1/incidents/{ref}/steps/{first['key']}/assignee", json={"assignee": "sam"})
+    assert assigned.json()["assignee"] == "sam"
+    assert client.post(f"/api/v1/incidents/{ref}/steps/{first['key']}/start").json()["status"] == "in-progress"
+    frozen_clock.advance(timedelta(minutes=first_due(first, incident) + 1))
+    again = client.get(f"/api/v1/incidents/{ref}").json()
+    assert again["steps"][0]["overdue"] is True
+
+
+def first_due(step: dict, incident: dict) -> int:  # type: ignore[type-arg]
+    return int((_at(step["due_at"]) - _at(incident["declared_at"])).total_seconds() // 60)
+
+
+def test_retried_activation_with_the_same_key_returns_the_first_incident(
+    client: TestClient, engine: Engine, playbooks: Path
+) -> None:
+    headers = {"Idempotency-Key": "pager-7f3a"}
+    first = client.post("/api/v1/playbooks/cloud-region-loss/activate", json={}, headers=headers)
+    counts = row_counts(engine)
+    second = client.post("/api/v1/playbooks/cloud-region-loss/activate", json={}, headers=headers)
+    assert first.status_code == second.status_code == 201
+    assert second.json() == first.json() and second.headers["idempotent-replayed"] == "true"
+    assert row_counts(engine) == counts
+    other = client.post("/api/v1/playbooks/cloud-region-loss/activate", json={"severity": "SEV3"}, headers=headers)
+    assert_problem(other, 422, "header.idempotency-key")
+    assert client.post("/api/v1/playbooks/cloud-region-loss/activate", json={}).json()["id"] != first.json()["id"]
+
+
+def test_concurrent_retries_make_one_incident(database_url: str, keys: Keys, tmp_path: Path) -> None:
+    """Ten identical activations at once against a real server: one incident, ten identical answers."""
+    env = ("RISKOPS_PLAYBOOKS_DIR", str(Path(__file__).resolve().parents[2] / "playbooks"))
+    with running_service(database_url, tmp_path / "serve.log", env) as base:
+
+        async def burst() -> list[httpx.Response]:
+            headers = {**keys.headers("write"), "Idempotency-Key": "retry-storm"}
+            async with httpx.AsyncClient(base_url=base, headers=headers, timeout=30) as c:
+                calls = [c.post("/api/v1/playbooks/site-emergency/activate", json={}) for _ in range(10)]
+                return list(await asyncio.gather(*calls))
+
+        answers = asyncio.run(burst())
+        listed = httpx.get(f"{base}/api/v1/incidents", headers=keys.headers("read")).json()["items"]
+    assert {r.status_code for r in answers} == {201}
+    assert len({r.json()["id"] for r in answers}) == 1
+    assert len(listed) == 1
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "status", "field"),
+    [
+        ("/api/v1/playbooks/no-such-playbook/activate", {}, 404, None),
+        ("/api/v1/playbooks/ransomware/activate", {"version": 9}, 404, None),
+        ("/api/v1/playbooks/ransomware/activate", {"severity": "SEV9"}, 422, "body.severity"),
+        ("/api/v1/playbooks/ransomware/activate", {"risk_ids": ["R-9999"]}, 422, "body.risk_ids.0"),
+        ("/api/v1/playbooks/ransomware/activate", {"colour": "red"}, 422, "body.colour"),
+        ("/api/v1/incidents", {"title": "No severity"}, 422, "body.severity"),
+        ("/api/v1/incidents", {"severity": "SEV1"}, 422, "body.title"),
+        ("/api/v1/incidents", {"title": "x", "severity": "SEV1", "playbook": "nope"}, 404, None),
+    ],
+)
+def test_bad_declarations_write_nothing(
+    client: TestClient,
+    engine: Engine,
+    playbooks: Path,
+    path: str,
+    body: dict,
+    status: int,
+    field: str | None,  # type: ignore[type-arg]
+) -> None:
+    before = row_counts(engine)
+    assert_problem(client.post(path, json=body), status, field)
+    assert row_counts(engine) == before
+
+
+def test_retired_version_cannot_be_activated(client: TestClient, keys: Keys, playbooks: Path) -> None:
+    admin = keys.headers("admin")
+    assert_problem(client.post("/api/v1/playbooks/pr-crisis/versions/1/retire"), 403)
+    assert client.post("/api/v1/playbooks/pr-crisis/versions/1/retire", headers=admin).json()["retired_at"]
+    assert_problem(
+        client.post("/api/v1/playbooks/pr-crisis/activate", json={"version": 1}), 409, "body.playbook_version"
+    )
+    assert_problem(client.post("/api/v1/playbooks/pr-crisis/activate", json={}), 409)
+    assert "pr-crisis" not in {p["id"] for p in client.get("/api/v1/playbooks").json()}
+
+
+def test_incident_without_playbook_and_exercise_does_not_materialise(client: TestClient) -> None:
+    risk = _risk(client)
+    plain = client.post("/api/v1/incidents", json={"title": "Office flood", "severity": "SEV3"})
+    assert plain.status_code == 201 and plain.json()["steps"] == [] and plain.json()["breach_at"] is None
+    drill = client.post(
+        "/api/v1/incidents",
+        json={"title": "Drill", "severity": "SEV4", "risk_ids": [str(risk["id"])], "exercise": True},
+    )
+    assert drill.json()["exercise"] is True and drill.json()["risk_ids"] == [risk["id"]]
+    assert client.get(f"/api/v1/risks/{risk['id']}").json()["materialised_at"] is None
+
+
+def test_reads_need_a_key_and_writes_a_write_key(client: TestClient, keys: Keys, playbooks: Path) -> None:
+    assert_problem(client.get("/api/v1/incidents", headers={"Authorization": ""}), 401)
+    assert_problem(client.post("/api/v1/playbooks/ransomware/activate", json={}, headers=keys.headers("read")), 403)
+    assert client.get("/api/v1/playbooks/ransomware", headers=keys.headers("read")).status_code == 200
+    assert_problem(client.get("/api/v1/incidents/INC-0999"), 404)
