@@ -21,6 +21,7 @@ test: $(VENV)/.installed
 
 bench: $(VENV)/.installed
 	$(BIN)/python bench/register.py
+	$(BIN)/python bench/playbooks.py
 
 clean:
 	rm -rf $(VENV) riskops.db riskops.db-wal riskops.db-shm

@@ -211,10 +211,10 @@ def transition(
         "resolve": "resolved_at",
         "close": "closed_at",
     }
-    if action in stamp and getattr(incident, stamp[action]) is None:
+    if action in stamp:
         setattr(incident, stamp[action], now)
-    if action == "resolve":
-        incident.resolved_at = now  # after a reopen, resolution is the latest one
+    else:  # reopened: no longer mitigated or resolved; the next resolution is the one measured
+        incident.mitigated_at = incident.resolved_at = None
     incident.version += 1
     session.add(incident)
     text = f"State {old} → {incident.state}" + (f": {note}" if note else "")

@@ -27,7 +27,7 @@ def list_playbooks(db: Db, _: Reader) -> list[PlaybookSummary]:
 
 
 @router.get("/schema")
-def playbook_schema() -> dict[str, Any]:
+def playbook_schema(_: Reader) -> dict[str, Any]:
     """The JSON Schema every playbook file and published playbook must satisfy."""
     return PlaybookSpec.model_json_schema()
 
