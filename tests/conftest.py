@@ -21,6 +21,7 @@ from riskops.apikeys import service as apikeys
 from riskops.apikeys.models import ApiKeyCreate, Role
 from riskops.apikeys.service import Principal
 from riskops.app import create_app
+from riskops.config import Settings
 from riskops.db import make_engine
 from riskops.matrices import service as matrices
 from riskops.models import metadata
@@ -139,7 +140,9 @@ def keys(engine: Engine) -> Keys:
 @pytest.fixture
 def client(engine: Engine, keys: Keys) -> Iterator[TestClient]:
     """The app over HTTP (in process), authenticated as a writer unless a test says otherwise."""
-    with TestClient(create_app(engine=engine), headers=keys.headers("write")) as client:
+    # The scheduler is driven by hand in tests (tick()), with the frozen clock, not by a background thread.
+    settings = Settings(scheduler_enabled=False, webhook_allowed_networks="127.0.0.0/8")
+    with TestClient(create_app(settings, engine=engine), headers=keys.headers("write")) as client:
         yield client
 
 

@@ -14,10 +14,14 @@ from riskops.audit.routes import router as audit_router
 from riskops.auth import PrincipalCache
 from riskops.config import Settings, get_settings
 from riskops.db import Database, make_engine
+from riskops.escalations.routes import router as escalations_router
+from riskops.events.routes import router as events_router
 from riskops.incidents.routes import router as incidents_router
 from riskops.matrices.routes import router as matrices_router
 from riskops.playbooks.routes import router as playbooks_router
 from riskops.risks.routes import router as risks_router
+from riskops.scheduler.runner import Worker
+from riskops.webhooks.routes import router as webhooks_router
 
 log = logging.getLogger("riskops")
 
@@ -28,7 +32,12 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        worker = Worker(app.state.database, settings) if settings.scheduler_enabled else None
+        if worker is not None:
+            worker.start()
         yield
+        if worker is not None:
+            worker.stop()
         engine.dispose()
 
     app = FastAPI(
@@ -42,7 +51,11 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     app.state.principals = PrincipalCache(settings.auth_cache_seconds)
     app.state.settings = settings
     errors.install_handlers(app)
-    for router in (risks_router, playbooks_router, incidents_router, matrices_router, apikeys_router, audit_router):
+    routers = (
+        risks_router, playbooks_router, incidents_router, escalations_router, webhooks_router, events_router,
+        matrices_router, apikeys_router, audit_router,
+    )  # fmt: skip
+    for router in routers:
         app.include_router(router)
 
     @app.get("/healthz", tags=["health"])

@@ -1,7 +1,9 @@
 """The `riskops` command: serve, migrate, apikey, matrix, import."""
 
 import logging
+import signal
 import sys
+import threading
 from pathlib import Path
 from typing import Annotated
 
@@ -21,6 +23,7 @@ from riskops.matrices import service as matrices
 from riskops.playbooks import loader
 from riskops.playbooks.loader import PlaybookFilesInvalid
 from riskops.risks import importer
+from riskops.scheduler.runner import Worker
 
 app = typer.Typer(help="riskops: risk register and crisis response.", no_args_is_help=True, add_completion=False)
 apikey_app = typer.Typer(help="Manage API keys.", no_args_is_help=True)
@@ -67,6 +70,23 @@ def serve(
         "riskops.app:create_app", factory=True, host=host or settings.host, port=port or settings.port,
         log_level=settings.log_level, proxy_headers=True,
     )  # fmt: skip
+
+
+@app.command()
+def worker() -> None:
+    """Run the scheduler without the API: reminders, escalations, webhook and e-mail delivery."""
+    settings = get_settings()
+    logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    engine = _engine()
+    bootstrap.prepare_database(engine)
+    runner = Worker(db.Database(engine), settings)
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    runner.start()
+    typer.echo(f"worker running: a tick every {settings.scheduler_tick_seconds}s", err=True)
+    stop.wait()
+    runner.stop()
 
 
 @app.command()

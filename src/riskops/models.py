@@ -4,6 +4,8 @@ from sqlmodel import SQLModel
 
 from riskops.apikeys.models import ApiKey
 from riskops.audit.models import AuditEntry
+from riskops.escalations.models import EscalationPolicy
+from riskops.events.models import Event
 from riskops.idempotency import IdempotentRequest
 from riskops.incidents.models import (
     Incident,
@@ -13,13 +15,18 @@ from riskops.incidents.models import (
     IncidentStep,
     TimelineEntry,
 )
+from riskops.mail.models import EmailMessage
 from riskops.matrices.models import RiskMatrix
 from riskops.playbooks.models import PlaybookVersion
 from riskops.risks.models import Risk, RiskAssessment, RiskControl, RiskTag
+from riskops.scheduler.models import Notice, PeriodicRun
+from riskops.webhooks.models import Delivery, DeliveryAttempt, WebhookSubscription
 
 metadata = SQLModel.metadata
 
 __all__ = [
+    "Delivery", "DeliveryAttempt", "EmailMessage", "EscalationPolicy", "Event", "Notice", "PeriodicRun",
+    "WebhookSubscription",
     "ApiKey", "AuditEntry", "IdempotentRequest", "Incident", "IncidentMessage", "IncidentRisk", "IncidentRole",
     "IncidentStep", "PlaybookVersion", "Risk", "RiskAssessment", "RiskControl", "RiskMatrix", "RiskTag",
     "TimelineEntry", "metadata",

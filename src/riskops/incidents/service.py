@@ -10,6 +10,9 @@ from sqlmodel import Session, col, select
 from riskops.apikeys.service import Principal
 from riskops.clock import now as utcnow
 from riskops.errors import Conflict, InvalidTransition, NotFound, Unprocessable, field_error
+from riskops.escalations import service as escalations
+from riskops.events import service as events
+from riskops.incidents import scheduled
 from riskops.incidents.models import (
     Closure,
     Incident,
@@ -112,8 +115,13 @@ def declare(session: Session, data: IncidentCreate, who: Principal) -> Incident:
         if not data.exercise:  # a drill is not the risk happening
             risks.mark_materialised(session, risk, f"{incident.reference}: {incident.title}", who)
         _log(session, incident, who, "risk.linked", f"Linked to {risk.reference} {risk.title}", risk=risk.reference)
+    steps = _instantiate(session, incident, plan, who) if plan is not None else []
+    session.flush()
+    policy = escalations.resolve(session, spec.escalation_policy if spec else None)
+    scheduled.plan_on_declare(session, incident, policy, steps)
+    events.emit(session, "incident.declared", "incident", incident.reference, _event(incident, who))
     if plan is not None:
-        _instantiate(session, incident, plan, who)
+        events.emit(session, "playbook.activated", "incident", incident.reference, _event(incident, who))
     session.flush()
     return incident
 
@@ -132,7 +140,7 @@ def _resolve_risks(session: Session, refs: list[str]) -> list[Risk]:
     return list(found.values())
 
 
-def _instantiate(session: Session, incident: Incident, plan: PlaybookVersion, who: Principal) -> None:
+def _instantiate(session: Session, incident: Incident, plan: PlaybookVersion, who: Principal) -> list[IncidentStep]:
     """Lay out the plan with absolute deadlines counted from the declaration."""
     spec = plan.parsed()
     start = incident.declared_at
@@ -146,14 +154,15 @@ def _instantiate(session: Session, incident: Incident, plan: PlaybookVersion, wh
                 required=role.required,
             )
         )  # fmt: skip
-    for i, step in enumerate(spec.steps):
-        session.add(
-            IncidentStep(
-                incident_id=incident.id, key=step.id, position=i, title=step.title,  # type: ignore[arg-type]
-                instructions=step.instructions, role=step.role, depends_on=step.depends_on,
-                due_at=start + timedelta(minutes=step.due_minutes),
-            )
-        )  # fmt: skip
+    steps = [
+        IncidentStep(
+            incident_id=incident.id, key=step.id, position=i, title=step.title,  # type: ignore[arg-type]
+            instructions=step.instructions, role=step.role, depends_on=step.depends_on,
+            due_at=start + timedelta(minutes=step.due_minutes),
+        )
+        for i, step in enumerate(spec.steps)
+    ]  # fmt: skip
+    session.add_all(steps)
     for i, message in enumerate(spec.communications):
         session.add(
             IncidentMessage(
@@ -169,6 +178,7 @@ def _instantiate(session: Session, incident: Incident, plan: PlaybookVersion, wh
         f"{len(spec.communications)} communications, recovery due by {incident.breach_at.isoformat()}",
         playbook=plan.slug, version=plan.version,
     )  # fmt: skip
+    return steps
 
 
 _PLACEHOLDER = re.compile(r"\{(incident_title|incident_ref|declared_at)\}")
@@ -205,6 +215,7 @@ def transition(
             )
         _close(session, incident, closure.summary, who)
     old, incident.state = incident.state, allowed[action]
+    _reschedule(session, incident, action)
     stamp = {
         "acknowledge": "acknowledged_at",
         "mitigate": "mitigated_at",
@@ -219,8 +230,35 @@ def transition(
     session.add(incident)
     text = f"State {old} → {incident.state}" + (f": {note}" if note else "")
     _log(session, incident, who, "state.changed", text, **{"from": str(old), "to": str(incident.state)})
+    change = {"from": str(old), "to": str(incident.state), "action": action, "note": note}
+    events.emit(session, "incident.state_changed", "incident", incident.reference, _event(incident, who, **change))
+    if action == "acknowledge":
+        events.emit(session, "incident.acknowledged", "incident", incident.reference, _event(incident, who, note=note))
     session.flush()
     return incident
+
+
+def _reschedule(session: Session, incident: Incident, action: Action) -> None:
+    """Acknowledging stops escalation; resolving stops every deadline; reopening restarts the open ones."""
+    steps = list(session.exec(select(IncidentStep).where(IncidentStep.incident_id == incident.id)))
+    if action == "acknowledge":
+        scheduled.cancel_escalation(session, incident)
+    elif action in ("resolve", "close"):
+        scheduled.cancel_deadlines(session, incident, steps)
+    elif action == "reopen":
+        spec = (
+            playbooks.get_version(session, incident.playbook_slug, incident.playbook_version).parsed()
+            if incident.playbook_slug
+            else None
+        )
+        scheduled.plan_breach(session, incident, escalations.resolve(session, spec.escalation_policy if spec else None))
+        for step in steps:
+            if step.status in (StepStatus.pending, StepStatus.in_progress):
+                scheduled.plan_step(session, incident, step)
+
+
+def _event(incident: Incident, who: Principal, **extra: object) -> dict[str, object]:
+    return scheduled.event_data(incident, actor=who.name, **extra)
 
 
 def _close(session: Session, incident: Incident, summary: PostIncidentSummary, who: Principal) -> None:
@@ -294,9 +332,12 @@ def change_step(
         step.status, step.finished_at, step.finished_by = StepStatus.done, now, who.name
         step.started_at = step.started_at or now
         _log(session, incident, who, "step.completed", f"Step '{step.title}' done", step=key)
+        events.emit(session, "step.completed", "incident", incident.reference, _event(incident, who, step=key))
+        scheduled.cancel_step(session, step)
     else:
         step.status, step.finished_at, step.finished_by, step.skip_reason = StepStatus.skipped, now, who.name, reason
         _log(session, incident, who, "step.skipped", f"Step '{step.title}' skipped: {reason}", step=key)
+        scheduled.cancel_step(session, step)
     session.add(step)
     return step
 

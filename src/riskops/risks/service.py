@@ -22,9 +22,11 @@ from riskops.errors import (
     Unprocessable,
     field_error,
 )
+from riskops.events import service as events
 from riskops.matrices import service as matrices
 from riskops.matrices.models import MatrixSpec, RescoreResult, RiskMatrix
 from riskops.pagination import decode_cursor, decode_id_cursor, encode_cursor, id_page, malformed_cursor
+from riskops.risks import scheduled
 from riskops.risks.models import (
     Acceptance,
     AcceptanceIn,
@@ -249,7 +251,7 @@ _AUDITED = (
     "inherent_likelihood", "inherent_impact", "inherent_score", "inherent_level",
     "residual_likelihood", "residual_impact", "residual_score", "residual_level",
     "acceptance_approver", "acceptance_expires_at", "next_review_at", "next_review_set_by_hand",
-    "last_reviewed_at", "closed_at", "closure_reason", "materialised_at",
+    "last_reviewed_at", "closed_at", "closure_reason", "materialised_at", "score", "level",
 )  # fmt: skip
 
 
@@ -259,18 +261,33 @@ def _state(risk: Risk) -> dict[str, Any]:
     return {k: v.isoformat() if isinstance(v, datetime) else v for k, v in state.items()}
 
 
+_EVENT_FOR = {
+    "created": "risk.created", "assessed": "risk.assessed", "rescored": "risk.assessed", "closed": "risk.closed",
+    "reopened": "risk.reopened", "materialised": "risk.materialised",
+}  # fmt: skip
+
+
 def _record(
-    session: Session, risk: Risk, action: str, who: Principal, before: dict[str, Any], *, note: str | None = None
-) -> None:
+    session: Session, risk: Risk, action: str, who: Principal, before: dict[str, Any],
+    *, note: str | None = None, changes: dict[str, Any] | None = None,
+) -> None:  # fmt: skip
+    """Every change to a risk: its audit entry, events and re-planned notices, all in the caller's transaction."""
+    changes = changes if changes is not None else audit.service.diff(before, _state(risk))
     audit.service.record(
-        session,
-        entity_type="risk",
-        entity_id=risk.id,
-        action=action,
-        actor=who.name,
-        changes=audit.service.diff(before, _state(risk)),
-        note=note,
+        session, entity_type="risk", entity_id=risk.id, action=action, actor=who.name, changes=changes, note=note
     )
+    data = {
+        "id": risk.id, "reference": risk.reference, "title": risk.title, "owner": risk.owner,
+        "category": risk.category, "status": str(risk.status), "score": risk.score, "level": risk.level,
+        "next_review_at": risk.next_review_at.isoformat(), "actor": who.name, "changes": changes,
+    }  # fmt: skip
+    events.emit(session, _EVENT_FOR.get(action, "risk.updated"), "risk", risk.reference, data)
+    if before and before.get("level") != risk.level:
+        events.emit(
+            session, "risk.level_changed", "risk", risk.reference,
+            {**data, "old_level": before.get("level"), "new_level": risk.level},
+        )  # fmt: skip
+    scheduled.plan_notices(session, risk)
 
 
 def _touch(session: Session, risk: Risk) -> None:
@@ -423,14 +440,8 @@ def add_control(session: Session, risk: Risk, data: ControlCreate, who: Principa
     session.add(control)
     session.flush()
     _touch(session, risk)
-    audit.service.record(
-        session,
-        entity_type="risk",
-        entity_id=risk.id,
-        action="control.added",
-        actor=who.name,
-        changes={f"controls.{control.id}": {"old": None, "new": _control_state(control)}},
-    )
+    changes = {f"controls.{control.id}": {"old": None, "new": _control_state(control)}}
+    _record(session, risk, "control.added", who, {}, changes=changes)
     session.flush()
     session.refresh(risk, ["controls"])
     return control
@@ -451,14 +462,8 @@ def update_control(session: Session, risk: Risk, control_id: int, data: ControlU
         control.updated_at = utcnow()
         session.add(control)
         _touch(session, risk)
-        audit.service.record(
-            session,
-            entity_type="risk",
-            entity_id=risk.id,
-            action="control.updated",
-            actor=who.name,
-            changes={f"controls.{control.id}.{k}": v for k, v in audit.service.diff(before, after).items()},
-        )
+        changes = {f"controls.{control.id}.{k}": v for k, v in audit.service.diff(before, after).items()}
+        _record(session, risk, "control.updated", who, {}, changes=changes)
         session.flush()
     return control
 

@@ -1,0 +1,42 @@
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, EmailStr
+from pydantic import Field as PydField
+from sqlalchemy import JSON
+from sqlmodel import Field, SQLModel
+
+from riskops.clock import now as utcnow
+from riskops.db import UTCDateTime
+
+DEFAULT_POLICY = "default"
+
+
+class Level(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    wait_minutes: int = PydField(ge=0, le=7 * 24 * 60, description="After the previous level (or the declaration).")
+    webhooks: list[int] = PydField(default_factory=list, description="Subscription ids to notify.")
+    emails: list[EmailStr] = PydField(default_factory=list)
+
+
+class PolicySpec(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = PydField(min_length=1, max_length=64, pattern=r"^[a-z0-9][a-z0-9-]*$")
+    description: str = PydField(default="", max_length=500)
+    levels: list[Level] = PydField(min_length=1, max_length=20)
+    repeat: int = PydField(default=0, ge=0, le=10, description="Times to run the levels again after the last one.")
+
+
+class EscalationPolicy(SQLModel, table=True):
+    __tablename__ = "escalation_policy"
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(max_length=64, unique=True)
+    spec: dict[str, Any] = Field(sa_type=JSON)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+    def parsed(self) -> PolicySpec:
+        return PolicySpec.model_validate(self.spec)

@@ -1,0 +1,27 @@
+from fastapi import APIRouter
+
+from riskops.auth import Admin, Db, Reader
+from riskops.escalations import service
+from riskops.escalations.models import PolicySpec
+
+router = APIRouter(prefix="/api/v1/escalation-policies", tags=["escalations"])
+
+
+@router.get("")
+def list_policies(db: Db, _: Reader) -> list[PolicySpec]:
+    with db.read() as session:
+        return [p.parsed() for p in service.list_policies(session)]
+
+
+@router.get("/{name}")
+def get_policy(name: str, db: Db, _: Reader) -> PolicySpec:
+    with db.read() as session:
+        return service.get(session, name).parsed()
+
+
+@router.put("/{name}")
+def save_policy(name: str, spec: PolicySpec, db: Db, who: Admin) -> PolicySpec:
+    """Create or replace. A policy named 'default' applies to incidents whose playbook names none."""
+    spec = spec.model_copy(update={"name": name})
+    with db.write() as session:
+        return service.save(session, spec, who).parsed()

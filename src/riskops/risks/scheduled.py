@@ -1,0 +1,57 @@
+"""The register's deadlines: review reminders and overdue reviews, acceptances expiring and expired."""
+
+from datetime import timedelta
+
+from sqlmodel import Session
+
+from riskops.config import get_settings
+from riskops.events import service as events
+from riskops.mail import service as mail
+from riskops.risks.models import Risk, RiskStatus, Treatment
+from riskops.scheduler import service as scheduler
+from riskops.scheduler.models import Notice
+
+REVIEW_DUE, REVIEW_OVERDUE = "risk.review_due", "risk.review_overdue"
+ACCEPTANCE_EXPIRING, ACCEPTANCE_EXPIRED = "risk.acceptance_expiring", "risk.acceptance_expired"
+KINDS = (REVIEW_DUE, REVIEW_OVERDUE, ACCEPTANCE_EXPIRING, ACCEPTANCE_EXPIRED)
+
+
+def plan_notices(session: Session, risk: Risk) -> None:
+    """Re-plan the risk's notices after any change: each is keyed by the date it is about, so one fired
+    for the same date is never planned again, and one for a date that moved is dropped."""
+    settings = get_settings()
+    scheduler.cancel(session, "risk", risk.id, KINDS)  # type: ignore[arg-type]
+    if risk.status != RiskStatus.open:
+        return
+    review = risk.next_review_at
+    reminder = review - timedelta(days=settings.review_reminder_days)
+    scheduler.plan(session, REVIEW_DUE, "risk", risk.id, review.isoformat(), reminder)  # type: ignore[arg-type]
+    scheduler.plan(session, REVIEW_OVERDUE, "risk", risk.id, review.isoformat(), review)  # type: ignore[arg-type]
+    expiry = risk.acceptance_expires_at
+    if risk.treatment == Treatment.accept and expiry is not None:
+        warning = expiry - timedelta(days=settings.acceptance_warning_days)
+        scheduler.plan(session, ACCEPTANCE_EXPIRING, "risk", risk.id, expiry.isoformat(), warning)  # type: ignore[arg-type]
+        scheduler.plan(session, ACCEPTANCE_EXPIRED, "risk", risk.id, expiry.isoformat(), expiry)  # type: ignore[arg-type]
+
+
+def fire(session: Session, notice: Notice) -> None:
+    risk = session.get(Risk, notice.subject_id)
+    if risk is None or risk.status != RiskStatus.open:
+        return
+    review = notice.kind in (REVIEW_DUE, REVIEW_OVERDUE)
+    anchor = risk.next_review_at if review else risk.acceptance_expires_at
+    if anchor is None or anchor.isoformat() != notice.ref:
+        return  # the date moved since this was planned
+    data = {
+        "id": risk.id, "reference": risk.reference, "title": risk.title, "owner": risk.owner, "level": risk.level,
+        "next_review_at": risk.next_review_at.isoformat(), "due_at": anchor.isoformat(),
+        "acceptance_expires_at": risk.acceptance_expires_at.isoformat() if risk.acceptance_expires_at else None,
+    }  # fmt: skip
+    events.emit(session, notice.kind, "risk", risk.reference, data)
+    if review and mail.looks_like_address(risk.owner):
+        what = "is due for review" if notice.kind == REVIEW_DUE else "is overdue for review"
+        mail.queue(
+            session, risk.owner, f"[riskops] {risk.reference} {what}",
+            f"{risk.reference} {risk.title} ({risk.level}) {what}: the review date is "
+            f"{anchor:%Y-%m-%d %H:%M} UTC.\n\nRecord the review as a reassessment in riskops.",
+        )  # fmt: skip

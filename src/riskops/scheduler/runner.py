@@ -1,0 +1,137 @@
+"""The clock-driven half: APScheduler ticks, and each tick does whatever the database says is due."""
+
+import logging
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timedelta
+
+import httpx
+from apscheduler.schedulers.background import BackgroundScheduler  # type: ignore[import-untyped]
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, col, func, select
+
+from riskops.clock import now as utcnow
+from riskops.config import Settings
+from riskops.db import Database
+from riskops.events import service as events
+from riskops.incidents import scheduled as incident_deadlines
+from riskops.mail import service as mail
+from riskops.risks import scheduled as risk_deadlines
+from riskops.risks.models import Risk, RiskStatus
+from riskops.scheduler import service as notices
+from riskops.scheduler.models import Notice, PeriodicRun
+from riskops.webhooks import service as webhooks
+
+log = logging.getLogger(__name__)
+
+HANDLERS: dict[str, Callable[[Session, Notice], None]] = {
+    **dict.fromkeys(risk_deadlines.KINDS, risk_deadlines.fire),
+    **dict.fromkeys(
+        (incident_deadlines.STEP_DUE, incident_deadlines.STEP_OVERDUE, incident_deadlines.BREACH_IMMINENT,
+         incident_deadlines.BREACHED, incident_deadlines.ESCALATION),
+        incident_deadlines.fire,
+    ),
+}  # fmt: skip
+NOTICE_BATCH = 500
+
+
+def fire_due_notices(database: Database) -> int:
+    """Act on every due notice; each batch claims, acts and marks fired in one transaction (exactly once)."""
+    fired = 0
+    while True:
+        with database.write() as session:
+            now = utcnow()
+            batch = notices.claim_due(session, now, NOTICE_BATCH)
+            for notice in batch:
+                HANDLERS[notice.kind](session, notice)
+                notice.fired_at = now
+                session.add(notice)
+        fired += len(batch)
+        if len(batch) < NOTICE_BATCH:
+            return fired
+
+
+def quarter_of(moment: datetime) -> str:
+    return f"{moment.year}Q{(moment.month - 1) // 3 + 1}"
+
+
+def run_periodic(database: Database) -> bool:
+    """The quarterly review kick-off, once per quarter whatever the number of instances (a unique period key)."""
+    period = quarter_of(utcnow())
+    try:
+        with database.write() as session:
+            done = session.exec(
+                select(PeriodicRun.id).where(PeriodicRun.job == "quarterly-review", PeriodicRun.period == period)
+            ).first()
+            if done is not None:
+                return False
+            session.add(PeriodicRun(job="quarterly-review", period=period))
+            session.flush()  # a racing instance fails here and rolls back whole
+            open_risks = session.exec(
+                select(func.count()).select_from(Risk).where(Risk.status == RiskStatus.open)
+            ).one()
+            owners = session.exec(
+                select(Risk.owner, func.count()).where(Risk.status == RiskStatus.open).group_by(col(Risk.owner))
+            ).all()
+            data = {"period": period, "open_risks": open_risks, "owners": {o: n for o, n in owners}}
+            events.emit(session, "review.quarter_started", "review", period, data)
+            return True
+    except IntegrityError:
+        return False
+
+
+class Worker:
+    """Everything a tick does; one per process, any number of processes per database."""
+
+    def __init__(self, database: Database, settings: Settings):
+        self.database = database
+        self.settings = settings
+        self.client = httpx.Client(
+            follow_redirects=False, trust_env=False, timeout=settings.webhook_timeout_seconds,
+            limits=httpx.Limits(max_connections=settings.webhook_concurrency * 2),
+        )  # fmt: skip
+        self.pool = ThreadPoolExecutor(settings.webhook_concurrency, thread_name_prefix="riskops-delivery")
+        self._scheduler: BackgroundScheduler | None = None
+
+    def deliver_due(self) -> int:
+        """Send due webhooks concurrently, batch after batch, until none are due."""
+        lease = timedelta(seconds=self.settings.webhook_timeout_seconds * 2 + 30)
+        networks = self.settings.allowed_networks
+        sent = 0
+        while jobs := webhooks.claim_due(self.database, self.settings.webhook_concurrency * 4, lease):
+            outcomes = self.pool.map(lambda job: (job, webhooks.send(self.client, job, networks)), jobs)
+            for job, outcome in outcomes:
+                webhooks.record(self.database, job, outcome, self.settings)
+            sent += len(jobs)
+        return sent
+
+    def tick(self) -> dict[str, int]:
+        """One pass over all due work. Errors are logged, never fatal: the next tick tries again."""
+        report = {}
+        for name, step in (
+            ("notices", lambda: fire_due_notices(self.database)),
+            ("periodic", lambda: int(run_periodic(self.database))),
+            ("webhooks", self.deliver_due),
+            ("emails", lambda: mail.send_due(self.database, self.settings)),
+        ):
+            try:
+                report[name] = step()  # type: ignore[no-untyped-call]
+            except Exception:
+                log.exception("scheduler step %s failed; it will run again next tick", name)
+                report[name] = -1
+        return report
+
+    def start(self) -> None:
+        self._scheduler = BackgroundScheduler(timezone="UTC")
+        self._scheduler.add_job(
+            self.tick, "interval", seconds=self.settings.scheduler_tick_seconds, id="tick",
+            max_instances=1, coalesce=True, next_run_time=datetime.now().astimezone(),
+        )  # fmt: skip
+        self._scheduler.start()
+        log.info("scheduler started: a tick every %ss", self.settings.scheduler_tick_seconds)
+
+    def stop(self) -> None:
+        if self._scheduler is not None:
+            self._scheduler.shutdown(wait=True)
+        self.pool.shutdown(wait=True)
+        self.client.close()

@@ -1,0 +1,51 @@
+"""Planning, cancelling and claiming notices: the durable half of the scheduler."""
+
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Any
+
+from sqlmodel import Session, col, delete, select
+
+from riskops.scheduler.models import Notice
+
+
+def plan(
+    session: Session, kind: str, subject_type: str, subject_id: int, ref: str, due_at: datetime,
+    data: dict[str, Any] | None = None,
+) -> None:  # fmt: skip
+    """Add a notice unless the same one (kind, subject, ref) was planned before, fired or not."""
+    exists = session.exec(
+        select(Notice.id).where(
+            Notice.kind == kind, Notice.subject_type == subject_type, Notice.subject_id == subject_id, Notice.ref == ref
+        )
+    ).first()
+    if exists is None:
+        session.add(
+            Notice(kind=kind, subject_type=subject_type, subject_id=subject_id, ref=ref, due_at=due_at, data=data or {})
+        )
+
+
+def cancel(session: Session, subject_type: str, subject_id: int, kinds: Iterable[str]) -> None:
+    """Drop the pending notices of these kinds for a subject (fired ones stay as the record of what was sent)."""
+    session.exec(
+        delete(Notice).where(
+            col(Notice.subject_type) == subject_type,
+            col(Notice.subject_id) == subject_id,
+            col(Notice.kind).in_(list(kinds)),
+            col(Notice.fired_at).is_(None),
+        )
+    )
+
+
+def claim_due(session: Session, now: datetime, limit: int) -> list[Notice]:
+    """Due, unfired notices, locked for this transaction: another instance skips them (PostgreSQL),
+    or waits for this writer and then finds them fired (SQLite)."""
+    query = (
+        select(Notice)
+        .where(col(Notice.fired_at).is_(None), col(Notice.due_at) <= now)
+        .order_by(col(Notice.due_at), col(Notice.id))
+        .limit(limit)
+    )
+    if session.get_bind().dialect.name == "postgresql":
+        query = query.with_for_update(skip_locked=True)
+    return list(session.exec(query))

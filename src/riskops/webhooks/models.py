@@ -1,0 +1,169 @@
+from datetime import datetime
+from enum import StrEnum
+
+from pydantic import AnyHttpUrl, BaseModel, ConfigDict, field_validator
+from pydantic import Field as PydField
+from sqlalchemy import JSON, Index, String, Text, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+from riskops.clock import now as utcnow
+from riskops.db import UTCDateTime
+
+
+class SubscriptionStatus(StrEnum):
+    active = "active"
+    paused = "paused"  # events still queue; nothing is sent until resumed
+    disabled = "disabled"  # by a 410 answer or days of failure; nothing queues
+
+
+class PayloadFormat(StrEnum):
+    standard = "standard"
+    slack = "slack"
+
+
+class DeliveryStatus(StrEnum):
+    pending = "pending"
+    succeeded = "succeeded"
+    failed = "failed"
+
+
+class WebhookSubscription(SQLModel, table=True):
+    __tablename__ = "webhook_subscription"
+
+    id: int | None = Field(default=None, primary_key=True)
+    url: str = Field(max_length=2000)
+    description: str = Field(default="", max_length=500)
+    event_types: list[str] = Field(sa_type=JSON)
+    format: PayloadFormat = Field(default=PayloadFormat.standard, sa_type=String(16))
+    # HMAC keys must be kept to sign with (unlike API keys, which are only compared): shown once, never listed.
+    secret: str = Field(max_length=200)
+    previous_secret: str | None = Field(default=None, max_length=200)
+    previous_secret_expires_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    status: SubscriptionStatus = Field(default=SubscriptionStatus.active, sa_type=String(16))
+    disabled_reason: str | None = Field(default=None, max_length=500)
+    failing_since: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    created_by: str = Field(max_length=200)
+    updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class Delivery(SQLModel, table=True):
+    """One event owed to one subscription; claimed with a lease, so a crashed sender's work is picked up again."""
+
+    __table_args__ = (
+        UniqueConstraint("subscription_id", "event_id"),
+        Index("ix_delivery_due", "status", "next_attempt_at"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    subscription_id: int = Field(foreign_key="webhook_subscription.id", index=True)
+    event_id: int = Field(foreign_key="event.id")
+    status: DeliveryStatus = Field(default=DeliveryStatus.pending, sa_type=String(16))
+    attempts: int = 0
+    next_attempt_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    lease_until: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    last_status_code: int | None = None
+    last_error: str | None = Field(default=None, max_length=500)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    delivered_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class DeliveryAttempt(SQLModel, table=True):
+    __tablename__ = "delivery_attempt"
+
+    id: int | None = Field(default=None, primary_key=True)
+    delivery_id: int = Field(foreign_key="delivery.id", index=True)
+    attempted_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    status_code: int | None = None
+    latency_ms: float
+    error: str | None = Field(default=None, max_length=500)
+    response_excerpt: str | None = Field(default=None, sa_type=Text)
+
+
+# ---- API shapes ----
+
+
+def _check_types(patterns: list[str]) -> list[str]:
+    from riskops.events.service import EVENT_TYPES, matches
+
+    for pattern in patterns:
+        if not any(matches(pattern, t) for t in EVENT_TYPES):
+            raise ValueError(f"'{pattern}' matches no event type; types are {', '.join(EVENT_TYPES)}")
+    return patterns
+
+
+class SubscriptionCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    url: AnyHttpUrl
+    event_types: list[str] = PydField(min_length=1, max_length=50, description="Types or patterns: incident.*, *")
+    description: str = PydField(default="", max_length=500)
+    format: PayloadFormat = PayloadFormat.standard
+
+    _types = field_validator("event_types")(_check_types)
+
+
+class SubscriptionUpdate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    url: AnyHttpUrl | None = None
+    event_types: list[str] | None = PydField(default=None, min_length=1, max_length=50)
+    description: str | None = PydField(default=None, max_length=500)
+    format: PayloadFormat | None = None
+
+    @field_validator("event_types")
+    @classmethod
+    def _types(cls, value: list[str] | None) -> list[str] | None:
+        return None if value is None else _check_types(value)
+
+
+class SubscriptionPublic(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    url: str
+    description: str
+    event_types: list[str]
+    format: PayloadFormat
+    status: SubscriptionStatus
+    disabled_reason: str | None
+    failing_since: datetime | None
+    previous_secret_expires_at: datetime | None
+    created_at: datetime
+    created_by: str
+
+
+class SubscriptionCreated(SubscriptionPublic):
+    secret: str = PydField(description="The signing secret (whsec_...). Shown in this answer only.")
+
+
+class SecretRotation(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    grace_minutes: int = PydField(
+        default=24 * 60, ge=0, le=7 * 24 * 60, description="How long the old secret signs too."
+    )
+
+
+class AttemptPublic(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    attempted_at: datetime
+    status_code: int | None
+    latency_ms: float
+    error: str | None
+    response_excerpt: str | None
+
+
+class DeliveryPublic(BaseModel):
+    id: int
+    event_id: int
+    event_type: str
+    message_id: str
+    status: DeliveryStatus
+    attempts: int
+    next_attempt_at: datetime | None
+    last_status_code: int | None
+    last_error: str | None
+    delivered_at: datetime | None
+    attempt_log: list[AttemptPublic]

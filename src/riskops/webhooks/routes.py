@@ -1,0 +1,120 @@
+from datetime import timedelta
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request, Response, status
+
+from riskops.auth import Admin, Db, Reader
+from riskops.config import Settings
+from riskops.pagination import Page
+from riskops.webhooks import service
+from riskops.webhooks.models import (
+    DeliveryPublic,
+    SecretRotation,
+    SubscriptionCreate,
+    SubscriptionCreated,
+    SubscriptionPublic,
+    SubscriptionStatus,
+    SubscriptionUpdate,
+    WebhookSubscription,
+)
+
+router = APIRouter(prefix="/api/v1/webhooks", tags=["webhooks"])
+
+
+def _settings(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+def _public(sub: WebhookSubscription) -> SubscriptionPublic:
+    return SubscriptionPublic.model_validate(sub)
+
+
+@router.post("", status_code=status.HTTP_201_CREATED)
+def subscribe(data: SubscriptionCreate, db: Db, who: Admin, request: Request) -> SubscriptionCreated:
+    """The signing secret is in this answer only. Private, loopback and link-local destinations are refused."""
+    with db.write() as session:
+        sub = service.create_subscription(session, data, who, _settings(request).allowed_networks)
+        return SubscriptionCreated.model_validate({**_public(sub).model_dump(), "secret": sub.secret})
+
+
+@router.get("")
+def list_subscriptions(db: Db, _: Admin) -> list[SubscriptionPublic]:
+    with db.read() as session:
+        return [_public(s) for s in service.list_subscriptions(session)]
+
+
+@router.get("/{sub_id}")
+def get_subscription(sub_id: int, db: Db, _: Admin) -> SubscriptionPublic:
+    with db.read() as session:
+        return _public(service.get_subscription(session, sub_id))
+
+
+@router.patch("/{sub_id}")
+def update_subscription(
+    sub_id: int, data: SubscriptionUpdate, db: Db, who: Admin, request: Request
+) -> SubscriptionPublic:
+    with db.write() as session:
+        sub = service.get_subscription(session, sub_id, for_update=True)
+        return _public(service.update_subscription(session, sub, data, who, _settings(request).allowed_networks))
+
+
+@router.post("/{sub_id}/pause")
+def pause(sub_id: int, db: Db, who: Admin) -> SubscriptionPublic:
+    """Events keep queueing while paused; nothing is sent until resumed."""
+    with db.write() as session:
+        sub = service.get_subscription(session, sub_id, for_update=True)
+        service.set_status(session, sub, SubscriptionStatus.paused, who)
+        return _public(sub)
+
+
+@router.post("/{sub_id}/resume")
+def resume(sub_id: int, db: Db, who: Admin) -> SubscriptionPublic:
+    with db.write() as session:
+        sub = service.get_subscription(session, sub_id, for_update=True)
+        service.set_status(session, sub, SubscriptionStatus.active, who)
+        return _public(sub)
+
+
+@router.post("/{sub_id}/rotate-secret")
+def rotate_secret(sub_id: int, data: SecretRotation, db: Db, who: Admin) -> SubscriptionCreated:
+    """A new secret, shown once; the old one also signs for `grace_minutes`."""
+    with db.write() as session:
+        sub = service.get_subscription(session, sub_id, for_update=True)
+        secret = service.rotate_secret(session, sub, timedelta(minutes=data.grace_minutes), who)
+        return SubscriptionCreated.model_validate({**_public(sub).model_dump(), "secret": secret})
+
+
+@router.delete("/{sub_id}", status_code=status.HTTP_204_NO_CONTENT)
+def unsubscribe(sub_id: int, db: Db, who: Admin) -> Response:
+    with db.write() as session:
+        service.delete_subscription(session, service.get_subscription(session, sub_id, for_update=True), who)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.post("/{sub_id}/test", status_code=status.HTTP_202_ACCEPTED)
+def send_test(sub_id: int, db: Db, _: Admin) -> dict[str, str]:
+    """Queue a `webhook.test` event for this subscription alone; see its delivery under /deliveries."""
+    with db.write() as session:
+        event = service.send_test(session, service.get_subscription(session, sub_id))
+        return {"message_id": event.message_id}
+
+
+@router.get("/{sub_id}/deliveries")
+def list_deliveries(
+    sub_id: int, db: Db, _: Reader, cursor: str | None = None, limit: Annotated[int, Query(ge=1, le=500)] = 50
+) -> Page[DeliveryPublic]:
+    """Newest first, each with every attempt: status, latency, error, the start of the answer."""
+    with db.read() as session:
+        items, next_cursor = service.list_deliveries(
+            session, service.get_subscription(session, sub_id), cursor=cursor, limit=limit
+        )
+        return Page(items=items, next_cursor=next_cursor)
+
+
+@router.post("/{sub_id}/deliveries/{delivery_id}/resend", status_code=status.HTTP_202_ACCEPTED)
+def resend(sub_id: int, delivery_id: int, db: Db, _: Admin) -> dict[str, int]:
+    """Queue a finished delivery again, with a fresh retry schedule and the same webhook-id."""
+    with db.write() as session:
+        delivery = service.resend(session, service.get_subscription(session, sub_id), delivery_id)
+        return {"delivery_id": delivery.id}  # type: ignore[dict-item]

@@ -1,0 +1,23 @@
+"""Standard Webhooks signatures: v1,<base64 HMAC-SHA256 of "id.timestamp.body">."""
+
+import base64
+import hashlib
+import hmac
+import secrets
+
+PREFIX = "whsec_"
+
+
+def new_secret() -> str:
+    return PREFIX + base64.b64encode(secrets.token_bytes(32)).decode()
+
+
+def sign(secret: str, message_id: str, timestamp: int, body: bytes) -> str:
+    key = base64.b64decode(secret.removeprefix(PREFIX))
+    signed = f"{message_id}.{timestamp}.".encode() + body
+    return "v1," + base64.b64encode(hmac.new(key, signed, hashlib.sha256).digest()).decode()
+
+
+def signature_header(secrets_: list[str], message_id: str, timestamp: int, body: bytes) -> str:
+    """Space-separated signatures: during a rotation both the new and the old secret sign."""
+    return " ".join(sign(s, message_id, timestamp, body) for s in secrets_)
