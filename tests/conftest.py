@@ -171,3 +171,15 @@ def playbooks(engine: Engine) -> Path:
     """The shipped library, synced into the test database as `riskops serve` does at start."""
     bootstrap.sync_playbooks(engine, PLAYBOOKS)
     return PLAYBOOKS
+
+
+@pytest.fixture
+def worker(engine: Engine) -> Iterator["Worker"]:
+    """The scheduler's work, driven by hand: call worker.tick() after moving the frozen clock."""
+    from riskops.db import Database
+    from riskops.scheduler.runner import Worker
+
+    runner = Worker(Database(engine), Settings(webhook_allowed_networks="127.0.0.0/8", smtp_host=None))
+    yield runner
+    runner.pool.shutdown()
+    runner.client.close()

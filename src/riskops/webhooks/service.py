@@ -268,7 +268,7 @@ def send(client: httpx.Client, job: Job, networks: list[network.Network]) -> Out
         host, port, ip = network.resolve(job.url, networks)
     except network.BlockedDestination as exc:
         return Outcome(None, elapsed(), f"blocked: {exc}"[:500], None)
-    timestamp = int(utcnow().timestamp())
+    timestamp = int(time.time())  # the receiver checks it against its own wall clock (replay protection)
     headers = {
         "content-type": "application/json",
         "user-agent": "riskops-webhooks/1",
