@@ -22,9 +22,10 @@ from riskops.apikeys.models import ApiKeyCreate, Role
 from riskops.apikeys.service import Principal
 from riskops.app import create_app
 from riskops.config import Settings
-from riskops.db import make_engine
+from riskops.db import Database, make_engine
 from riskops.matrices import service as matrices
 from riskops.models import metadata
+from riskops.scheduler.runner import Worker
 
 PG_URL = os.environ.get("RISKOPS_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 
@@ -174,11 +175,8 @@ def playbooks(engine: Engine) -> Path:
 
 
 @pytest.fixture
-def worker(engine: Engine) -> Iterator["Worker"]:
+def worker(engine: Engine) -> Iterator[Worker]:
     """The scheduler's work, driven by hand: call worker.tick() after moving the frozen clock."""
-    from riskops.db import Database
-    from riskops.scheduler.runner import Worker
-
     runner = Worker(Database(engine), Settings(webhook_allowed_networks="127.0.0.0/8", smtp_host=None))
     yield runner
     runner.pool.shutdown()
