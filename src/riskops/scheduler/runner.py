@@ -95,10 +95,12 @@ class Worker:
 
     def deliver_due(self) -> int:
         """Send due webhooks concurrently, batch after batch, until none are due."""
-        lease = timedelta(seconds=self.settings.webhook_timeout_seconds * 2 + 30)
+        batch = self.settings.webhook_concurrency * 4
+        # Long enough for every round of the batch to time out: a live sender never loses its claim.
+        lease = timedelta(seconds=self.settings.webhook_timeout_seconds * (batch // self.settings.webhook_concurrency + 1))
         networks = self.settings.allowed_networks
         sent = 0
-        while jobs := webhooks.claim_due(self.database, self.settings.webhook_concurrency * 4, lease):
+        while jobs := webhooks.claim_due(self.database, batch, lease):
             outcomes = self.pool.map(lambda job: (job, webhooks.send(self.client, job, networks)), jobs)
             for job, outcome in outcomes:
                 webhooks.record(self.database, job, outcome, self.settings)
