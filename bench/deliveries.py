@@ -1,0 +1,205 @@
+"""Benchmark of outgoing webhooks and of the scheduler tick: `.venv/bin/python bench/deliveries.py`.
+
+1. Deliveries per second from the worker to a local receiver at several concurrency levels, beside a plain
+   httpx loop posting the same bodies to the same receiver in the same run (the ratio is the cost of
+   claiming, signing, checking the address and recording every attempt).
+2. The time of one scheduler tick over a register of 1,000,000 risks of which 1,000 are due.
+"""
+
+import argparse
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
+from ipaddress import ip_network
+from pathlib import Path
+
+import httpx
+from sqlalchemy import insert, text, update
+from sqlmodel import col, select
+
+from riskops.apikeys.models import Role
+from riskops.apikeys.service import Principal
+from riskops.bootstrap import prepare_database
+from riskops.config import Settings
+from riskops.db import Database, make_engine
+from riskops.events.models import Event
+from riskops.risks.models import Risk
+from riskops.scheduler.models import Notice
+from riskops.scheduler.runner import Worker, fire_due_notices
+from riskops.webhooks import service as webhooks
+from riskops.webhooks.models import Delivery, SubscriptionCreate
+
+RECEIVER_APP = """
+async def app(scope, receive, send):
+    if scope["type"] != "http":
+        return
+    while (await receive()).get("more_body"):
+        pass
+    await send({"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"2")]})
+    await send({"type": "http.response.body", "body": b"ok"})
+"""
+ADMIN = Principal(key_id=0, name="bench", role=Role.admin)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def start_receiver(workdir: str) -> tuple[subprocess.Popen[bytes], str]:
+    Path(workdir, "receiver_app.py").write_text(RECEIVER_APP)
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "uvicorn", "receiver_app:app", "--app-dir", workdir, "--port", str(port),
+         "--log-level", "warning", "--no-access-log"],
+    )  # fmt: skip
+    url = f"http://127.0.0.1:{port}/hook"
+    for _ in range(100):
+        try:
+            httpx.post(url, content=b"{}")
+            return proc, url
+        except httpx.TransportError:
+            time.sleep(0.1)
+    raise RuntimeError("receiver did not start")
+
+
+def deliveries(url: str, n: int, levels: list[int], workdir: str) -> list[dict[str, float]]:
+    engine = make_engine(f"sqlite:///{workdir}/deliveries.db")
+    prepare_database(engine)
+    database = Database(engine)
+    with database.write() as session:
+        sub = webhooks.create_subscription(
+            session, SubscriptionCreate.model_validate({"url": url, "event_types": ["*"]}), ADMIN,
+            [ip_network("127.0.0.0/8")],
+        )  # fmt: skip
+        sub_id = sub.id
+    now = datetime.now(UTC)
+    with engine.begin() as conn:
+        body = {"id": 1, "reference": "R-0001", "title": "Benchmark risk", "level": "high", "score": 12}
+        conn.execute(
+            insert(Event),
+            [{"type": "risk.updated", "subject_type": "risk", "subject_id": f"R-{i:04d}", "occurred_at": now,
+              "data": body} for i in range(n)],
+        )  # fmt: skip
+        conn.execute(
+            text(
+                "INSERT INTO delivery (subscription_id, event_id, status, attempts, next_attempt_at, created_at) "
+                "SELECT :sub, id, 'pending', 0, :now, :now FROM event"
+            ),
+            {"sub": sub_id, "now": now.replace(tzinfo=None)},
+        )
+    results = []
+    bodies = [webhooks.payload(e, webhooks.PayloadFormat.standard) for e in _events(database, n)]
+    for level in levels:
+        with engine.begin() as conn:  # every delivery due again
+            conn.execute(update(Delivery).values(status="pending", attempts=0, lease_until=None, next_attempt_at=now))
+            conn.execute(text("DELETE FROM delivery_attempt"))
+        settings = Settings(webhook_allowed_networks="127.0.0.0/8", webhook_concurrency=level)
+        worker = Worker(database, settings)
+        started = time.perf_counter()
+        sent = worker.deliver_due()
+        worker_s = time.perf_counter() - started
+        worker.stop()
+        assert sent == n, (sent, n)
+        with httpx.Client(trust_env=False) as client, ThreadPoolExecutor(level) as pool:
+            started = time.perf_counter()
+            codes = list(pool.map(lambda b: client.post(url, content=b).status_code, bodies))
+            plain_s = time.perf_counter() - started
+        assert codes.count(200) == n
+        results.append({"concurrency": level, "worker_per_s": n / worker_s, "plain_per_s": n / plain_s})
+    engine.dispose()
+    return results
+
+
+def _events(database: Database, n: int) -> list[Event]:
+    with database.read() as session:
+        return list(session.exec(select(Event).order_by(col(Event.id)).limit(n)))
+
+
+def tick_over_register(n_risks: int, n_due: int, workdir: str) -> dict[str, float]:
+    """One tick with n_due of 2 x n_risks pending notices due; returns seconds and what the plan used."""
+    engine = make_engine(f"sqlite:///{workdir}/tick.db")
+    prepare_database(engine)
+    now = datetime.now(UTC)
+    started = time.perf_counter()
+    with engine.begin() as conn:
+        for first in range(0, n_risks, 50_000):
+            rows, notices = [], []
+            for rid in range(first + 1, min(first + 50_001, n_risks + 1)):
+                due = rid <= n_due
+                review = now - timedelta(hours=1) if due else now + timedelta(days=30 + rid % 300)
+                rows.append({
+                    "id": rid, "title": f"risk {rid}", "description": "", "category": "operational", "owner": "o",
+                    "status": "open", "treatment": "mitigate", "matrix_version": 1, "inherent_likelihood": 3,
+                    "inherent_impact": 3, "inherent_score": 9, "inherent_level": "medium", "score": 9,
+                    "level": "medium",
+                    "created_at": now, "updated_at": now, "last_reviewed_at": now, "next_review_at": review,
+                    "next_review_set_by_hand": False, "version": 1,
+                })  # fmt: skip
+                for kind, at in (("risk.review_due", review - timedelta(days=14)), ("risk.review_overdue", review)):
+                    if due and kind == "risk.review_overdue":
+                        at = now + timedelta(days=1)  # only the reminder is due: n_due notices in all
+                    notices.append({"kind": kind, "subject_type": "risk", "subject_id": rid,
+                                    "ref": review.isoformat(), "due_at": at, "data": {}})  # fmt: skip
+            conn.execute(insert(Risk), rows)
+            conn.execute(insert(Notice), notices)
+    seed_s = time.perf_counter() - started
+    with engine.connect() as conn:
+        plan = conn.execute(
+            text(
+                "EXPLAIN QUERY PLAN SELECT id FROM notice WHERE fired_at IS NULL AND due_at <= :now "
+                "ORDER BY due_at, id LIMIT 500"
+            ),
+            {"now": now.replace(tzinfo=None)},
+        ).all()  # fmt: skip
+    database = Database(engine)
+    started = time.perf_counter()
+    fired = fire_due_notices(database)
+    tick_s = time.perf_counter() - started
+    started = time.perf_counter()
+    idle = fire_due_notices(database)
+    idle_s = time.perf_counter() - started
+    engine.dispose()
+    assert fired == n_due and idle == 0, (fired, idle)
+    return {"seed_s": seed_s, "tick_s": tick_s, "fired": fired, "idle_tick_s": idle_s,
+            "plan": " | ".join(str(row[-1]) for row in plan)}  # fmt: skip
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--deliveries", type=int, default=2000)
+    parser.add_argument("--levels", default="1,4,16", help="worker concurrency levels")
+    parser.add_argument("--risks", type=int, default=1_000_000)
+    parser.add_argument("--due", type=int, default=1000)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="riskops-bench-") as tmp:
+        receiver, url = start_receiver(tmp)
+        try:
+            rows = deliveries(url, args.deliveries, [int(x) for x in args.levels.split(",")], tmp)
+        finally:
+            receiver.terminate()
+            receiver.wait()
+        print(f"\nwebhook deliveries to a local uvicorn receiver ({args.deliveries} per level)\n")
+        print(f"{'concurrency':>12}{'worker/s':>11}{'httpx/s':>11}{'ratio':>8}")
+        for row in rows:
+            ratio = row["worker_per_s"] / row["plain_per_s"]
+            print(f"{row['concurrency']:>12}{row['worker_per_s']:>11.0f}{row['plain_per_s']:>11.0f}{ratio:>8.2f}")
+        print(f"\nseeding {args.risks} risks with 2 notices each, {args.due} due ...", flush=True)
+        tick = tick_over_register(args.risks, args.due, tmp)
+        print(
+            f"one tick: {tick['fired']} notices fired in {tick['tick_s'] * 1000:.0f} ms (an idle tick after it: "
+            f"{tick['idle_tick_s'] * 1000:.1f} ms); seeded in {tick['seed_s']:.0f} s"
+        )
+        print(f"query plan: {tick['plan']}")
+    return 0
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("RISKOPS_LOG_LEVEL", "warning")
+    sys.exit(main())
