@@ -7,7 +7,7 @@ from sqlmodel import Session, col, select
 from riskops import audit
 from riskops.apikeys.service import Principal
 from riskops.clock import now as utcnow
-from riskops.errors import Conflict, NotFound, Unprocessable, field_error
+from riskops.errors import NotFound, Unprocessable, field_error
 from riskops.escalations.models import DEFAULT_POLICY, EscalationPolicy, Level, PolicySpec
 from riskops.scheduler import service as scheduler
 from riskops.webhooks.models import WebhookSubscription
@@ -57,15 +57,12 @@ def list_policies(session: Session) -> list[EscalationPolicy]:
 
 
 def resolve(session: Session, name: str | None) -> PolicySpec:
-    """The named policy, else the operator's 'default', else the built-in default."""
+    """The named policy, else the operator's 'default', else the built-in default: an incident always escalates."""
     for candidate in (name, DEFAULT_POLICY):
-        if candidate is None:
-            continue
-        policy = session.exec(select(EscalationPolicy).where(EscalationPolicy.name == candidate)).first()
-        if policy is not None:
-            return policy.parsed()
-        if candidate == name and name != DEFAULT_POLICY:
-            raise Conflict(f"The playbook names escalation policy '{name}', which does not exist.")
+        if candidate is not None:
+            policy = session.exec(select(EscalationPolicy).where(EscalationPolicy.name == candidate)).first()
+            if policy is not None:
+                return policy.parsed()
     return BUILTIN_DEFAULT
 
 

@@ -117,7 +117,10 @@ def declare(session: Session, data: IncidentCreate, who: Principal) -> Incident:
         _log(session, incident, who, "risk.linked", f"Linked to {risk.reference} {risk.title}", risk=risk.reference)
     steps = _instantiate(session, incident, plan, who) if plan is not None else []
     session.flush()
-    policy = escalations.resolve(session, spec.escalation_policy if spec else None)
+    wanted = spec.escalation_policy if spec else None
+    policy = escalations.resolve(session, wanted)
+    if wanted is not None and policy.name != wanted:
+        _log(session, incident, who, "note", f"Escalation policy '{wanted}' does not exist; using '{policy.name}'.")
     scheduled.plan_on_declare(session, incident, policy, steps)
     events.emit(session, "incident.declared", "incident", incident.reference, _event(incident, who))
     if plan is not None:

@@ -97,7 +97,9 @@ class Worker:
         """Send due webhooks concurrently, batch after batch, until none are due."""
         batch = self.settings.webhook_concurrency * 4
         # Long enough for every round of the batch to time out: a live sender never loses its claim.
-        lease = timedelta(seconds=self.settings.webhook_timeout_seconds * (batch // self.settings.webhook_concurrency + 1))
+        lease = timedelta(
+            seconds=self.settings.webhook_timeout_seconds * (batch // self.settings.webhook_concurrency + 1)
+        )
         networks = self.settings.allowed_networks
         sent = 0
         while jobs := webhooks.claim_due(self.database, batch, lease):
