@@ -35,10 +35,10 @@ def events(client: TestClient, event_type: str, subject: str | None = None) -> l
     return items
 
 
-def review_events(client: TestClient, reference: str) -> list[tuple[str, str]]:
+def review_events(client: TestClient, reference: str) -> list[tuple[str, datetime]]:
     """(type, review date) of every review notice about a risk, in the order they fired."""
     found = events(client, "risk.review_*", reference)
-    return [(e["type"], e["data"]["due_at"]) for e in found]
+    return [(e["type"], at(e["data"]["due_at"])) for e in found]
 
 
 def create_risk(client: TestClient, **overrides: Any) -> dict[str, Any]:
@@ -78,26 +78,26 @@ def test_review_reminder_then_overdue_fire_once_each_at_their_times(
     assert review_events(client, ref) == []
 
     tick_until(worker, frozen_clock, reminder + SECOND, times=3)
-    assert review_events(client, ref) == [(REVIEW_DUE, review.isoformat())]
+    assert review_events(client, ref) == [(REVIEW_DUE, review)]
     (due,) = events(client, REVIEW_DUE, ref)
-    assert due["data"]["reference"] == ref and due["data"]["next_review_at"] == review.isoformat()
+    assert due["data"]["reference"] == ref and at(due["data"]["next_review_at"]) == review
 
     tick_until(worker, frozen_clock, review - SECOND, times=2)
-    assert review_events(client, ref) == [(REVIEW_DUE, review.isoformat())]
+    assert review_events(client, ref) == [(REVIEW_DUE, review)]
 
     tick_until(worker, frozen_clock, review)  # due exactly now: fires
-    assert review_events(client, ref) == [(REVIEW_DUE, review.isoformat()), (REVIEW_OVERDUE, review.isoformat())]
+    assert review_events(client, ref) == [(REVIEW_DUE, review), (REVIEW_OVERDUE, review)]
 
     for days in (1, 30, 400):
         tick_until(worker, frozen_clock, review + timedelta(days=days), times=2)
-    assert review_events(client, ref) == [(REVIEW_DUE, review.isoformat()), (REVIEW_OVERDUE, review.isoformat())]
+    assert review_events(client, ref) == [(REVIEW_DUE, review), (REVIEW_OVERDUE, review)]
 
 
 def test_catch_up_after_a_long_gap_fires_each_missed_notice_exactly_once(
     client: TestClient, worker: Worker, frozen_clock: FrozenClock
 ) -> None:
     risk = create_risk(client)
-    review = at(risk["next_review_at"]).isoformat()
+    review = at(risk["next_review_at"])
 
     frozen_clock.advance(timedelta(days=400))  # the scheduler was down through both dates
     report = worker.tick()
@@ -128,11 +128,11 @@ def test_reassessing_before_the_reminder_moves_both_notices_to_the_new_date(
     assert review_events(client, ref) == []
 
     tick_until(worker, frozen_clock, new_review - timedelta(days=14), times=2)
-    assert review_events(client, ref) == [(REVIEW_DUE, new_review.isoformat())]
+    assert review_events(client, ref) == [(REVIEW_DUE, new_review)]
     tick_until(worker, frozen_clock, new_review + timedelta(days=1), times=2)
     assert review_events(client, ref) == [
-        (REVIEW_DUE, new_review.isoformat()),
-        (REVIEW_OVERDUE, new_review.isoformat()),
+        (REVIEW_DUE, new_review),
+        (REVIEW_OVERDUE, new_review),
     ]
 
 
@@ -144,19 +144,19 @@ def test_reassessing_after_the_reminder_drops_the_old_overdue_notice(
     ref, old_review = risk["reference"], at(risk["next_review_at"])
 
     tick_until(worker, frozen_clock, start + timedelta(days=170))
-    assert review_events(client, ref) == [(REVIEW_DUE, old_review.isoformat())]
+    assert review_events(client, ref) == [(REVIEW_DUE, old_review)]
     assessed = client.post(f"/api/v1/risks/{ref}/assessments", json={"rationale": "Reviewed after the reminder"})
     assert assessed.status_code == 201, assessed.text
     new_review = frozen_clock.now + timedelta(days=180)
 
     tick_until(worker, frozen_clock, old_review + timedelta(days=1), times=2)
-    assert review_events(client, ref) == [(REVIEW_DUE, old_review.isoformat())]  # no overdue for the old date
+    assert review_events(client, ref) == [(REVIEW_DUE, old_review)]  # no overdue for the old date
 
     tick_until(worker, frozen_clock, new_review + SECOND, times=2)
     assert review_events(client, ref) == [
-        (REVIEW_DUE, old_review.isoformat()),
-        (REVIEW_DUE, new_review.isoformat()),
-        (REVIEW_OVERDUE, new_review.isoformat()),
+        (REVIEW_DUE, old_review),
+        (REVIEW_DUE, new_review),
+        (REVIEW_OVERDUE, new_review),
     ]
 
 
@@ -321,14 +321,16 @@ def test_due_notice_query_uses_the_partial_pending_index(
 ) -> None:
     """A register with years of fired notices: the tick's query must read only the pending ones, by index."""
     now = frozen_clock.now
-    rows = [
+    # 5,000 notices an hour apart, 4,000 of them past; one in a hundred still pending, the rest long fired.
+    rows: list[dict[str, Any]] = [
         {
-            "kind": REVIEW_DUE, "subject_type": "risk", "subject_id": i, "ref": f"r{i}",
-            "due_at": now - timedelta(days=3000 - i), "data": {},
-            "fired_at": None if i % 100 == 0 else now - timedelta(days=3000 - i),
+            "kind": REVIEW_DUE, "subject_type": "risk", "subject_id": i, "ref": f"r{i}", "data": {},
+            "due_at": now + timedelta(hours=i - 4000), "fired_at": None if i % 100 == 0 else now,
         }
         for i in range(5000)
     ]  # fmt: skip
+    pending_due = [r["subject_id"] for r in rows if r["fired_at"] is None and r["due_at"] <= now]
+    assert len(pending_due) == 41
     with Session(engine) as session:
         session.execute(insert(Notice), rows)
         session.commit()
@@ -344,12 +346,11 @@ def test_due_notice_query_uses_the_partial_pending_index(
     event.listen(engine, "before_cursor_execute", capture)
     try:
         with Session(engine) as session:
-            claimed = claim_due(session, now, NOTICE_BATCH)
+            claimed = [n.subject_id for n in claim_due(session, now, NOTICE_BATCH)]
             session.rollback()
     finally:
         event.remove(engine, "before_cursor_execute", capture)
-    assert len(claimed) == 50 and all(n.fired_at is None for n in claimed)
-    assert [n.subject_id for n in claimed] == sorted(n.subject_id for n in claimed)  # due_at order
+    assert claimed == pending_due  # the pending, due ones only, oldest first
     (statement, parameters), *_ = statements
     assert "fired_at IS NULL" in statement and "ORDER BY notice.due_at, notice.id" in statement
 

@@ -1,6 +1,6 @@
 """An incident's deadlines: escalation while unacknowledged, step deadlines, the recovery-time breach."""
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlmodel import Session
@@ -75,7 +75,7 @@ def fire(session: Session, notice: Notice) -> None:
         incident = session.get(Incident, notice.data["incident_id"])
         if step is None or incident is None or incident.state not in OPEN:
             return
-        if step.status in (StepStatus.done, StepStatus.skipped) or step.due_at.isoformat() != notice.ref:
+        if step.status in (StepStatus.done, StepStatus.skipped) or step.due_at != datetime.fromisoformat(notice.ref):
             return
         data = event_data(incident, step=step.key, step_title=step.title, due_at=step.due_at.isoformat())
         events.emit(session, notice.kind, "incident", incident.reference, data)
@@ -88,7 +88,11 @@ def fire(session: Session, notice: Notice) -> None:
             return  # acknowledged meanwhile: escalation stops
         extra = {k: notice.data[k] for k in ("policy", "level", "round")}
         _notify(session, incident, "incident.escalated", notice, **extra)
-    elif incident.state in OPEN and incident.breach_at is not None and incident.breach_at.isoformat() == notice.ref:
+    elif (
+        incident.state in OPEN
+        and incident.breach_at is not None
+        and incident.breach_at == datetime.fromisoformat(notice.ref)
+    ):
         _notify(session, incident, notice.kind, notice)
 
 

@@ -15,6 +15,7 @@ from riskops.webhooks.service import RETRY_SCHEDULE
 
 
 def queue(session: Session, to: str, subject: str, body: str) -> None:
+    subject = " ".join(subject.split())  # a header is one line, whatever a title contains
     session.add(EmailMessage(to_address=to, subject=subject[:300], body=body))
 
 
@@ -68,10 +69,10 @@ def send_due(database: Database, settings: Settings, limit: int = 50) -> int:
 
 
 def _send(settings: Settings, to: str, subject: str, body: str) -> str | None:
-    mime = MimeMessage()
-    mime["From"], mime["To"], mime["Subject"] = settings.smtp_sender, to, subject
-    mime.set_content(body)
     try:
+        mime = MimeMessage()
+        mime["From"], mime["To"], mime["Subject"] = settings.smtp_sender, to, subject
+        mime.set_content(body)
         smtp_class = smtplib.SMTP_SSL if settings.smtp_tls == "ssl" else smtplib.SMTP
         with smtp_class(settings.smtp_host or "", settings.smtp_port, timeout=settings.webhook_timeout_seconds) as smtp:
             if settings.smtp_tls == "starttls":
@@ -79,6 +80,6 @@ def _send(settings: Settings, to: str, subject: str, body: str) -> str | None:
             if settings.smtp_username:
                 smtp.login(settings.smtp_username, settings.smtp_password or "")
             smtp.send_message(mime)
-    except (OSError, smtplib.SMTPException) as exc:
+    except (OSError, ValueError, smtplib.SMTPException) as exc:  # ValueError: a message that cannot be built
         return f"{type(exc).__name__}: {exc}"[:500]
     return None

@@ -1,6 +1,6 @@
 """The register's deadlines: review reminders and overdue reviews, acceptances expiring and expired."""
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from sqlmodel import Session
 
@@ -40,7 +40,7 @@ def fire(session: Session, notice: Notice) -> None:
         return
     review = notice.kind in (REVIEW_DUE, REVIEW_OVERDUE)
     anchor = risk.next_review_at if review else risk.acceptance_expires_at
-    if anchor is None or anchor.isoformat() != notice.ref:
+    if anchor is None or anchor != datetime.fromisoformat(notice.ref):
         return  # the date moved since this was planned
     data = {
         "id": risk.id, "reference": risk.reference, "title": risk.title, "owner": risk.owner, "level": risk.level,

@@ -2,7 +2,7 @@
 
 import re
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Literal
 
 from sqlalchemy import ColumnElement, and_, exists, or_
@@ -232,7 +232,7 @@ def _check_acceptance(risk: Risk, spec: MatrixSpec, acceptance: AcceptanceIn | N
             errors=[field_error((*loc, "treatment"), "above risk appetite")],
         )
     risk.acceptance_approver = acceptance.approver
-    risk.acceptance_expires_at = acceptance.expires_at
+    risk.acceptance_expires_at = acceptance.expires_at.astimezone(UTC)
 
 
 def _aware(value: datetime, loc: Loc) -> datetime:
@@ -241,7 +241,7 @@ def _aware(value: datetime, loc: Loc) -> datetime:
             "Timestamps must carry a timezone, e.g. 2027-03-31T00:00:00Z.",
             errors=[field_error(loc, "timezone missing")],
         )
-    return value
+    return value.astimezone(UTC)  # stored and compared in UTC, whatever offset the caller wrote
 
 
 # ---- history ----
