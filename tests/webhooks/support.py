@@ -16,7 +16,9 @@ WEBHOOKS = "/api/v1/webhooks"
 
 def subscribe(client: TestClient, keys: Keys, url: str, event_types: list[str], **extra: Any) -> dict[str, Any]:
     """A new subscription (as admin); the answer, secret included."""
-    response = client.post(WEBHOOKS, json={"url": url, "event_types": event_types, **extra}, headers=keys.headers("admin"))
+    response = client.post(
+        WEBHOOKS, json={"url": url, "event_types": event_types, **extra}, headers=keys.headers("admin")
+    )
     assert response.status_code == 201, response.text
     body: dict[str, Any] = response.json()
     return body
@@ -29,9 +31,9 @@ def subscription(client: TestClient, keys: Keys, sub_id: int) -> dict[str, Any]:
     return body
 
 
-def deliveries(client: TestClient, sub_id: int) -> list[dict[str, Any]]:
+def deliveries(client: TestClient, sub_id: int, limit: int = 50) -> list[dict[str, Any]]:
     """Newest first, each with its attempt_log."""
-    response = client.get(f"{WEBHOOKS}/{sub_id}/deliveries")
+    response = client.get(f"{WEBHOOKS}/{sub_id}/deliveries", params={"limit": limit})
     assert response.status_code == 200, response.text
     items: list[dict[str, Any]] = response.json()["items"]
     return items

@@ -170,9 +170,7 @@ def test_rotated_secret_signs_beside_the_old_one_for_the_grace_period(
         # Each secret made exactly one of the two signatures.
         for secret in (new, old):
             matching = [
-                s
-                for s in signatures
-                if _verifies(secret, during.body, {**during.headers, "webhook-signature": s})
+                s for s in signatures if _verifies(secret, during.body, {**during.headers, "webhook-signature": s})
             ]
             assert len(matching) == 1
 
@@ -225,4 +223,3 @@ def test_slack_format_sends_text_naming_the_event(
         assert "ping from riskops" in ping
         assert [d["status"] for d in deliveries(client, sub["id"])] == ["succeeded", "succeeded"]
         assert subscription(client, keys, sub["id"])["format"] == "slack"
-

@@ -18,13 +18,28 @@ class BlockedDestination(Exception):
 def allowed(address: IPv4Address | IPv6Address, networks: list[Network]) -> bool:
     if any(address in net for net in networks):
         return True
-    if isinstance(address, IPv6Address) and address.ipv4_mapped is not None:
-        return allowed(address.ipv4_mapped, networks)
+    embedded = _embedded_ipv4(address) if isinstance(address, IPv6Address) else None
+    if embedded is not None:  # judge a tunnelled or translated IPv4 address by the IPv4 address itself
+        return allowed(embedded, networks)
     return address.is_global and not address.is_multicast
 
 
-def resolve(url: str, networks: list[Network]) -> tuple[str, int, str]:
-    """(host, port, ip): the first resolved address that may be reached; BlockedDestination if none may."""
+_NAT64 = IPv6Network("64:ff9b::/96")
+_IPV4_COMPATIBLE = IPv6Network("::/96")
+
+
+def _embedded_ipv4(address: IPv6Address) -> IPv4Address | None:
+    if address.ipv4_mapped is not None:
+        return address.ipv4_mapped
+    if address.sixtofour is not None:
+        return address.sixtofour
+    if address in _NAT64 or (address in _IPV4_COMPATIBLE and int(address) > 1):  # :: and ::1 are themselves
+        return IPv4Address(int(address) & 0xFFFFFFFF)
+    return None
+
+
+def resolve(url: str, networks: list[Network]) -> tuple[str, str, str]:
+    """(host, Host header, ip): the first resolved address that may be reached; BlockedDestination if none may."""
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise BlockedDestination("only http and https URLs with a host are allowed")
@@ -36,7 +51,7 @@ def resolve(url: str, networks: list[Network]) -> tuple[str, int, str]:
     addresses = [ip_address(info[4][0]) for info in infos]
     for address in addresses:
         if allowed(address, networks):
-            return parts.hostname, port, str(address)
+            return parts.hostname, parts.netloc.rpartition("@")[2], str(address)
     shown = ", ".join(sorted({str(a) for a in addresses}))
     raise BlockedDestination(
         f"'{parts.hostname}' resolves to {shown}, which is private, loopback, link-local or otherwise not public; "

@@ -161,6 +161,8 @@ def enqueue(session: Session, event: Event, targets: Collection[int] = (), *, fa
 
 
 def send_test(session: Session, sub: WebhookSubscription) -> Event:
+    if sub.status == SubscriptionStatus.disabled:
+        raise Conflict(f"Webhook subscription {sub.id} is disabled ({sub.disabled_reason}); resume it first.")
     return emit(
         session, "webhook.test", "webhook", str(sub.id), {"message": "ping from riskops", "subscription": sub.id},
         targets={sub.id}, fan_out=False,  # type: ignore[arg-type]
@@ -265,14 +267,14 @@ def send(client: httpx.Client, job: Job, networks: list[network.Network]) -> Out
         return round((time.perf_counter() - started) * 1000, 2)
 
     try:
-        host, port, ip = network.resolve(job.url, networks)
+        host, host_header, ip = network.resolve(job.url, networks)
     except network.BlockedDestination as exc:
         return Outcome(None, elapsed(), f"blocked: {exc}"[:500], None)
     timestamp = int(time.time())  # the receiver checks it against its own wall clock (replay protection)
     headers = {
         "content-type": "application/json",
         "user-agent": "riskops-webhooks/1",
-        "host": host if port in (80, 443) else f"{host}:{port}",
+        "host": host_header,
         "webhook-id": job.message_id,
         "webhook-timestamp": str(timestamp),
         "webhook-signature": signing.signature_header(job.secrets, job.message_id, timestamp, job.body),

@@ -1,0 +1,326 @@
+"""Delivering events to a real receiver: signing, retries on the schedule, Retry-After, redirects, 410, disabling."""
+
+import json
+from datetime import timedelta
+from email.utils import format_datetime
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import Engine
+
+from riskops.config import Settings
+from riskops.db import Database
+from riskops.scheduler.runner import Worker
+from tests.conftest import FrozenClock, Keys
+from tests.receiver import receiver
+from tests.webhooks.support import (
+    WEBHOOKS,
+    at,
+    create_risk,
+    deliveries,
+    events,
+    only_delivery,
+    subscribe,
+    subscription,
+    types,
+    verify,
+)
+
+# The waits before attempts 2..8, as documented; each is jittered by +-10 %.
+SCHEDULE = [
+    timedelta(seconds=5),
+    timedelta(minutes=5),
+    timedelta(minutes=30),
+    timedelta(hours=2),
+    timedelta(hours=5),
+    timedelta(hours=10),
+    timedelta(hours=10),
+]
+
+
+def test_events_arrive_signed_with_their_message_id(
+    client: TestClient, keys: Keys, worker: Worker, frozen_clock: FrozenClock
+) -> None:
+    with receiver() as r:
+        sub = subscribe(client, keys, r.url, ["risk.*", "incident.*"])
+        risk = create_risk(client, title="Primary data centre flooded")
+        incident = client.post("/api/v1/incidents", json={"title": "DC1 under water", "severity": "SEV1"})
+        assert incident.status_code == 201, incident.text
+        assert r.requests == []  # nothing is sent outside a tick
+
+        worker.tick()
+
+        assert sorted(types(r.requests)) == ["incident.declared", "risk.created"]
+        by_type = {json.loads(q.body)["type"]: q for q in r.requests}
+        listed = {e["type"]: e for e in events(client)}
+        for event_type, request in by_type.items():
+            assert request.path == "/hook"
+            assert request.headers["content-type"] == "application/json"
+            body = verify(sub["secret"], request)
+            assert set(body) == {"type", "timestamp", "data"}
+            event = listed[event_type]
+            assert request.headers["webhook-id"] == event["message_id"]
+            assert body["type"] == event_type and body["data"] == event["data"]
+            assert at(body["timestamp"]) == at(event["occurred_at"]) == frozen_clock.now
+        assert by_type["risk.created"].headers["webhook-id"] != by_type["incident.declared"].headers["webhook-id"]
+        assert json.loads(by_type["risk.created"].body)["data"]["reference"] == risk["reference"]
+        assert json.loads(by_type["incident.declared"].body)["data"]["reference"] == incident.json()["reference"]
+
+        assert {(d["event_type"], d["status"], d["attempts"]) for d in deliveries(client, sub["id"])} == {
+            ("risk.created", "succeeded", 1),
+            ("incident.declared", "succeeded", 1),
+        }
+        worker.tick()
+        assert len(r.requests) == 2  # a delivered event is not sent again
+
+
+def test_failed_attempt_is_retried_on_schedule_with_the_same_id(
+    client: TestClient, keys: Keys, worker: Worker, frozen_clock: FrozenClock
+) -> None:
+    start = frozen_clock.now
+    with receiver() as r:
+        r.script = [(500, {}, b"upstream broke")]
+        sub = subscribe(client, keys, r.url, ["risk.created"])
+        create_risk(client)
+
+        worker.tick()
+        assert len(r.requests) == 1
+        delivery = only_delivery(client, sub["id"])
+        assert delivery["status"] == "pending" and delivery["attempts"] == 1 and delivery["last_status_code"] == 500
+        wait = at(delivery["next_attempt_at"]) - start
+        assert timedelta(seconds=4.5) <= wait <= timedelta(seconds=5.5), wait
+        assert at(subscription(client, keys, sub["id"])["failing_since"]) == start
+
+        frozen_clock.advance(timedelta(seconds=4))
+        worker.tick()
+        assert len(r.requests) == 1  # not due yet
+
+        frozen_clock.advance(timedelta(seconds=2))
+        worker.tick()
+        assert len(r.requests) == 2
+        first, second = r.requests
+        assert first.headers["webhook-id"] == second.headers["webhook-id"] == delivery["message_id"]
+        assert first.body == second.body
+        verify(sub["secret"], second)
+
+        delivered = only_delivery(client, sub["id"])
+        assert delivered["status"] == "succeeded" and delivered["attempts"] == 2
+        assert delivered["next_attempt_at"] is None and at(delivered["delivered_at"]) == frozen_clock.now
+        log = delivered["attempt_log"]
+        assert [a["status_code"] for a in log] == [500, 200]
+        assert [a["response_excerpt"] for a in log] == ["upstream broke", "ok"]
+        assert [at(a["attempted_at"]) for a in log] == [start, start + timedelta(seconds=6)]
+        assert all(a["latency_ms"] > 0 and a["error"] is None for a in log)
+        assert subscription(client, keys, sub["id"])["failing_since"] is None
+
+
+@pytest.mark.parametrize("form", ["seconds", "http-date"])
+def test_retry_after_is_honoured(
+    client: TestClient, keys: Keys, worker: Worker, frozen_clock: FrozenClock, form: str
+) -> None:
+    start = frozen_clock.now
+    retry_after = "120" if form == "seconds" else format_datetime(start + timedelta(seconds=120), usegmt=True)
+    with receiver() as r:
+        r.script = [(503, {"Retry-After": retry_after}, b"busy")]
+        sub = subscribe(client, keys, r.url, ["risk.created"])
+        create_risk(client)
+        worker.tick()
+
+        delivery = only_delivery(client, sub["id"])
+        assert delivery["status"] == "pending" and delivery["last_status_code"] == 503
+        assert at(delivery["next_attempt_at"]) - start >= timedelta(seconds=120)
+
+        frozen_clock.advance(timedelta(seconds=60))  # the 5 s schedule alone would have retried by now
+        worker.tick()
+        assert len(r.requests) == 1
+
+        frozen_clock.advance(timedelta(seconds=61))
+        worker.tick()
+        assert len(r.requests) == 2 and len(set(r.ids())) == 1
+        assert only_delivery(client, sub["id"])["status"] == "succeeded"
+
+
+def test_retry_after_is_capped_at_a_day(
+    client: TestClient, keys: Keys, worker: Worker, frozen_clock: FrozenClock
+) -> None:
+    with receiver() as r:
+        r.script = [(429, {"Retry-After": str(30 * 24 * 3600)}, b"slow down")]
+        sub = subscribe(client, keys, r.url, ["risk.created"])
+        create_risk(client)
+        worker.tick()
+        wait = at(only_delivery(client, sub["id"])["next_attempt_at"]) - frozen_clock.now
+        assert wait == timedelta(hours=24)
+
+
+def test_redirect_is_not_followed_and_counts_as_failure(
+    client: TestClient, keys: Keys, worker: Worker, frozen_clock: FrozenClock
+) -> None:
+    with receiver() as r, receiver() as elsewhere:
+        r.script = [(302, {"Location": elsewhere.url}, b"")]
+        sub = subscribe(client, keys, r.url, ["risk.created"])
+        create_risk(client)
+        worker.tick()
+
+        assert len(r.requests) == 1 and elsewhere.requests == []
+        delivery = only_delivery(client, sub["id"])
+        assert delivery["status"] == "pending" and delivery["attempts"] == 1
+        assert [a["status_code"] for a in delivery["attempt_log"]] == [302]
+        assert subscription(client, keys, sub["id"])["failing_since"] is not None
+
+
+def test_slow_receiver_times_out_and_is_retried(
+    client: TestClient, keys: Keys, engine: Engine, frozen_clock: FrozenClock
+) -> None:
+    settings = Settings(webhook_allowed_networks="127.0.0.0/8", webhook_timeout_seconds=0.2, smtp_host=None)
+    impatient = Worker(Database(engine), settings)
+    try:
+        with receiver() as r:
+            r.delay = 0.5
+            sub = subscribe(client, keys, r.url, ["risk.created"])
+            create_risk(client)
+            impatient.tick()
+            delivery = only_delivery(client, sub["id"])
+            assert delivery["status"] == "pending" and delivery["attempts"] == 1
+            (attempt,) = delivery["attempt_log"]
+            assert attempt["status_code"] is None and attempt["error"].startswith("ReadTimeout"), attempt
+            assert 150 <= attempt["latency_ms"] < 500
+
+            r.delay = 0.0
+            frozen_clock.advance(timedelta(seconds=6))
+            impatient.tick()
+            assert only_delivery(client, sub["id"])["status"] == "succeeded"
+            assert len(set(r.ids())) == 1
+    finally:
+        impatient.pool.shutdown()
+        impatient.client.close()
+
+
+def test_gone_disables_the_subscription(
+    client: TestClient, keys: Keys, worker: Worker, frozen_clock: FrozenClock
+) -> None:
+    with receiver() as r, receiver() as monitor:
+        r.script = [(410, {}, b"gone")]
+        sub = subscribe(client, keys, r.url, ["risk.*"])
+        watcher = subscribe(client, keys, monitor.url, ["webhook.disabled"])
+        create_risk(client, title="Before the 410")
+        worker.tick()
+
+        assert len(r.requests) == 1
+        delivery = only_delivery(client, sub["id"])
+        assert delivery["status"] == "failed" and delivery["last_status_code"] == 410
+        disabled = subscription(client, keys, sub["id"])
+        assert disabled["status"] == "disabled" and "410" in disabled["disabled_reason"]
+
+        (event,) = events(client, "webhook.disabled")
+        assert event["data"]["subscription"] == sub["id"] and event["data"]["url"] == r.url
+        assert "410" in event["data"]["reason"]
+        (notice,) = monitor.requests  # the disabling is itself delivered to whoever watches for it
+        assert verify(watcher["secret"], notice)["data"]["subscription"] == sub["id"]
+        assert notice.headers["webhook-id"] == event["message_id"]
+
+        create_risk(client, title="After the 410")
+        frozen_clock.advance(timedelta(hours=1))
+        worker.tick()
+        assert len(r.requests) == 1
+        assert len(deliveries(client, sub["id"])) == 1  # nothing queues for a disabled subscription
+        ping = client.post(f"/api/v1/webhooks/{sub['id']}/test", headers=keys.headers("admin"))
+        assert ping.status_code == 409 and "disabled" in ping.json()["detail"]
+
+
+def test_delivery_fails_after_eight_attempts_and_can_be_resent(
+    client: TestClient, keys: Keys, worker: Worker, frozen_clock: FrozenClock
+) -> None:
+    start = frozen_clock.now
+    with receiver() as r:
+        r.default = (500, {}, b"still broken")
+        sub = subscribe(client, keys, r.url, ["risk.created"])
+        create_risk(client)
+
+        for attempt, planned in enumerate(SCHEDULE, start=1):
+            worker.tick()
+            assert len(r.requests) == attempt
+            delivery = only_delivery(client, sub["id"])
+            assert delivery["status"] == "pending" and delivery["attempts"] == attempt
+            wait = at(delivery["next_attempt_at"]) - frozen_clock.now
+            assert planned * 0.9 <= wait <= planned * 1.1, (attempt, wait)
+            frozen_clock.advance(wait)
+        worker.tick()
+
+        assert len(r.requests) == 8 and len(set(r.ids())) == 1
+        failed = only_delivery(client, sub["id"])
+        assert failed["status"] == "failed" and failed["attempts"] == 8 and failed["next_attempt_at"] is None
+        assert [a["status_code"] for a in failed["attempt_log"]] == [500] * 8
+        elapsed = frozen_clock.now - start
+        assert sum(SCHEDULE, timedelta()) * 0.9 <= elapsed <= sum(SCHEDULE, timedelta()) * 1.1
+        # About a day of failure: short of the five days that disable a subscription.
+        assert subscription(client, keys, sub["id"])["status"] == "active"
+
+        frozen_clock.advance(timedelta(days=1))
+        worker.tick()
+        assert len(r.requests) == 8  # a failed delivery stays failed
+
+        r.default = (200, {}, b"fixed")
+        resend = client.post(f"{WEBHOOKS}/{sub['id']}/deliveries/{failed['id']}/resend", headers=keys.headers("admin"))
+        assert resend.status_code == 202, resend.text
+        assert resend.json() == {"delivery_id": failed["id"]}
+        again = client.post(f"{WEBHOOKS}/{sub['id']}/deliveries/{failed['id']}/resend", headers=keys.headers("admin"))
+        assert again.status_code == 409  # already queued
+        worker.tick()
+
+        assert len(r.requests) == 9
+        assert r.requests[-1].headers["webhook-id"] == failed["message_id"] == r.requests[0].headers["webhook-id"]
+        verify(sub["secret"], r.requests[-1])
+        resent = only_delivery(client, sub["id"])
+        assert resent["status"] == "succeeded" and at(resent["delivered_at"]) == frozen_clock.now
+        assert [a["status_code"] for a in resent["attempt_log"]] == [500] * 8 + [200]
+        assert subscription(client, keys, sub["id"])["failing_since"] is None
+
+    missing = client.post(f"{WEBHOOKS}/{sub['id']}/deliveries/999999/resend", headers=keys.headers("admin"))
+    assert missing.status_code == 404
+
+
+def test_subscription_failing_for_days_is_disabled(
+    client: TestClient, keys: Keys, worker: Worker, frozen_clock: FrozenClock
+) -> None:
+    start = frozen_clock.now
+    step = timedelta(hours=6)
+    with receiver() as r:
+        r.default = (503, {}, b"down")
+        sub = subscribe(client, keys, r.url, ["risk.created"])
+        # A new event every six hours keeps failures coming; the first one fails at `start`.
+        while frozen_clock.now - start < timedelta(days=5):
+            create_risk(client, title=f"Risk at {frozen_clock.now.isoformat()}")
+            worker.tick()
+            current = subscription(client, keys, sub["id"])
+            assert current["status"] == "active", frozen_clock.now - start
+            assert at(current["failing_since"]) == start
+            frozen_clock.advance(step)
+
+        assert frozen_clock.now - start == timedelta(days=5)
+        create_risk(client, title="The one that tips it over")
+        worker.tick()
+        disabled = subscription(client, keys, sub["id"])
+        assert disabled["status"] == "disabled"
+        assert "failing since" in disabled["disabled_reason"]
+        (event,) = events(client, "webhook.disabled")
+        assert event["data"]["subscription"] == sub["id"] and at(event["occurred_at"]) == frozen_clock.now
+
+        sent = len(r.requests)
+        queued = len(deliveries(client, sub["id"], limit=500))
+        create_risk(client, title="Too late")
+        frozen_clock.advance(timedelta(days=1))
+        worker.tick()
+        assert len(r.requests) == sent  # pending retries are held too
+        assert len(deliveries(client, sub["id"], limit=500)) == queued
+
+        # Resuming re-enables it: the held retries go out at once, the exhausted ones stay failed.
+        r.default = (200, {}, b"back")
+        resumed = client.post(f"{WEBHOOKS}/{sub['id']}/resume", headers=keys.headers("admin"))
+        assert resumed.status_code == 200 and resumed.json()["status"] == "active"
+        assert resumed.json()["disabled_reason"] is None and resumed.json()["failing_since"] is None
+        held = [d["id"] for d in deliveries(client, sub["id"], limit=500) if d["status"] == "pending"]
+        assert held
+        worker.tick()
+        statuses = {d["id"]: d["status"] for d in deliveries(client, sub["id"], limit=500)}
+        assert {statuses[i] for i in held} == {"succeeded"}
+        assert set(statuses.values()) == {"succeeded", "failed"}
