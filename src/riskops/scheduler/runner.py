@@ -103,9 +103,8 @@ class Worker:
         networks = self.settings.allowed_networks
         sent = 0
         while jobs := webhooks.claim_due(self.database, batch, lease):
-            outcomes = self.pool.map(lambda job: (job, webhooks.send(self.client, job, networks)), jobs)
-            for job, outcome in outcomes:
-                webhooks.record(self.database, job, outcome, self.settings)
+            outcomes = list(self.pool.map(lambda job: (job, webhooks.send(self.client, job, networks)), jobs))
+            webhooks.record(self.database, outcomes, self.settings)
             sent += len(jobs)
         return sent
 

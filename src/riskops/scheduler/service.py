@@ -4,6 +4,8 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session, col, delete, select
 
 from riskops.scheduler.models import Notice
@@ -13,16 +15,14 @@ def plan(
     session: Session, kind: str, subject_type: str, subject_id: int, ref: str, due_at: datetime,
     data: dict[str, Any] | None = None,
 ) -> None:  # fmt: skip
-    """Add a notice unless the same one (kind, subject, ref) was planned before, fired or not."""
-    exists = session.exec(
-        select(Notice.id).where(
-            Notice.kind == kind, Notice.subject_type == subject_type, Notice.subject_id == subject_id, Notice.ref == ref
-        )
-    ).first()
-    if exists is None:
-        session.add(
-            Notice(kind=kind, subject_type=subject_type, subject_id=subject_id, ref=ref, due_at=due_at, data=data or {})
-        )
+    """Add a notice unless the same one (kind, subject, ref) was planned before, fired or not: one statement,
+    the unique constraint deciding (INSERT ... ON CONFLICT DO NOTHING on both databases)."""
+    insert = postgresql_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    row = {
+        "kind": kind, "subject_type": subject_type, "subject_id": subject_id, "ref": ref,
+        "due_at": due_at, "data": data or {}, "fired_at": None,
+    }  # fmt: skip
+    session.execute(insert(Notice).values(**row).on_conflict_do_nothing())
 
 
 def cancel(session: Session, subject_type: str, subject_id: int, kinds: Iterable[str]) -> None:

@@ -314,42 +314,46 @@ def _retry_after(value: str | None) -> timedelta | None:
     return min(max(wait, timedelta(0)), MAX_RETRY_AFTER)
 
 
-def record(database: Database, job: Job, outcome: Outcome, settings: Settings) -> DeliveryStatus:
-    """Log the attempt and decide what comes next, in one transaction."""
-    now = utcnow()
+def record(database: Database, results: list[tuple[Job, Outcome]], settings: Settings) -> list[DeliveryStatus]:
+    """Log a batch of attempts and decide what comes next for each, in one transaction."""
     with database.write() as session:
-        delivery = session.get(Delivery, job.delivery_id, with_for_update=True)
-        if delivery is None:  # its subscription was deleted meanwhile
-            return DeliveryStatus.failed
-        sub = session.get(WebhookSubscription, delivery.subscription_id, with_for_update=True)
-        assert sub is not None
-        session.add(
-            DeliveryAttempt(
-                delivery_id=delivery.id, attempted_at=now, status_code=outcome.status_code,  # type: ignore[arg-type]
-                latency_ms=outcome.latency_ms, error=outcome.error, response_excerpt=outcome.excerpt,
-            )
-        )  # fmt: skip
-        delivery.attempts += 1
-        delivery.lease_until = None
-        delivery.last_status_code, delivery.last_error = outcome.status_code, outcome.error
-        if outcome.ok:
-            delivery.status, delivery.delivered_at = DeliveryStatus.succeeded, now
-            sub.failing_since = None
-        elif outcome.status_code == 410:
+        return [_record_one(session, job, outcome, settings) for job, outcome in results]
+
+
+def _record_one(session: Session, job: Job, outcome: Outcome, settings: Settings) -> DeliveryStatus:
+    now = utcnow()
+    delivery = session.get(Delivery, job.delivery_id, with_for_update=True)
+    if delivery is None:  # its subscription was deleted meanwhile
+        return DeliveryStatus.failed
+    sub = session.get(WebhookSubscription, delivery.subscription_id, with_for_update=True)
+    assert sub is not None
+    session.add(
+        DeliveryAttempt(
+            delivery_id=delivery.id, attempted_at=now, status_code=outcome.status_code,  # type: ignore[arg-type]
+            latency_ms=outcome.latency_ms, error=outcome.error, response_excerpt=outcome.excerpt,
+        )
+    )  # fmt: skip
+    delivery.attempts += 1
+    delivery.lease_until = None
+    delivery.last_status_code, delivery.last_error = outcome.status_code, outcome.error
+    if outcome.ok:
+        delivery.status, delivery.delivered_at = DeliveryStatus.succeeded, now
+        sub.failing_since = None
+    elif outcome.status_code == 410:
+        delivery.status = DeliveryStatus.failed
+        _disable(session, sub, "the receiver answered 410 Gone")
+    else:
+        sub.failing_since = sub.failing_since or now
+        if delivery.attempts > len(RETRY_SCHEDULE):
             delivery.status = DeliveryStatus.failed
-            _disable(session, sub, "the receiver answered 410 Gone")
         else:
-            sub.failing_since = sub.failing_since or now
-            if delivery.attempts > len(RETRY_SCHEDULE):
-                delivery.status = DeliveryStatus.failed
-            else:
-                wait = RETRY_SCHEDULE[delivery.attempts - 1] * random.uniform(0.9, 1.1)
-                delivery.next_attempt_at = now + max(wait, outcome.retry_after or timedelta(0))
-            if now - sub.failing_since >= timedelta(days=settings.webhook_disable_after_days):
-                _disable(session, sub, f"failing since {sub.failing_since.isoformat()}")
-        session.add(delivery)
-        session.add(sub)
-        return delivery.status
+            wait = RETRY_SCHEDULE[delivery.attempts - 1] * random.uniform(0.9, 1.1)
+            delivery.next_attempt_at = now + max(wait, outcome.retry_after or timedelta(0))
+        if now - sub.failing_since >= timedelta(days=settings.webhook_disable_after_days):
+            _disable(session, sub, f"failing since {sub.failing_since.isoformat()}")
+    session.add(delivery)
+    session.add(sub)
+    return delivery.status
 
 
 def _disable(session: Session, sub: WebhookSubscription, reason: str) -> None:
