@@ -1,6 +1,7 @@
 """Escalation policies, and the escalation notices an incident gets from its policy."""
 
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlmodel import Session, col, select
 
@@ -66,9 +67,9 @@ def resolve(session: Session, name: str | None) -> PolicySpec:
     return BUILTIN_DEFAULT
 
 
-def plan_for_incident(session: Session, incident_id: int, declared_at: datetime, policy: PolicySpec) -> None:
+def incident_notices(incident_id: int | None, declared_at: datetime, policy: PolicySpec) -> list[dict[str, Any]]:
     """One notice per level and round, due at the declaration plus the waits so far."""
-    due = declared_at
+    due, planned = declared_at, []
     for round_no in range(policy.repeat + 1):
         for i, level in enumerate(policy.levels):
             due += timedelta(minutes=level.wait_minutes)
@@ -76,7 +77,8 @@ def plan_for_incident(session: Session, incident_id: int, declared_at: datetime,
                 "policy": policy.name, "level": i + 1, "round": round_no + 1,
                 "webhooks": level.webhooks, "emails": level.emails,
             }  # fmt: skip
-            scheduler.plan(session, ESCALATION, "incident", incident_id, f"{round_no}.{i}", due, data)
+            planned.append(scheduler.notice(ESCALATION, "incident", incident_id, f"{round_no}.{i}", due, data))
+    return planned
 
 
 def all_targets(policy: PolicySpec) -> tuple[set[int], set[str]]:

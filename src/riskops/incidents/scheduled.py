@@ -30,29 +30,33 @@ def event_data(incident: Incident, **extra: Any) -> dict[str, Any]:
 
 
 def plan_on_declare(session: Session, incident: Incident, policy: PolicySpec, steps: list[IncidentStep]) -> None:
-    escalations.plan_for_incident(session, incident.id, incident.declared_at, policy)  # type: ignore[arg-type]
-    plan_breach(session, incident, policy)
+    planned = escalations.incident_notices(incident.id, incident.declared_at, policy) + breach_notices(incident, policy)
     for step in steps:
-        plan_step(session, incident, step)
+        planned += step_notices(incident, step)
+    scheduler.plan(session, planned)
 
 
-def plan_breach(session: Session, incident: Incident, policy: PolicySpec) -> None:
+def breach_notices(incident: Incident, policy: PolicySpec) -> list[dict[str, Any]]:
     """A warning before the recovery time objective runs out, and a notice when it has."""
     if incident.breach_at is None:
-        return
+        return []
     webhooks, emails = escalations.all_targets(policy)
     data = {"webhooks": sorted(webhooks), "emails": sorted(emails)}
     warning = max(incident.declared_at, incident.breach_at - timedelta(minutes=get_settings().breach_warning_minutes))
     ref = incident.breach_at.isoformat()
-    scheduler.plan(session, BREACH_IMMINENT, "incident", incident.id, ref, warning, data)  # type: ignore[arg-type]
-    scheduler.plan(session, BREACHED, "incident", incident.id, ref, incident.breach_at, data)  # type: ignore[arg-type]
+    return [
+        scheduler.notice(BREACH_IMMINENT, "incident", incident.id, ref, warning, data),
+        scheduler.notice(BREACHED, "incident", incident.id, ref, incident.breach_at, data),
+    ]
 
 
-def plan_step(session: Session, incident: Incident, step: IncidentStep) -> None:
+def step_notices(incident: Incident, step: IncidentStep) -> list[dict[str, Any]]:
     reminder = max(incident.declared_at, step.due_at - timedelta(minutes=get_settings().step_reminder_minutes))
-    ref = step.due_at.isoformat()
-    scheduler.plan(session, STEP_DUE, "step", step.id, ref, reminder, {"incident_id": incident.id})  # type: ignore[arg-type]
-    scheduler.plan(session, STEP_OVERDUE, "step", step.id, ref, step.due_at, {"incident_id": incident.id})  # type: ignore[arg-type]
+    ref, data = step.due_at.isoformat(), {"incident_id": incident.id}
+    return [
+        scheduler.notice(STEP_DUE, "step", step.id, ref, reminder, data),
+        scheduler.notice(STEP_OVERDUE, "step", step.id, ref, step.due_at, data),
+    ]
 
 
 def cancel_escalation(session: Session, incident: Incident) -> None:

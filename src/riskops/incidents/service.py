@@ -40,6 +40,7 @@ from riskops.playbooks.models import PlaybookVersion
 from riskops.playbooks.spec import Severity
 from riskops.risks import service as risks
 from riskops.risks.models import ControlCreate, Risk
+from riskops.scheduler import service as scheduler
 
 # ---- the state machine ----
 
@@ -254,10 +255,12 @@ def _reschedule(session: Session, incident: Incident, action: Action) -> None:
             if incident.playbook_slug
             else None
         )
-        scheduled.plan_breach(session, incident, escalations.resolve(session, spec.escalation_policy if spec else None))
+        policy = escalations.resolve(session, spec.escalation_policy if spec else None)
+        planned = scheduled.breach_notices(incident, policy)
         for step in steps:
             if step.status in (StepStatus.pending, StepStatus.in_progress):
-                scheduled.plan_step(session, incident, step)
+                planned += scheduled.step_notices(incident, step)
+        scheduler.plan(session, planned)
 
 
 def _event(incident: Incident, who: Principal, **extra: object) -> dict[str, object]:

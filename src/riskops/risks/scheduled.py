@@ -25,13 +25,18 @@ def plan_notices(session: Session, risk: Risk) -> None:
         return
     review = risk.next_review_at
     reminder = review - timedelta(days=settings.review_reminder_days)
-    scheduler.plan(session, REVIEW_DUE, "risk", risk.id, review.isoformat(), reminder)  # type: ignore[arg-type]
-    scheduler.plan(session, REVIEW_OVERDUE, "risk", risk.id, review.isoformat(), review)  # type: ignore[arg-type]
+    planned = [
+        scheduler.notice(REVIEW_DUE, "risk", risk.id, review.isoformat(), reminder),
+        scheduler.notice(REVIEW_OVERDUE, "risk", risk.id, review.isoformat(), review),
+    ]
     expiry = risk.acceptance_expires_at
     if risk.treatment == Treatment.accept and expiry is not None:
         warning = expiry - timedelta(days=settings.acceptance_warning_days)
-        scheduler.plan(session, ACCEPTANCE_EXPIRING, "risk", risk.id, expiry.isoformat(), warning)  # type: ignore[arg-type]
-        scheduler.plan(session, ACCEPTANCE_EXPIRED, "risk", risk.id, expiry.isoformat(), expiry)  # type: ignore[arg-type]
+        planned += [
+            scheduler.notice(ACCEPTANCE_EXPIRING, "risk", risk.id, expiry.isoformat(), warning),
+            scheduler.notice(ACCEPTANCE_EXPIRED, "risk", risk.id, expiry.isoformat(), expiry),
+        ]
+    scheduler.plan(session, planned)
 
 
 def fire(session: Session, notice: Notice) -> None:

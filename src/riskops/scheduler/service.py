@@ -11,18 +11,25 @@ from sqlmodel import Session, col, delete, select
 from riskops.scheduler.models import Notice
 
 
-def plan(
-    session: Session, kind: str, subject_type: str, subject_id: int, ref: str, due_at: datetime,
-    data: dict[str, Any] | None = None,
-) -> None:  # fmt: skip
-    """Add a notice unless the same one (kind, subject, ref) was planned before, fired or not: one statement,
-    the unique constraint deciding (INSERT ... ON CONFLICT DO NOTHING on both databases)."""
-    insert = postgresql_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
-    row = {
+def notice(
+    kind: str, subject_type: str, subject_id: int | None, ref: str, due_at: datetime, data: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """A notice to plan (see plan)."""
+    assert subject_id is not None, "plan notices after the subject is flushed"
+    return {
         "kind": kind, "subject_type": subject_type, "subject_id": subject_id, "ref": ref,
         "due_at": due_at, "data": data or {}, "fired_at": None,
     }  # fmt: skip
-    session.execute(insert(Notice).values(**row).on_conflict_do_nothing())
+
+
+def plan(session: Session, notices: list[dict[str, Any]]) -> None:
+    """Add notices, skipping any planned before (same kind, subject and ref), fired or not: one statement,
+    the unique constraint deciding (INSERT ... ON CONFLICT DO NOTHING on both databases)."""
+    if not notices:
+        return
+    insert = postgresql_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    table = Notice.__table__  # type: ignore[attr-defined]
+    session.connection().execute(insert(table).on_conflict_do_nothing(), notices)
 
 
 def cancel(session: Session, subject_type: str, subject_id: int, kinds: Iterable[str]) -> None:
