@@ -15,7 +15,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from register import REPO, Result, Scenario, free_port, prepare, run, start_server, wait_ready
+from register import REPO, Result, Scenario, free_port, prepare, run, start_server, stop_server, wait_ready
 
 from riskops.bootstrap import sync_playbooks
 from riskops.db import make_engine
@@ -84,12 +84,7 @@ def main() -> int:
                 os.sched_setaffinity(0, {cpus[1]})
             results = asyncio.run(drive(proc, port, secret, slug, args))
         finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+            stop_server(proc)
     bare = (results["bare_start"].rps + results["bare_end"].rps) / 2
     read = results["read"].rps
     print(f"\nplaybook activation: '{slug}' ({size} roles + steps + communications), {args.connections} connections\n")

@@ -178,6 +178,15 @@ def start_server(url: str, port: int, workdir: str, cpu: int | None) -> subproce
     return subprocess.Popen(cmd, cwd=workdir, env=env, preexec_fn=pin)  # cwd: no stray .env is read
 
 
+def stop_server(proc: subprocess.Popen[bytes]) -> None:
+    proc.terminate()
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
 def cpu_seconds(pid: int) -> float:
     """User + system CPU time of a process, all threads included."""
     with open(f"/proc/{pid}/stat") as f:
@@ -429,12 +438,7 @@ def main() -> int:
                 os.sched_setaffinity(0, {cpus[1]})
             results = asyncio.run(drive(proc, port, secret, args, rng))
         finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+            stop_server(proc)
     summary = report(results, args, seed_s, machine)
     return 1 if any(row["errors"] for row in summary["scenarios"].values()) else 0
 

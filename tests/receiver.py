@@ -1,5 +1,6 @@
 """A real HTTP receiver on 127.0.0.1 for webhook tests: records every request, answers as scripted."""
 
+import socket
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -29,7 +30,8 @@ class Receiver:
 
 
 @contextmanager
-def receiver() -> Iterator[Receiver]:
+def receiver(host: str = "127.0.0.1") -> Iterator[Receiver]:
+    """Listening on `host` (an IPv4 or IPv6 literal) at a free port."""
     state = Receiver(url="")
 
     class Handler(BaseHTTPRequestHandler):
@@ -50,8 +52,12 @@ def receiver() -> Iterator[Receiver]:
         def log_message(self, *args: object) -> None:
             pass
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    state.url = f"http://127.0.0.1:{server.server_address[1]}/hook"
+    class Server(ThreadingHTTPServer):
+        address_family = socket.AF_INET6 if ":" in host else socket.AF_INET
+
+    server = Server((host, 0), Handler)
+    shown = f"[{host}]" if ":" in host else host
+    state.url = f"http://{shown}:{server.server_address[1]}/hook"
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:

@@ -1,11 +1,7 @@
 """Where webhooks may go: refused at registration, and checked again at connect time (no traffic leaves)."""
 
-import socket
-import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from ipaddress import IPv4Network, IPv6Network, ip_address, ip_network
 
 import httpx
@@ -23,7 +19,7 @@ from riskops.webhooks.network import BlockedDestination, allowed, pinned_url, re
 from riskops.webhooks.service import Job, send
 from tests.conftest import FrozenClock, Keys
 from tests.helpers import assert_problem, row_counts
-from tests.receiver import Received, Receiver, receiver
+from tests.receiver import receiver
 from tests.webhooks.support import WEBHOOKS, create_risk, only_delivery, subscribe, verify
 
 LOOPBACK = [ip_network("127.0.0.0/8")]
@@ -185,48 +181,13 @@ def test_connect_time_check_blocks_a_destination_no_longer_allowed(
         assert delivery["last_error"] == attempt["error"]
 
 
-@contextmanager
-def ipv6_receiver() -> Iterator[Receiver]:
-    """Like tests.receiver, but listening on [::1]: every request answered 200 and recorded."""
-    state = Receiver(url="")
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:  # noqa: N802 (http.server's naming)
-            body = self.rfile.read(int(self.headers.get("content-length", 0)))
-            with state.lock:
-                state.requests.append(Received(self.path, {k.lower(): v for k, v in self.headers.items()}, body))
-            self.send_response(200)
-            self.send_header("content-length", "0")
-            self.end_headers()
-
-        def log_message(self, *args: object) -> None:
-            pass
-
-    class Server(ThreadingHTTPServer):
-        address_family = socket.AF_INET6
-
-    server = Server(("::1", 0), Handler)
-    state.url = f"http://[::1]:{server.server_address[1]}/hook"
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield state
-    finally:
-        server.shutdown()
-        server.server_close()
-
-
 def test_ipv6_destination_gets_a_well_formed_host_header(engine: Engine, keys: Keys, frozen_clock: FrozenClock) -> None:
-    """BUG (src/riskops/webhooks/service.py:275): the Host header of an IPv6-literal URL lacks its brackets.
-
-    `http://[::1]:PORT/hook` is sent with `Host: ::1:PORT`, which is not a valid Host (RFC 9110 7.2, RFC 3986
-    IP-literal); strict servers and proxies answer 400, so such a subscription can never be delivered to.
-    """
+    """`http://[::1]:PORT/hook` goes out with `Host: [::1]:PORT` (RFC 3986 IP-literal), not `::1:PORT`."""
     settings = Settings(scheduler_enabled=False, webhook_allowed_networks="::1/128", smtp_host=None)
     sender = Worker(Database(engine), settings)
     try:
         with (
-            ipv6_receiver() as r,
+            receiver("::1") as r,
             TestClient(create_app(settings, engine=engine), headers=keys.headers("write")) as client,
         ):
             sub = subscribe(client, keys, r.url, ["risk.created"])
