@@ -17,6 +17,8 @@ from riskops.db import Database, make_engine
 from riskops.escalations.routes import router as escalations_router
 from riskops.events.routes import router as events_router
 from riskops.incidents.routes import router as incidents_router
+from riskops.integrations.routes import admin as integrations_router
+from riskops.integrations.routes import inbound as inbound_router
 from riskops.matrices.routes import router as matrices_router
 from riskops.playbooks.routes import router as playbooks_router
 from riskops.risks.routes import router as risks_router
@@ -53,7 +55,7 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     errors.install_handlers(app)
     routers = (
         risks_router, playbooks_router, incidents_router, escalations_router, webhooks_router, events_router,
-        matrices_router, apikeys_router, audit_router,
+        integrations_router, inbound_router, matrices_router, apikeys_router, audit_router,
     )  # fmt: skip
     for router in routers:
         app.include_router(router)

@@ -20,6 +20,8 @@ class Settings(BaseSettings):
     playbooks_dir: Path = Path("playbooks")
     # How long a verified API key is trusted without asking the database again (0 = always ask).
     auth_cache_seconds: float = 5.0
+    # Largest alert body the inbound endpoints accept (413 beyond).
+    inbound_max_bytes: int = 1024 * 1024
     # Largest upload accepted by the import endpoint.
     import_max_bytes: int = 10 * 1024 * 1024
 

@@ -15,6 +15,7 @@ from riskops.incidents.models import (
     IncidentStep,
     TimelineEntry,
 )
+from riskops.integrations.models import AlertGroup, AlertInstance, Integration, ReceivedAlert
 from riskops.mail.models import EmailMessage
 from riskops.matrices.models import RiskMatrix
 from riskops.playbooks.models import PlaybookVersion
@@ -25,6 +26,7 @@ from riskops.webhooks.models import Delivery, DeliveryAttempt, WebhookSubscripti
 metadata = SQLModel.metadata
 
 __all__ = [
+    "AlertGroup", "AlertInstance", "Integration", "ReceivedAlert",
     "Delivery", "DeliveryAttempt", "EmailMessage", "EscalationPolicy", "Event", "Notice", "PeriodicRun",
     "WebhookSubscription",
     "ApiKey", "AuditEntry", "IdempotentRequest", "Incident", "IncidentMessage", "IncidentRisk", "IncidentRole",

@@ -21,3 +21,17 @@ def sign(secret: str, message_id: str, timestamp: int, body: bytes) -> str:
 def signature_header(secrets_: list[str], message_id: str, timestamp: int, body: bytes) -> str:
     """Space-separated signatures: during a rotation both the new and the old secret sign."""
     return " ".join(sign(s, message_id, timestamp, body) for s in secrets_)
+
+
+def verify(
+    secret: str, message_id: str, timestamp: str, body: bytes, header: str, *, now: float, tolerance: int = 300
+) -> bool:
+    """Check a Standard Webhooks signature header (any of its v1 signatures) and the timestamp's freshness."""
+    try:
+        sent_at = int(timestamp)
+    except ValueError:
+        return False
+    if abs(now - sent_at) > tolerance:
+        return False
+    expected = sign(secret, message_id, sent_at, body)
+    return any(hmac.compare_digest(expected, candidate) for candidate in header.split())
