@@ -22,6 +22,8 @@ test: $(VENV)/.installed
 bench: $(VENV)/.installed
 	$(BIN)/python bench/register.py
 	$(BIN)/python bench/playbooks.py
+	$(BIN)/python bench/deliveries.py
+	$(BIN)/python bench/inbound.py
 
 clean:
 	rm -rf $(VENV) riskops.db riskops.db-wal riskops.db-shm
