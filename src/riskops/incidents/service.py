@@ -244,12 +244,15 @@ def transition(
 
 def _reschedule(session: Session, incident: Incident, action: Action) -> None:
     """Acknowledging stops escalation; resolving stops every deadline; reopening restarts the open ones."""
-    steps = list(session.exec(select(IncidentStep).where(IncidentStep.incident_id == incident.id)))
     if action == "acknowledge":
         scheduled.cancel_escalation(session, incident)
-    elif action in ("resolve", "close"):
+        return
+    if action not in ("resolve", "close", "reopen"):
+        return
+    steps = list(session.exec(select(IncidentStep).where(IncidentStep.incident_id == incident.id)))
+    if action in ("resolve", "close"):
         scheduled.cancel_deadlines(session, incident, steps)
-    elif action == "reopen":
+    else:
         spec = (
             playbooks.get_version(session, incident.playbook_slug, incident.playbook_version).parsed()
             if incident.playbook_slug
