@@ -1,6 +1,7 @@
 """Alerts from other systems: authenticate, store, route, deduplicate, and open or close incidents."""
 
 import hashlib
+import json
 import re
 import secrets
 from dataclasses import dataclass, field
@@ -183,7 +184,7 @@ def from_pagerduty(event: PagerDutyEvent, dedup_key: str) -> Signal:
     details = event.payload.custom_details if event.payload else None
     return Signal(
         key=dedup_key, action=event.event_action, title=title[:200],
-        description="" if details is None else str(details)[:20000],
+        description="" if details is None else (details if isinstance(details, str) else json.dumps(details))[:20000],
         labels=labels, severity=_SEVERITY.get(labels.get("severity", "")),
     )  # fmt: skip
 
@@ -231,8 +232,13 @@ def handle(session: Session, integration: Integration, signal: Signal, body: byt
             col(AlertGroup.closed_at).is_(None),
         )
     ).first()
-    action = _update_instances(session, integration, signal) if signal.instances else signal.action
     incident = session.get(Incident, group.incident_id) if group else None
+    if group is not None and incident is not None and incident.state in (IncidentState.resolved, IncidentState.closed):
+        group.closed_at = utcnow()  # people closed it by hand: the alert's next news starts afresh
+        session.add(group)
+        session.flush()
+        group = incident = None
+    action = _update_instances(session, integration, signal) if signal.instances else signal.action
     outcome, detail = "ignored", ""
     if action == "trigger":
         if group is None or incident is None:
