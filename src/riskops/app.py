@@ -21,6 +21,8 @@ from riskops.integrations.routes import admin as integrations_router
 from riskops.integrations.routes import inbound as inbound_router
 from riskops.matrices.routes import router as matrices_router
 from riskops.playbooks.routes import router as playbooks_router
+from riskops.reviews.routes import register as register_router
+from riskops.reviews.routes import router as reviews_router
 from riskops.risks.routes import router as risks_router
 from riskops.scheduler.runner import Worker
 from riskops.webhooks.routes import router as webhooks_router
@@ -55,7 +57,8 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     errors.install_handlers(app)
     routers = (
         risks_router, playbooks_router, incidents_router, escalations_router, webhooks_router, events_router,
-        integrations_router, inbound_router, matrices_router, apikeys_router, audit_router,
+        integrations_router, inbound_router, reviews_router, register_router, matrices_router, apikeys_router,
+        audit_router,
     )  # fmt: skip
     for router in routers:
         app.include_router(router)

@@ -4,7 +4,7 @@ import time
 from collections.abc import Callable, Coroutine
 from typing import Annotated, Any
 
-from fastapi import Depends, Request
+from fastapi import Depends, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.concurrency import run_in_threadpool
 
@@ -53,27 +53,36 @@ class PrincipalCache:
         self._entries = {h: e for h, e in self._entries.items() if e[1].key_id != key_id}
 
 
+async def _principal(request: Request, database: Database, secret: str | None, role: Role) -> Principal:
+    if not secret:
+        raise Unauthorized("An API key is required: send 'Authorization: Bearer <key>'.")
+    cache: PrincipalCache = request.app.state.principals
+    key_hash = hash_secret(secret)
+    principal = cache.get(key_hash)
+    if principal is None:
+        principal = await run_in_threadpool(_lookup, database, key_hash)
+        if principal is None:
+            raise Unauthorized("The API key is unknown or revoked.")
+        cache.put(key_hash, principal)
+    if not principal.may(role):
+        raise Forbidden(f"This needs a key with the '{role}' role; this key has '{principal.role}'.")
+    return principal
+
+
 def require(role: Role) -> Callable[..., Coroutine[Any, Any, Principal]]:
     async def dependency(
         request: Request,
         database: Db,
         credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
     ) -> Principal:
-        if credentials is None:
-            raise Unauthorized("An API key is required: send 'Authorization: Bearer <key>'.")
-        cache: PrincipalCache = request.app.state.principals
-        key_hash = hash_secret(credentials.credentials)
-        principal = cache.get(key_hash)
-        if principal is None:
-            principal = await run_in_threadpool(_lookup, database, key_hash)
-            if principal is None:
-                raise Unauthorized("The API key is unknown or revoked.")
-            cache.put(key_hash, principal)
-        if not principal.may(role):
-            raise Forbidden(f"This needs a key with the '{role}' role; this key has '{principal.role}'.")
-        return principal
+        return await _principal(request, database, credentials.credentials if credentials else None, role)
 
     return dependency
+
+
+async def url_reader(request: Request, database: Db, token: Annotated[str, Query()]) -> Principal:
+    """A read key in the URL, for clients that cannot send headers (calendar subscriptions)."""
+    return await _principal(request, database, token, Role.read)
 
 
 def _lookup(database: Database, key_hash: str) -> Principal | None:
@@ -84,3 +93,4 @@ def _lookup(database: Database, key_hash: str) -> Principal | None:
 Reader = Annotated[Principal, Depends(require(Role.read))]
 Writer = Annotated[Principal, Depends(require(Role.write))]
 Admin = Annotated[Principal, Depends(require(Role.admin))]
+UrlReader = Annotated[Principal, Depends(url_reader)]

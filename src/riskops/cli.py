@@ -22,6 +22,9 @@ from riskops.errors import DomainError
 from riskops.matrices import service as matrices
 from riskops.playbooks import loader
 from riskops.playbooks.loader import PlaybookFilesInvalid
+from riskops.reviews import exports
+from riskops.reviews import service as reviews
+from riskops.reviews.models import ReviewCycle
 from riskops.risks import importer
 from riskops.scheduler.runner import Worker
 
@@ -156,6 +159,38 @@ def playbooks_validate(
         _fail(f"{len(exc.problems)} problem(s); fix them before deploying")
     for item in loaded:
         typer.echo(f"ok  {item.file}  {item.spec.id} v{item.spec.version}")
+
+
+@app.command("export")
+def export_review(
+    cycle: Annotated[str, typer.Option(help="A closed review cycle, e.g. 2026Q3.")],
+    format: Annotated[str, typer.Option(help="json, csv, xlsx or pdf.")] = "xlsx",  # noqa: A002 (the option's name)
+    output: Annotated[Path, typer.Option("-o", "--output", help="File to write.")] = Path("review.xlsx"),
+) -> None:
+    """Write a closed cycle's frozen snapshot as JSON, CSV, XLSX or PDF; prints the snapshot hash."""
+    if format not in ("json", "csv", "xlsx", "pdf"):
+        _fail(f"unsupported format '{format}': use json, csv, xlsx or pdf")
+    engine = _engine()
+    try:
+        with db.Database(engine).read() as session:
+            snapshot = reviews.cycle_snapshot(session, cycle)
+            base = session.get(ReviewCycle, reviews.previous(cycle))
+            old = reviews.get_snapshot(session, base.snapshot_id).content if base and base.snapshot_id else None
+    except DomainError as exc:
+        _fail(exc.detail)
+    content, digest = snapshot.content, snapshot.content_hash
+    if format == "csv":
+        with output.open("w", encoding="utf-8", newline="") as out:
+            out.writelines(exports.csv_lines(content))
+    else:
+        moves = reviews.movements(old, content)
+        writers = {
+            "json": lambda: exports.to_json(content, digest),
+            "xlsx": lambda: exports.to_xlsx(content, digest, moves),
+            "pdf": lambda: exports.to_pdf(content, digest, moves),
+        }
+        output.write_bytes(writers[format]())
+    typer.echo(f"wrote {output} ({format}) for {cycle}, snapshot sha256 {digest}")
 
 
 @app.command("import")

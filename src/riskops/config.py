@@ -20,6 +20,8 @@ class Settings(BaseSettings):
     playbooks_dir: Path = Path("playbooks")
     # How long a verified API key is trusted without asking the database again (0 = always ask).
     auth_cache_seconds: float = 5.0
+    # Quarterly reviews: the month the fiscal year starts (1 = calendar quarters).
+    fiscal_year_start_month: int = Field(default=1, ge=1, le=12)
     # Largest alert body the inbound endpoints accept (413 beyond).
     inbound_max_bytes: int = 1024 * 1024
     # Largest upload accepted by the import endpoint.

@@ -17,7 +17,7 @@ EVENT_TYPES = (
     "incident.declared", "incident.acknowledged", "incident.escalated", "incident.state_changed",
     "incident.breach_imminent", "incident.breached",
     "playbook.activated", "step.due", "step.overdue", "step.completed",
-    "review.quarter_started", "webhook.disabled", "webhook.test",
+    "review.quarter_started", "review.requested", "webhook.disabled", "webhook.test",
 )  # fmt: skip
 
 

@@ -10,12 +10,16 @@ from apscheduler.schedulers.background import BackgroundScheduler  # type: ignor
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, func, select
 
+from riskops.apikeys.models import Role
+from riskops.apikeys.service import Principal
 from riskops.clock import now as utcnow
 from riskops.config import Settings
 from riskops.db import Database
 from riskops.events import service as events
 from riskops.incidents import scheduled as incident_deadlines
 from riskops.mail import service as mail
+from riskops.reviews import service as reviews
+from riskops.reviews.models import ReviewCycle
 from riskops.risks import scheduled as risk_deadlines
 from riskops.risks.models import Risk, RiskStatus
 from riskops.scheduler import service as notices
@@ -51,13 +55,13 @@ def fire_due_notices(database: Database) -> int:
             return fired
 
 
-def quarter_of(moment: datetime) -> str:
-    return f"{moment.year}Q{(moment.month - 1) // 3 + 1}"
+SYSTEM = Principal(key_id=0, name="scheduler", role=Role.admin)
 
 
 def run_periodic(database: Database) -> bool:
-    """The quarterly review kick-off, once per quarter whatever the number of instances (a unique period key)."""
-    period = quarter_of(utcnow())
+    """The quarterly review kick-off, once per quarter whatever the number of instances (a unique period key):
+    opens the quarter's review cycle (unless someone already did), which asks every owner to review."""
+    period = reviews.cycle_id_for(utcnow())
     try:
         with database.write() as session:
             done = session.exec(
@@ -67,6 +71,8 @@ def run_periodic(database: Database) -> bool:
                 return False
             session.add(PeriodicRun(job="quarterly-review", period=period))
             session.flush()  # a racing instance fails here and rolls back whole
+            if session.get(ReviewCycle, period) is None:
+                reviews.open_cycle(session, period, SYSTEM)
             open_risks = session.exec(
                 select(func.count()).select_from(Risk).where(Risk.status == RiskStatus.open)
             ).one()

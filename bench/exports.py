@@ -1,0 +1,90 @@
+"""Benchmark of quarterly review exports: `.venv/bin/python bench/exports.py`.
+
+Closes a cycle over N risks, then times each export format and its peak Python memory (tracemalloc), beside
+serialising the same snapshot with the standard library's json.dumps in the same run.
+"""
+
+import argparse
+import json
+import random
+import sys
+import tempfile
+import time
+import tracemalloc
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+
+from riskops import clock
+from riskops.apikeys.models import Role
+from riskops.apikeys.service import Principal
+from riskops.bootstrap import prepare_database
+from riskops.db import Database, make_engine
+from riskops.reviews import exports
+from riskops.reviews import service as reviews
+from riskops.risks import service as risks
+from riskops.risks.models import RiskCreate
+
+ADMIN = Principal(key_id=0, name="bench", role=Role.admin)
+
+
+def measure(work: Callable[[], object]) -> tuple[float, float, int]:
+    tracemalloc.start()
+    started = time.perf_counter()
+    result = work()
+    seconds = time.perf_counter() - started
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    size = len(result) if isinstance(result, bytes | str) else 0
+    return seconds, peak / 2**20, size
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--risks", type=int, default=10_000)
+    args = parser.parse_args()
+    rng = random.Random(1)
+    clock.set_fixed(datetime(2026, 7, 2, tzinfo=UTC))
+    with tempfile.TemporaryDirectory(prefix="riskops-bench-") as tmp:
+        engine = make_engine(f"sqlite:///{tmp}/exports.db")
+        prepare_database(engine)
+        database = Database(engine)
+        started = time.perf_counter()
+        with database.write() as session:
+            for i in range(args.risks):
+                data = {
+                    "title": f"Risk {i}: {rng.choice(['outage', 'fraud', '=SUM(A1)', 'breach'])}", "category": "ops",
+                    "owner": f"owner{i % 40}", "tags": ["bench"],
+                    "inherent": {"likelihood": rng.randint(1, 5), "impact": rng.randint(1, 5)},
+                }  # fmt: skip
+                risks.create_risk(session, RiskCreate.model_validate(data), ADMIN)
+            reviews.open_cycle(session, "2026Q3", ADMIN)
+        seed_s = time.perf_counter() - started
+        clock.set_fixed(datetime(2026, 10, 1, tzinfo=UTC) + timedelta(hours=1))
+        with database.write() as session:
+            started = time.perf_counter()
+            snapshot = reviews.close_cycle(session, reviews.get_cycle(session, "2026Q3"), ADMIN)
+            close_s = time.perf_counter() - started
+            content, digest = snapshot.content, snapshot.content_hash
+        moves = reviews.movements(None, content)
+        rows = {
+            "stdlib json.dumps": measure(lambda: json.dumps(content).encode()),
+            "json": measure(lambda: exports.to_json(content, digest)),
+            "csv": measure(lambda: "".join(exports.csv_lines(content))),
+            "xlsx": measure(lambda: exports.to_xlsx(content, digest, moves)),
+            "pdf": measure(lambda: exports.to_pdf(content, digest, moves)),
+        }
+        engine.dispose()
+    clock.set_fixed(None)
+    base = rows["stdlib json.dumps"][0]
+    print(
+        f"\n{args.risks} risks seeded in {seed_s:.0f} s; "
+        f"closing the cycle (snapshot rebuilt from history) took {close_s:.2f} s\n"
+    )
+    print(f"{'export':<20}{'seconds':>9}{'vs json.dumps':>15}{'peak MiB':>10}{'size KiB':>10}")
+    for name, (seconds, peak, size) in rows.items():
+        print(f"{name:<20}{seconds:>9.3f}{seconds / base:>15.1f}{peak:>10.1f}{size / 1024:>10.0f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

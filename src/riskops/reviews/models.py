@@ -1,0 +1,118 @@
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+from pydantic import Field as PydField
+from sqlalchemy import JSON, String, Text, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+from riskops.clock import now as utcnow
+from riskops.db import UTCDateTime
+from riskops.risks.models import Rating
+
+
+class ReviewOutcome(StrEnum):
+    reviewed = "reviewed"
+    reassessed = "reassessed"
+    proposed_closure = "proposed-closure"
+
+
+class ReviewCycle(SQLModel, table=True):
+    """A quarter's review (id like 2026Q3, fiscal quarters per RISKOPS_FISCAL_YEAR_START_MONTH)."""
+
+    __tablename__ = "review_cycle"
+
+    id: str = Field(primary_key=True, max_length=8)
+    starts_at: datetime = Field(sa_type=UTCDateTime)
+    ends_at: datetime = Field(sa_type=UTCDateTime)
+    opened_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    opened_by: str = Field(max_length=200)
+    closed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    closed_by: str | None = Field(default=None, max_length=200)
+    snapshot_id: int | None = Field(default=None, foreign_key="snapshot.id")
+
+
+class RiskReview(SQLModel, table=True):
+    __tablename__ = "risk_review"
+    __table_args__ = (UniqueConstraint("cycle_id", "risk_id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    cycle_id: str = Field(foreign_key="review_cycle.id", max_length=8, index=True)
+    risk_id: int = Field(foreign_key="risk.id")
+    outcome: ReviewOutcome = Field(sa_type=String(24))
+    comment: str = Field(sa_type=Text)
+    reviewer: str = Field(max_length=200)
+    reviewed_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class Snapshot(SQLModel, table=True):
+    """The register as it stood at `as_of`; immutable (the database refuses UPDATE and DELETE), with its hash."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    cycle_id: str | None = Field(default=None, max_length=8, index=True)
+    as_of: datetime = Field(sa_type=UTCDateTime)
+    taken_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    taken_by: str = Field(max_length=200)
+    content: dict[str, Any] = Field(sa_type=JSON)
+    content_hash: str = Field(max_length=64)
+
+
+class CycleOpen(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    cycle: str = PydField(pattern=r"^\d{4}Q[1-4]$", description="e.g. 2026Q3")
+
+
+class ReviewCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    outcome: ReviewOutcome
+    comment: str = PydField(min_length=1, max_length=5000)
+    inherent: Rating | None = PydField(default=None, description="With outcome reassessed.")
+    residual: Rating | None = None
+
+
+class ReviewPublic(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    cycle_id: str
+    risk_id: int
+    outcome: ReviewOutcome
+    comment: str
+    reviewer: str
+    reviewed_at: datetime
+
+
+class OwnerProgress(BaseModel):
+    owner: str
+    risks: int
+    reviewed: int
+    proposed_closure: int
+
+
+class CyclePublic(BaseModel):
+    id: str
+    starts_at: datetime
+    ends_at: datetime
+    opened_at: datetime
+    opened_by: str
+    closed_at: datetime | None
+    snapshot_id: int | None
+    snapshot_hash: str | None
+    progress: list[OwnerProgress]
+
+
+class SnapshotCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    as_of: datetime
+
+
+class SnapshotPublic(BaseModel):
+    id: int
+    cycle_id: str | None
+    as_of: datetime
+    taken_at: datetime
+    content_hash: str
+    content: dict[str, Any]

@@ -1,0 +1,359 @@
+"""Quarterly review cycles, frozen snapshots of the register (rebuilt from its history), and movements."""
+
+import hashlib
+import json
+from collections import Counter, defaultdict
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlmodel import Session, col, select
+
+from riskops import audit
+from riskops.apikeys.service import Principal
+from riskops.audit.models import AuditEntry
+from riskops.clock import now as utcnow
+from riskops.config import get_settings
+from riskops.errors import Conflict, InvalidTransition, NotFound, Unprocessable, field_error
+from riskops.events import service as events
+from riskops.incidents.models import Incident, IncidentRisk
+from riskops.mail import service as mail
+from riskops.matrices.models import RiskMatrix
+from riskops.reviews.models import (
+    CyclePublic,
+    OwnerProgress,
+    ReviewCreate,
+    ReviewCycle,
+    ReviewOutcome,
+    RiskReview,
+    Snapshot,
+)
+from riskops.risks import service as risks
+from riskops.risks.models import AssessmentCreate, Risk, RiskStatus
+
+# ---- quarters ----
+
+
+def cycle_id_for(moment: datetime) -> str:
+    """The fiscal quarter containing `moment`; a fiscal year is named by the calendar year it starts in."""
+    start_month = get_settings().fiscal_year_start_month
+    months = (moment.year * 12 + moment.month - 1) - (start_month - 1)
+    year, month_in_year = divmod(months, 12)
+    return f"{year}Q{month_in_year // 3 + 1}"
+
+
+def bounds(cycle_id: str) -> tuple[datetime, datetime]:
+    start_month = get_settings().fiscal_year_start_month
+    year, quarter = int(cycle_id[:4]), int(cycle_id[5])
+    first = year * 12 + (start_month - 1) + (quarter - 1) * 3
+    start = datetime(first // 12, first % 12 + 1, 1, tzinfo=UTC)
+    end_index = first + 3
+    return start, datetime(end_index // 12, end_index % 12 + 1, 1, tzinfo=UTC)
+
+
+def previous(cycle_id: str) -> str:
+    start, _ = bounds(cycle_id)
+    return cycle_id_for(start - timedelta(days=1))
+
+
+# ---- cycles ----
+
+
+def get_cycle(session: Session, cycle_id: str, *, for_update: bool = False) -> ReviewCycle:
+    cycle = session.get(ReviewCycle, cycle_id, with_for_update=for_update)
+    if cycle is None:
+        raise NotFound(f"Review cycle {cycle_id} does not exist; open it first.")
+    return cycle
+
+
+def open_cycle(session: Session, cycle_id: str, who: Principal) -> ReviewCycle:
+    """Open a quarter's review and ask every owner to review their open risks."""
+    if session.get(ReviewCycle, cycle_id) is not None:
+        raise Conflict(f"Review cycle {cycle_id} is already open.")
+    start, end = bounds(cycle_id)
+    cycle = ReviewCycle(id=cycle_id, starts_at=start, ends_at=end, opened_by=who.name)
+    session.add(cycle)
+    session.flush()
+    owners: dict[str, list[str]] = defaultdict(list)
+    for owner, risk_id in session.exec(select(Risk.owner, Risk.id).where(Risk.status == RiskStatus.open)):
+        owners[owner].append(f"R-{risk_id:04d}")
+    for owner, refs in sorted(owners.items()):
+        data = {"cycle": cycle_id, "owner": owner, "risks": refs, "ends_at": end.isoformat()}
+        events.emit(session, "review.requested", "review", cycle_id, data)
+        if mail.looks_like_address(owner):
+            mail.queue(
+                session, owner, f"[riskops] Quarterly risk review {cycle_id}: {len(refs)} risk(s)",
+                f"Please review these risks in riskops before {end:%Y-%m-%d}: {', '.join(refs)}.",
+            )  # fmt: skip
+    audit.service.record(
+        session, entity_type="review_cycle", entity_id=cycle_id, action="opened", actor=who.name,
+        changes={"owners": {"old": None, "new": len(owners)}},
+    )  # fmt: skip
+    return cycle
+
+
+def record_review(session: Session, cycle: ReviewCycle, risk: Risk, data: ReviewCreate, who: Principal) -> RiskReview:
+    """An owner's review of one risk in the cycle; reviewed and reassessed restart its review clock."""
+    if cycle.closed_at is not None:
+        raise InvalidTransition(f"Review cycle {cycle.id} is closed.", allowed=[])
+    if data.outcome != ReviewOutcome.reassessed and (data.inherent or data.residual):
+        raise Unprocessable(
+            "New scores go with outcome 'reassessed'.", errors=[field_error(("body", "outcome"), "must be reassessed")]
+        )
+    if data.outcome == ReviewOutcome.reassessed and not (data.inherent or data.residual):
+        raise Unprocessable(
+            "A reassessment needs new scores.", errors=[field_error(("body", "inherent"), "inherent or residual")]
+        )
+    if data.outcome != ReviewOutcome.proposed_closure:
+        assessment = AssessmentCreate(
+            inherent=data.inherent, residual=data.residual, rationale=f"{cycle.id}: {data.comment}"
+        )
+        risks.assess_risk(session, risk, assessment, who)
+    review = session.exec(
+        select(RiskReview).where(RiskReview.cycle_id == cycle.id, RiskReview.risk_id == risk.id)
+    ).first() or RiskReview(cycle_id=cycle.id, risk_id=risk.id, outcome=data.outcome, comment="", reviewer="")  # type: ignore[arg-type]
+    review.outcome, review.comment, review.reviewer, review.reviewed_at = data.outcome, data.comment, who.name, utcnow()
+    session.add(review)
+    session.flush()
+    return review
+
+
+def present_cycle(session: Session, cycle: ReviewCycle) -> CyclePublic:
+    snapshot = session.get(Snapshot, cycle.snapshot_id) if cycle.snapshot_id else None
+    return CyclePublic(
+        id=cycle.id, starts_at=cycle.starts_at, ends_at=cycle.ends_at, opened_at=cycle.opened_at,
+        opened_by=cycle.opened_by, closed_at=cycle.closed_at, snapshot_id=cycle.snapshot_id,
+        snapshot_hash=snapshot.content_hash if snapshot else None, progress=progress(session, cycle),
+    )  # fmt: skip
+
+
+def progress(session: Session, cycle: ReviewCycle) -> list[OwnerProgress]:
+    reviews = {r.risk_id: r.outcome for r in session.exec(select(RiskReview).where(RiskReview.cycle_id == cycle.id))}
+    per_owner: dict[str, Counter[str]] = defaultdict(Counter)
+    for owner, risk_id in session.exec(select(Risk.owner, Risk.id).where(Risk.status == RiskStatus.open)):
+        per_owner[owner]["risks"] += 1
+        if risk_id in reviews:
+            per_owner[owner]["reviewed"] += 1
+            per_owner[owner]["proposed"] += reviews[risk_id] == ReviewOutcome.proposed_closure
+    return [
+        OwnerProgress(owner=o, risks=c["risks"], reviewed=c["reviewed"], proposed_closure=c["proposed"])
+        for o, c in sorted(per_owner.items())
+    ]
+
+
+def close_cycle(session: Session, cycle: ReviewCycle, who: Principal) -> Snapshot:
+    """Freeze the register as it stood at the earlier of now and the quarter's end."""
+    if cycle.closed_at is not None:
+        raise InvalidTransition(f"Review cycle {cycle.id} was closed at {cycle.closed_at.isoformat()}.", allowed=[])
+    now = utcnow()
+    if now < cycle.starts_at:
+        raise InvalidTransition(f"Review cycle {cycle.id} has not started yet.", allowed=[])
+    snapshot = take_snapshot(session, min(now, cycle.ends_at), who, cycle=cycle)
+    cycle.closed_at, cycle.closed_by, cycle.snapshot_id = now, who.name, snapshot.id
+    session.add(cycle)
+    audit.service.record(
+        session, entity_type="review_cycle", entity_id=cycle.id, action="closed", actor=who.name,
+        changes={"snapshot": {"old": None, "new": snapshot.content_hash}},
+    )  # fmt: skip
+    return snapshot
+
+
+# ---- snapshots ----
+
+
+def canonical(content: dict[str, Any]) -> bytes:
+    return json.dumps(content, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def content_hash(content: dict[str, Any]) -> str:
+    return hashlib.sha256(canonical(content)).hexdigest()
+
+
+def take_snapshot(session: Session, as_of: datetime, who: Principal, *, cycle: ReviewCycle | None = None) -> Snapshot:
+    if as_of > utcnow():
+        raise Unprocessable(
+            "A snapshot cannot be taken of the future.", errors=[field_error(("body", "as_of"), "in the future")]
+        )
+    content = register_as_of(session, as_of, cycle)
+    snapshot = Snapshot(
+        cycle_id=cycle.id if cycle else None, as_of=as_of, taken_by=who.name, content=content,
+        content_hash=content_hash(content),
+    )  # fmt: skip
+    session.add(snapshot)
+    session.flush()
+    return snapshot
+
+
+def get_snapshot(session: Session, snapshot_id: int) -> Snapshot:
+    snapshot = session.get(Snapshot, snapshot_id)
+    if snapshot is None:
+        raise NotFound(f"Snapshot {snapshot_id} does not exist.")
+    return snapshot
+
+
+def cycle_snapshot(session: Session, cycle_id: str) -> Snapshot:
+    cycle = get_cycle(session, cycle_id)
+    if cycle.snapshot_id is None:
+        raise Conflict(f"Review cycle {cycle_id} is not closed yet: its frozen snapshot does not exist.")
+    return get_snapshot(session, cycle.snapshot_id)
+
+
+def register_as_of(session: Session, as_of: datetime, cycle: ReviewCycle | None) -> dict[str, Any]:
+    """The register at `as_of`, replayed from the append-only audit trail (so any past date works)."""
+    states: dict[int, dict[str, Any]] = {}
+    controls: dict[int, dict[str, dict[str, Any]]] = defaultdict(dict)
+    history = session.exec(
+        select(AuditEntry)
+        .where(AuditEntry.entity_type == "risk", col(AuditEntry.at) <= as_of)
+        .order_by(col(AuditEntry.id))
+        .execution_options(yield_per=2000)
+    )
+    for entry in history:
+        risk_id = int(entry.entity_id)
+        state = states.setdefault(risk_id, {})
+        for key, change in entry.changes.items():
+            if key.startswith("controls."):
+                _, control_id, *field = key.split(".")
+                if field:
+                    controls[risk_id].setdefault(control_id, {})[field[0]] = change["new"]
+                else:
+                    controls[risk_id][control_id] = dict(change["new"])
+            else:
+                state[key] = change["new"]
+    reviews = {}
+    if cycle is not None:
+        for review in session.exec(
+            select(RiskReview).where(RiskReview.cycle_id == cycle.id, col(RiskReview.reviewed_at) <= as_of)
+        ):
+            reviews[review.risk_id] = str(review.outcome)
+    stamp = as_of.isoformat()
+    register = [_risk_record(i, s, controls[i], reviews.get(i), stamp) for i, s in sorted(states.items())]
+    matrix = (
+        session.exec(
+            select(RiskMatrix).where(col(RiskMatrix.published_at) <= as_of).order_by(col(RiskMatrix.version).desc())
+        ).first()
+        or session.exec(select(RiskMatrix).order_by(col(RiskMatrix.version))).first()
+    )
+    start = cycle.starts_at if cycle else as_of - timedelta(days=91)
+    open_risks = [r for r in register if r["status"] == "open"]
+    return {
+        "as_of": stamp,
+        "cycle": cycle.id if cycle else None,
+        "period_start": start.isoformat(),
+        "matrix": {"version": matrix.version, **matrix.spec} if matrix else None,
+        "summary": {
+            "risks": len(register),
+            "open": len(open_risks),
+            "by_level": dict(sorted(Counter(r["level"] for r in open_risks).items())),
+            "overdue": sum(r["overdue"] for r in open_risks),
+            "reviewed_in_cycle": len(reviews),
+        },  # fmt: skip
+        "risks": register,
+        "incidents": _incidents(session, start, as_of),
+    }
+
+
+def _risk_record(
+    risk_id: int, s: dict[str, Any], controls: dict[str, dict[str, Any]], review: str | None, as_of: str
+) -> dict[str, Any]:
+    def rating(which: str) -> dict[str, Any] | None:
+        if s.get(f"{which}_likelihood") is None:
+            return None
+        return {k: s.get(f"{which}_{k}") for k in ("likelihood", "impact", "score", "level")}
+
+    expires = s.get("acceptance_expires_at")
+    acceptance = None
+    if s.get("acceptance_approver") and expires:
+        acceptance = {"approver": s["acceptance_approver"], "expires_at": expires, "expired": expires <= as_of}
+    return {
+        "id": risk_id, "reference": f"R-{risk_id:04d}", "title": s.get("title"), "category": s.get("category"),
+        "owner": s.get("owner"), "status": s.get("status"), "treatment": s.get("treatment"),
+        "tags": s.get("tags") or [], "matrix_version": s.get("matrix_version"),
+        "inherent": rating("inherent"), "residual": rating("residual"),
+        "score": s.get("score"), "level": s.get("level"),
+        "acceptance": acceptance,
+        "controls": [{"id": int(k), **v} for k, v in sorted(controls.items(), key=lambda kv: int(kv[0]))],
+        "last_reviewed_at": s.get("last_reviewed_at"), "next_review_at": s.get("next_review_at"),
+        "overdue": s.get("status") == "open" and (s.get("next_review_at") or as_of) < as_of,
+        "closed_at": s.get("closed_at"), "materialised_at": s.get("materialised_at"), "review_in_cycle": review,
+    }  # fmt: skip
+
+
+def _incidents(session: Session, start: datetime, as_of: datetime) -> list[dict[str, Any]]:
+    rows = session.exec(
+        select(Incident)
+        .where(col(Incident.declared_at) >= start, col(Incident.declared_at) <= as_of)
+        .order_by(col(Incident.id))
+    ).all()
+    links: dict[int, list[str]] = defaultdict(list)
+    for incident_id, risk_id in session.exec(
+        select(IncidentRisk.incident_id, IncidentRisk.risk_id).where(
+            col(IncidentRisk.incident_id).in_([r.id for r in rows])
+        )
+    ):
+        links[incident_id].append(f"R-{risk_id:04d}")
+    out = []
+    for incident in rows:
+        resolved = incident.resolved_at if incident.resolved_at and incident.resolved_at <= as_of else None
+        rto_met = None if resolved is None or incident.breach_at is None else resolved <= incident.breach_at
+        out.append({
+            "reference": incident.reference, "title": incident.title, "severity": str(incident.severity),
+            "exercise": incident.is_exercise, "playbook": incident.playbook_slug,
+            "declared_at": incident.declared_at.isoformat(), "resolved_at": resolved.isoformat() if resolved else None,
+            "rto_met": rto_met, "objectives_met": incident.objectives_met, "risks": sorted(links[incident.id]),  # type: ignore[index]
+        })  # fmt: skip
+    return out
+
+
+# ---- movements ----
+
+
+def movements(old: dict[str, Any] | None, new: dict[str, Any]) -> dict[str, Any]:
+    """What moved between two snapshots' contents (old None: everything counts as added)."""
+    before = {r["id"]: r for r in (old or {}).get("risks", [])}
+    levels = [lv["name"] for lv in (new.get("matrix") or {}).get("levels", [])]
+
+    def rank(level: str | None) -> int:
+        return levels.index(level) if level in levels else -1
+
+    out: dict[str, list[Any]] = defaultdict(list)
+    for risk in new["risks"]:
+        ref, was = risk["reference"], before.get(risk["id"])
+        if was is None:
+            out["added"].append(ref)
+            continue
+        if was["status"] == "open" and risk["status"] == "closed":
+            out["closed"].append(ref)
+        if was["status"] == "closed" and risk["status"] == "open":
+            out["reopened"].append(ref)
+        if rank(risk["level"]) > rank(was["level"]):
+            out["level_up"].append({"risk": ref, "from": was["level"], "to": risk["level"]})
+        elif rank(risk["level"]) < rank(was["level"]):
+            out["level_down"].append({"risk": ref, "from": was["level"], "to": risk["level"]})
+        if risk["score"] != was["score"]:
+            out["score_changed"].append({"risk": ref, "from": was["score"], "to": risk["score"]})
+        if risk["treatment"] != was["treatment"]:
+            out["treatment_changed"].append({"risk": ref, "from": was["treatment"], "to": risk["treatment"]})
+    horizon = (datetime.fromisoformat(new["as_of"]) + timedelta(days=92)).isoformat()
+    for risk in new["risks"]:
+        if risk["status"] != "open":
+            continue
+        if risk["overdue"]:
+            out["overdue_reviews"].append(risk["reference"])
+        acceptance = risk["acceptance"]
+        if acceptance and acceptance["expired"]:
+            out["acceptances_expired"].append(risk["reference"])
+        elif acceptance and acceptance["expires_at"] <= horizon:
+            out["acceptances_expiring_next_quarter"].append(risk["reference"])
+    for incident in new["incidents"]:
+        key = "exercises" if incident["exercise"] else "materialised"
+        out[key].append(incident)
+    keys = (
+        "added", "closed", "reopened", "level_up", "level_down", "score_changed", "treatment_changed",
+        "overdue_reviews", "acceptances_expired", "acceptances_expiring_next_quarter", "materialised", "exercises",
+    )  # fmt: skip
+    return {"from": (old or {}).get("as_of"), "to": new["as_of"], **{k: out.get(k, []) for k in keys}}
+
+
+def live_content(session: Session) -> dict[str, Any]:
+    """The register now, in snapshot form (not stored)."""
+    return register_as_of(session, utcnow(), None)

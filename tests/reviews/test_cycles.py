@@ -1,0 +1,250 @@
+"""Quarterly review cycles: open, review, close into a frozen snapshot, movements, and the API's answers."""
+
+import os
+import subprocess
+import sys
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+from openpyxl import load_workbook
+from sqlalchemy import Engine, text
+from sqlalchemy.exc import DBAPIError
+
+from riskops.reviews import service
+from riskops.scheduler.runner import Worker
+from tests.conftest import FrozenClock, Keys
+from tests.helpers import assert_problem, risk_body, row_counts
+
+
+def _risk(client: TestClient, **overrides: object) -> dict:  # type: ignore[type-arg]
+    response = client.post("/api/v1/risks", json=risk_body(**overrides))
+    assert response.status_code == 201, response.text
+    return response.json()  # type: ignore[no-any-return]
+
+
+@pytest.mark.parametrize(
+    ("start_month", "moment", "cycle", "bounds"),
+    [
+        (
+            1,
+            datetime(2026, 8, 15, tzinfo=UTC),
+            "2026Q3",
+            (datetime(2026, 7, 1, tzinfo=UTC), datetime(2026, 10, 1, tzinfo=UTC)),
+        ),
+        (
+            4,
+            datetime(2026, 8, 15, tzinfo=UTC),
+            "2026Q2",
+            (datetime(2026, 7, 1, tzinfo=UTC), datetime(2026, 10, 1, tzinfo=UTC)),
+        ),
+        (
+            4,
+            datetime(2027, 2, 1, tzinfo=UTC),
+            "2026Q4",
+            (datetime(2027, 1, 1, tzinfo=UTC), datetime(2027, 4, 1, tzinfo=UTC)),
+        ),
+        (
+            10,
+            datetime(2026, 10, 1, tzinfo=UTC),
+            "2026Q1",
+            (datetime(2026, 10, 1, tzinfo=UTC), datetime(2027, 1, 1, tzinfo=UTC)),
+        ),
+    ],
+)
+def test_fiscal_quarters(
+    monkeypatch: pytest.MonkeyPatch, start_month: int, moment: datetime, cycle: str, bounds: tuple[datetime, datetime]
+) -> None:
+    monkeypatch.setenv("RISKOPS_FISCAL_YEAR_START_MONTH", str(start_month))
+    from riskops.config import get_settings
+
+    get_settings.cache_clear()
+    try:
+        assert service.cycle_id_for(moment) == cycle
+        assert service.bounds(cycle) == bounds
+    finally:
+        get_settings.cache_clear()
+
+
+def test_a_quarter_from_opening_to_frozen_snapshot(
+    client: TestClient, keys: Keys, engine: Engine, frozen_clock: FrozenClock
+) -> None:
+    admin = keys.headers("admin")
+    flood = _risk(client, owner="ops@example.com")
+    fraud = _risk(client, title="Payment fraud", owner="cfo", residual=None)
+    opened = client.post("/api/v1/reviews", json={"cycle": "2026Q3"}, headers=admin)
+    assert opened.status_code == 201, opened.text
+    requested = client.get("/api/v1/events", params={"type": "review.requested"}).json()["items"]
+    assert {e["data"]["owner"]: e["data"]["risks"] for e in requested} == {
+        "cfo": [fraud["reference"]], "ops@example.com": [flood["reference"]],
+    }  # fmt: skip
+    assert_problem(client.post("/api/v1/reviews", json={"cycle": "2026Q3"}, headers=admin), 409)
+
+    frozen_clock.advance(timedelta(days=20))
+    reviewed = client.post(
+        f"/api/v1/reviews/2026Q3/risks/{flood['reference']}", json={"outcome": "reviewed", "comment": "ok"}
+    )
+    assert reviewed.status_code == 201, reviewed.text
+    assert client.get(f"/api/v1/risks/{flood['id']}").json()["last_reviewed_at"].startswith("2026-07-21")
+    reassessed = client.post(
+        f"/api/v1/reviews/2026Q3/risks/{fraud['reference']}",
+        json={"outcome": "reassessed", "comment": "new card scheme", "inherent": {"likelihood": 5, "impact": 5}},
+    )
+    assert reassessed.status_code == 201
+    progress = {p["owner"]: p for p in client.get("/api/v1/reviews/2026Q3").json()["progress"]}
+    assert progress["cfo"]["reviewed"] == 1 and progress["ops@example.com"]["risks"] == 1
+
+    assert_problem(client.get("/api/v1/reviews/2026Q3/export", params={"format": "json"}), 409)
+    frozen_clock.advance(timedelta(days=80))  # past the quarter's end: the snapshot is as of 1 October
+    closed = client.post("/api/v1/reviews/2026Q3/close", headers=admin)
+    assert closed.status_code == 200, closed.text
+    snapshot = closed.json()
+    assert snapshot["as_of"].startswith("2026-10-01T00:00:00")
+    content = snapshot["content"]
+    assert service.content_hash(content) == snapshot["content_hash"]
+    by_ref = {r["reference"]: r for r in content["risks"]}
+    assert (
+        by_ref[fraud["reference"]]["level"] == "critical"
+        and by_ref[fraud["reference"]]["review_in_cycle"] == "reassessed"
+    )
+    assert content["summary"]["open"] == 2 and content["summary"]["reviewed_in_cycle"] == 2
+    assert_problem(client.post("/api/v1/reviews/2026Q3/close", headers=admin), 409)
+
+    # The live register moves on; the frozen snapshot does not.
+    client.patch(f"/api/v1/risks/{flood['id']}", json={"title": "Renamed later"})
+    client.post(f"/api/v1/risks/{fraud['id']}/close", json={"reason": "gone"})
+    again = client.get("/api/v1/reviews/2026Q3/snapshot").json()
+    assert again["content_hash"] == snapshot["content_hash"] and again["content"] == content
+    exported = client.get("/api/v1/reviews/2026Q3/export", params={"format": "json"})
+    assert exported.headers["x-snapshot-hash"] == snapshot["content_hash"]
+    assert exported.json()["hash"] == snapshot["content_hash"]
+    with pytest.raises(DBAPIError, match="append-only"), engine.begin() as conn:
+        conn.execute(text("UPDATE snapshot SET content_hash = 'forged'"))
+
+
+def test_snapshot_as_of_a_past_date_is_rebuilt_from_history(
+    client: TestClient, keys: Keys, frozen_clock: FrozenClock
+) -> None:
+    risk = _risk(client, residual=None)
+    frozen_clock.advance(timedelta(days=1))
+    midpoint = frozen_clock.now
+    frozen_clock.advance(timedelta(days=1))
+    client.post(
+        f"/api/v1/risks/{risk['id']}/assessments",
+        json={"inherent": {"likelihood": 1, "impact": 1}, "rationale": "fixed"},
+    )
+    client.post(f"/api/v1/risks/{risk['id']}/controls", json={"title": "Pumps", "owner": "ops"})
+    later = _risk(client, title="Added later")
+    then = client.post(
+        "/api/v1/register/snapshots", json={"as_of": midpoint.isoformat()}, headers=keys.headers("admin")
+    )
+    assert then.status_code == 201, then.text
+    [past] = then.json()["content"]["risks"]
+    assert (past["reference"], past["level"], past["controls"]) == (risk["reference"], "high", [])
+    now = client.post(
+        "/api/v1/register/snapshots", json={"as_of": frozen_clock.now.isoformat()}, headers=keys.headers("admin")
+    )
+    current = {r["reference"]: r for r in now.json()["content"]["risks"]}
+    assert (
+        current[risk["reference"]]["level"] == "low" and current[risk["reference"]]["controls"][0]["title"] == "Pumps"
+    )
+    assert later["reference"] in current
+    future = client.post(
+        "/api/v1/register/snapshots", json={"as_of": (frozen_clock.now + timedelta(days=1)).isoformat()},
+        headers=keys.headers("admin"),
+    )  # fmt: skip
+    assert_problem(future, 422, "body.as_of")
+
+
+def test_movements_between_quarters(client: TestClient, keys: Keys, frozen_clock: FrozenClock) -> None:
+    admin = keys.headers("admin")
+    up = _risk(client, title="Goes up", residual=None)
+    down = _risk(client, title="Goes down", residual=None)
+    gone = _risk(client, title="Closed", residual=None)
+    client.post("/api/v1/reviews", json={"cycle": "2026Q3"}, headers=admin)
+    frozen_clock.advance(timedelta(days=93))  # 2026-10-02, in Q4
+    client.post("/api/v1/reviews/2026Q3/close", headers=admin)
+    client.post("/api/v1/reviews", json={"cycle": "2026Q4"}, headers=admin)
+    client.post(
+        f"/api/v1/risks/{up['id']}/assessments", json={"inherent": {"likelihood": 5, "impact": 5}, "rationale": "r"}
+    )
+    client.post(
+        f"/api/v1/risks/{down['id']}/assessments", json={"inherent": {"likelihood": 1, "impact": 1}, "rationale": "r"}
+    )
+    client.post(f"/api/v1/risks/{gone['id']}/close", json={"reason": "done"})
+    added = _risk(client, title="New this quarter")
+    client.post("/api/v1/incidents", json={"title": "Drill", "severity": "SEV4", "exercise": True})
+    live = client.get("/api/v1/reviews/2026Q4/movements").json()
+    assert live["added"] == [added["reference"]] and live["closed"] == [gone["reference"]]
+    assert [m["risk"] for m in live["level_up"]] == [up["reference"]]
+    assert [m["risk"] for m in live["level_down"]] == [down["reference"]]
+    assert [e["title"] for e in live["exercises"]] == ["Drill"] and live["materialised"] == []
+    assert_problem(client.get("/api/v1/reviews/2026Q4/movements", params={"since": "2025Q1"}), 404)
+
+
+def test_bad_review_requests(client: TestClient, keys: Keys, engine: Engine, frozen_clock: FrozenClock) -> None:
+    admin = keys.headers("admin")
+    risk = _risk(client)
+    before = row_counts(engine)
+    assert_problem(client.get("/api/v1/reviews/2031Q1"), 404)
+    assert_problem(client.get("/api/v1/reviews/2031Q1/export"), 404)
+    assert_problem(client.post("/api/v1/reviews", json={"cycle": "2026Q5"}, headers=admin), 422, "body.cycle")
+    assert_problem(client.post("/api/v1/reviews", json={"cycle": "2026Q3"}), 403)
+    assert row_counts(engine) == before
+    client.post("/api/v1/reviews", json={"cycle": "2026Q3"}, headers=admin)
+    client.post("/api/v1/reviews/2026Q3/close", headers=admin)
+    assert_problem(client.get("/api/v1/reviews/2026Q3/export", params={"format": "docx"}), 422, "query.format")
+    bad = client.post(f"/api/v1/reviews/2026Q3/risks/{risk['id']}", json={"outcome": "reviewed", "comment": "late"})
+    assert_problem(bad, 409)
+
+
+def test_scheduler_opens_the_quarter(client: TestClient, worker: Worker, frozen_clock: FrozenClock) -> None:
+    _risk(client, owner="ops")
+    worker.tick()
+    cycle = client.get("/api/v1/reviews/2026Q3")
+    assert cycle.status_code == 200 and cycle.json()["opened_by"] == "scheduler"
+    assert len(client.get("/api/v1/events", params={"type": "review.requested"}).json()["items"]) == 1
+
+
+def test_calendar_feed_with_a_read_key_in_the_url(client: TestClient, keys: Keys, frozen_clock: FrozenClock) -> None:
+    accepted = {"approver": "cfo", "expires_at": (frozen_clock.now + timedelta(days=40)).isoformat()}
+    _risk(client, owner="alice", treatment="accept", residual={"likelihood": 1, "impact": 1}, acceptance=accepted)
+    _risk(client, owner="bob")
+    feed = client.get(
+        "/api/v1/register/calendar.ics", params={"token": keys.read, "owner": "alice"}, headers={"Authorization": ""}
+    )
+    assert feed.status_code == 200 and feed.headers["content-type"].startswith("text/calendar")
+    body = feed.text
+    assert body.startswith("BEGIN:VCALENDAR\r\n") and body.endswith("END:VCALENDAR\r\n")
+    assert body.count("BEGIN:VEVENT") == 2 and "DTSTART;VALUE=DATE:20260810" in body
+    assert all(len(line.encode()) <= 75 for line in body.split("\r\n"))
+    assert_problem(
+        client.get("/api/v1/register/calendar.ics", params={"token": "nope"}, headers={"Authorization": ""}), 401
+    )
+
+
+def test_heat_maps_as_svg(client: TestClient, keys: Keys, frozen_clock: FrozenClock, tmp_path: Path) -> None:
+    _risk(client)
+    live = client.get("/api/v1/register/heatmap.svg", params={"view": "residual"})
+    assert live.status_code == 200 and live.headers["content-type"].startswith("image/svg+xml")
+    assert live.text.lstrip().startswith("<svg") or live.text.lstrip().startswith("<?xml")
+    assert_problem(client.get("/api/v1/register/heatmap.svg", params={"view": "sideways"}), 422, "query.view")
+
+
+def test_cli_export_writes_the_frozen_snapshot(
+    client: TestClient, keys: Keys, database_url: str, frozen_clock: FrozenClock, tmp_path: Path
+) -> None:
+    _risk(client)
+    client.post("/api/v1/reviews", json={"cycle": "2026Q3"}, headers=keys.headers("admin"))
+    digest = client.post("/api/v1/reviews/2026Q3/close", headers=keys.headers("admin")).json()["content_hash"]
+    env = {**os.environ, "RISKOPS_DATABASE_URL": database_url}
+    target = tmp_path / "review.xlsx"
+    run = [sys.executable, "-m", "riskops", "export", "--cycle", "2026Q3", "--format", "xlsx", "-o", str(target)]
+    result = subprocess.run(run, env=env, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert digest in result.stdout
+    book = load_workbook(target)
+    assert book["Register"].max_row == 2
+    missing = subprocess.run([*run[:5], "2031Q1"], env=env, capture_output=True, text=True, timeout=120)
+    assert missing.returncode == 1 and "2031Q1" in missing.stderr
