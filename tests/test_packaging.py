@@ -5,6 +5,8 @@ from pathlib import Path
 
 import yaml
 
+from riskops.reviews.exports import CSV_COLUMNS
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -24,3 +26,9 @@ def test_compose_runs_the_api_on_postgresql() -> None:
     assert api["environment"]["RISKOPS_DATABASE_URL"].startswith("postgresql+psycopg://")
     assert api["depends_on"]["db"]["condition"] == "service_healthy"
     assert compose["services"]["api-2"]["environment"] == api["environment"]
+
+
+def test_readme_documents_the_csv_columns_in_order() -> None:
+    readme = " ".join((ROOT / "README.md").read_text().split())
+    documented = readme.split("The CSV columns, in order: `", 1)[1].split("`", 1)[0]
+    assert tuple(c.strip() for c in documented.split(",")) == CSV_COLUMNS
