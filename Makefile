@@ -24,6 +24,7 @@ bench: $(VENV)/.installed
 	$(BIN)/python bench/playbooks.py
 	$(BIN)/python bench/deliveries.py
 	$(BIN)/python bench/inbound.py
+	$(BIN)/python bench/exports.py
 
 clean:
 	rm -rf $(VENV) riskops.db riskops.db-wal riskops.db-shm
