@@ -1,5 +1,6 @@
 """Quarterly review cycles: open, review, close into a frozen snapshot, movements, and the API's answers."""
 
+import io
 import os
 import subprocess
 import sys
@@ -9,6 +10,7 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 from openpyxl import load_workbook
+from pypdf import PdfReader
 from sqlalchemy import Engine, text
 from sqlalchemy.exc import DBAPIError
 
@@ -248,3 +250,30 @@ def test_cli_export_writes_the_frozen_snapshot(
     assert book["Register"].max_row == 2
     missing = subprocess.run([*run[:5], "2031Q1"], env=env, capture_output=True, text=True, timeout=120)
     assert missing.returncode == 1 and "2031Q1" in missing.stderr
+
+
+def test_downloaded_xlsx_and_pdf_match_the_snapshot(client: TestClient, keys: Keys, frozen_clock: FrozenClock) -> None:
+    for i in range(3):
+        _risk(client, title=f"Risk {i}", inherent={"likelihood": 1 + i, "impact": 5}, residual=None)
+    client.post("/api/v1/reviews", json={"cycle": "2026Q3"}, headers=keys.headers("admin"))
+    snapshot = client.post("/api/v1/reviews/2026Q3/close", headers=keys.headers("admin")).json()
+    digest, content = snapshot["content_hash"], snapshot["content"]
+
+    xlsx = client.get("/api/v1/reviews/2026Q3/export", params={"format": "xlsx"})
+    assert xlsx.status_code == 200 and xlsx.headers["x-snapshot-hash"] == digest
+    book = load_workbook(io.BytesIO(xlsx.content))
+    register = list(book["Register"].iter_rows(values_only=True))
+    header, rows = register[0], register[1:]
+    assert len(rows) == len(content["risks"]) == 3
+    scores = sorted(row[header.index("score")] for row in rows)
+    assert scores == sorted(r["score"] for r in content["risks"])
+    assert any(digest in str(cell) for row in book["Methodology"].iter_rows(values_only=True) for cell in row)
+
+    pdf = client.get("/api/v1/reviews/2026Q3/export", params={"format": "pdf"})
+    assert pdf.headers["content-type"] == "application/pdf"
+    pages = PdfReader(io.BytesIO(pdf.content)).pages
+    assert all(digest in page.extract_text() for page in pages)
+    assert "2026Q3" in pages[0].extract_text()
+
+    csv_text = client.get("/api/v1/reviews/2026Q3/export", params={"format": "csv"}).text
+    assert len(csv_text.strip().split("\r\n")) == 4
