@@ -16,7 +16,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from register import Result, Scenario, free_port, prepare, run, start_server, stop_server, wait_ready
+from register import Result, Scenario, free_port, prepare, print_beside_read, run, start_server, stop_server, wait_ready
 
 from riskops.apikeys.models import Role
 from riskops.apikeys.service import Principal
@@ -105,22 +105,8 @@ def main() -> int:
             results = asyncio.run(drive(proc, port, secret, token, args))
         finally:
             stop_server(proc)
-    bare = (results["bare_start"].rps + results["bare_end"].rps) / 2
-    read = results["read"].rps
     print(f"\ninbound alerts, {args.connections} connections, {args.seconds:g} s each\n")
-    print(f"{'scenario':<12}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'vs bare':>9}{'vs read':>9}{'errors':>8}")
-    summary = {}
-    for key, r in results.items():
-        errors = sum(r.errors.values())
-        print(
-            f"{key:<12}{r.rps:>9.0f}{r.pct_ms(0.5):>9.2f}{r.pct_ms(0.99):>9.2f}{r.rps / bare:>9.3f}{r.rps / read:>9.3f}"
-            f"{errors:>8}"
-        )
-        for message, count in r.errors.most_common(3):
-            print(f"  {key}: {count} x {message}")
-        summary[key] = {"rps": round(r.rps, 1), "p99_ms": round(r.pct_ms(0.99), 2), "errors": errors}
-    print(json.dumps({"benchmark": "riskops-inbound", "scenarios": summary}))
-    return 1 if any(v["errors"] for v in summary.values()) else 0
+    return print_beside_read("riskops-inbound", results)
 
 
 if __name__ == "__main__":

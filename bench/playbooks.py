@@ -15,7 +15,18 @@ import sys
 import tempfile
 from pathlib import Path
 
-from register import REPO, Result, Scenario, free_port, prepare, run, start_server, stop_server, wait_ready
+from register import (
+    REPO,
+    Result,
+    Scenario,
+    free_port,
+    prepare,
+    print_beside_read,
+    run,
+    start_server,
+    stop_server,
+    wait_ready,
+)
 
 from riskops.bootstrap import sync_playbooks
 from riskops.db import make_engine
@@ -85,22 +96,8 @@ def main() -> int:
             results = asyncio.run(drive(proc, port, secret, slug, args))
         finally:
             stop_server(proc)
-    bare = (results["bare_start"].rps + results["bare_end"].rps) / 2
-    read = results["read"].rps
     print(f"\nplaybook activation: '{slug}' ({size} roles + steps + communications), {args.connections} connections\n")
-    print(f"{'scenario':<12}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'vs bare':>9}{'vs read':>9}{'errors':>8}")
-    summary = {}
-    for key, r in results.items():
-        errors = sum(r.errors.values())
-        print(
-            f"{key:<12}{r.rps:>9.0f}{r.pct_ms(0.5):>9.2f}{r.pct_ms(0.99):>9.2f}{r.rps / bare:>9.3f}{r.rps / read:>9.3f}"
-            f"{errors:>8}"
-        )
-        for message, count in r.errors.most_common(3):
-            print(f"  {key}: {count} x {message}")
-        summary[key] = {"rps": round(r.rps, 1), "p99_ms": round(r.pct_ms(0.99), 2), "errors": errors}
-    print(json.dumps({"benchmark": "riskops-playbook-activation", "playbook": slug, "scenarios": summary}))
-    return 1 if any(v["errors"] for v in summary.values()) else 0
+    return print_beside_read("riskops-playbook-activation", results)
 
 
 if __name__ == "__main__":

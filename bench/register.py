@@ -178,6 +178,25 @@ def start_server(url: str, port: int, workdir: str, cpu: int | None) -> subproce
     return subprocess.Popen(cmd, cwd=workdir, env=env, preexec_fn=pin)  # cwd: no stray .env is read
 
 
+def print_beside_read(name: str, results: dict[str, "Result"]) -> int:
+    """A table of every scenario as a ratio to the bare endpoint and to the register's read; 1 if any erred."""
+    bare = (results["bare_start"].rps + results["bare_end"].rps) / 2
+    read = results["read"].rps
+    print(f"{'scenario':<12}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'vs bare':>9}{'vs read':>9}{'errors':>8}")
+    summary = {}
+    for key, r in results.items():
+        errors = sum(r.errors.values())
+        print(
+            f"{key:<12}{r.rps:>9.0f}{r.pct_ms(0.5):>9.2f}{r.pct_ms(0.99):>9.2f}{r.rps / bare:>9.3f}{r.rps / read:>9.3f}"
+            f"{errors:>8}"
+        )
+        for message, count in r.errors.most_common(3):
+            print(f"  {key}: {count} x {message}")
+        summary[key] = {"rps": round(r.rps, 1), "p99_ms": round(r.pct_ms(0.99), 2), "errors": errors}
+    print(json.dumps({"benchmark": name, "scenarios": summary}))
+    return 1 if any(v["errors"] for v in summary.values()) else 0
+
+
 def stop_server(proc: subprocess.Popen[bytes]) -> None:
     proc.terminate()
     try:
