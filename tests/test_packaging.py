@@ -16,6 +16,8 @@ def test_dockerfile_copies_what_exists_and_serves() -> None:
         for path in source.split():
             assert (ROOT / path).exists(), f"Dockerfile copies missing {path}"
     assert 'CMD ["riskops", "serve"]' in dockerfile
+    # serve runs in /data, so the shipped playbooks must be named by absolute path
+    assert "RISKOPS_PLAYBOOKS_DIR=/app/playbooks" in dockerfile and "COPY playbooks ./playbooks" in dockerfile
 
 
 def test_compose_runs_the_api_on_postgresql() -> None:
