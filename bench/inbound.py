@@ -5,18 +5,15 @@ incident), beside the register's read endpoint and a bare FastAPI endpoint on th
 """
 
 import argparse
-import asyncio
 import itertools
 import json
-import os
 import random
-import signal
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
-from register import Result, Scenario, free_port, prepare, print_beside_read, run, start_server, stop_server, wait_ready
+from register import Result, Scenario, load_options, prepare, print_beside_read, run_all, serve_and_drive, wait_ready
 
 from riskops.apikeys.models import Role
 from riskops.apikeys.service import Principal
@@ -68,25 +65,11 @@ async def drive(
         ),
         "alert_dup": Scenario("POST /api/v1/inbound/alertmanager (retry)", lambda: duplicate, expect=202),
     }
-    results = {}
-    for key in ("bare_start", "read", "alert_new", "alert_dup", "bare_end"):
-        print(f"  running {key} ...", file=sys.stderr, flush=True)
-        scenario = scenarios[key.removesuffix("_start").removesuffix("_end")]
-        results[key] = await run(port, proc.pid, scenario, args.connections, args.warmup, args.seconds)
-    return results
+    return await run_all(proc, port, scenarios, ("bare_start", "read", "alert_new", "alert_dup", "bare_end"), args)
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--risks", type=int, default=10_000)
-    parser.add_argument("--connections", type=int, default=16)
-    parser.add_argument("--seconds", type=float, default=5.0)
-    parser.add_argument("--warmup", type=float, default=1.0)
-    parser.add_argument("--seed", type=int, default=1)
-    args = parser.parse_args()
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
-    cpus = sorted(os.sched_getaffinity(0))
-    pinned = len(cpus) >= 2
+    args = load_options(__doc__.split("\n\n")[0], 10_000)
     with tempfile.TemporaryDirectory(prefix="riskops-bench-") as tmp:
         url = f"sqlite:///{tmp}/bench.db"
         secret = prepare(url, args.risks, random.Random(args.seed))
@@ -97,14 +80,7 @@ def main() -> int:
             )
             _, token = integrations.create(session, data, Principal(0, "bench", Role.admin))
         engine.dispose()
-        port = free_port()
-        proc = start_server(url, port, tmp, cpus[0] if pinned else None)
-        try:
-            if pinned:
-                os.sched_setaffinity(0, {cpus[1]})
-            results = asyncio.run(drive(proc, port, secret, token, args))
-        finally:
-            stop_server(proc)
+        results = serve_and_drive(url, tmp, lambda proc, port: drive(proc, port, secret, token, args))
     print(f"\ninbound alerts, {args.connections} connections, {args.seconds:g} s each\n")
     return print_beside_read("riskops-inbound", results)
 

@@ -5,11 +5,8 @@ register's read endpoint and a bare FastAPI endpoint on the same uvicorn in the 
 """
 
 import argparse
-import asyncio
 import json
-import os
 import random
-import signal
 import subprocess
 import sys
 import tempfile
@@ -19,12 +16,11 @@ from register import (
     REPO,
     Result,
     Scenario,
-    free_port,
+    load_options,
     prepare,
     print_beside_read,
-    run,
-    start_server,
-    stop_server,
+    run_all,
+    serve_and_drive,
     wait_ready,
 )
 
@@ -62,40 +58,19 @@ async def drive(
         ),
         "activate": Scenario(f"POST /api/v1/playbooks/{slug}/activate", lambda: activate, expect=201),
     }
-    results = {}
-    for key in ("bare_start", "read", "activate", "bare_end"):
-        print(f"  running {key} ...", file=sys.stderr, flush=True)
-        scenario = scenarios[key.removesuffix("_start").removesuffix("_end")]
-        results[key] = await run(port, proc.pid, scenario, args.connections, args.warmup, args.seconds)
-    return results
+    return await run_all(proc, port, scenarios, ("bare_start", "read", "activate", "bare_end"), args)
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--risks", type=int, default=10_000, help="risks to seed (default 10000)")
-    parser.add_argument("--connections", type=int, default=16, help="concurrent keep-alive connections (default 16)")
-    parser.add_argument("--seconds", type=float, default=5.0, help="measured seconds per scenario (default 5)")
-    parser.add_argument("--warmup", type=float, default=1.0, help="unmeasured seconds before each (default 1)")
-    parser.add_argument("--seed", type=int, default=1)
-    args = parser.parse_args()
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    args = load_options(__doc__.split("\n\n")[0], 10_000)
     slug, size = largest_playbook()
-    cpus = sorted(os.sched_getaffinity(0))
-    pinned = len(cpus) >= 2
     with tempfile.TemporaryDirectory(prefix="riskops-bench-") as tmp:
         url = f"sqlite:///{tmp}/bench.db"
         secret = prepare(url, args.risks, random.Random(args.seed))
         engine = make_engine(url)
         sync_playbooks(engine, PLAYBOOKS)
         engine.dispose()
-        port = free_port()
-        proc = start_server(url, port, tmp, cpus[0] if pinned else None)
-        try:
-            if pinned:
-                os.sched_setaffinity(0, {cpus[1]})
-            results = asyncio.run(drive(proc, port, secret, slug, args))
-        finally:
-            stop_server(proc)
+        results = serve_and_drive(url, tmp, lambda proc, port: drive(proc, port, secret, slug, args))
     print(f"\nplaybook activation: '{slug}' ({size} roles + steps + communications), {args.connections} connections\n")
     return print_beside_read("riskops-playbook-activation", results)
 

@@ -23,7 +23,7 @@ import sys
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -176,6 +176,47 @@ def start_server(url: str, port: int, workdir: str, cpu: int | None) -> subproce
     pin = (lambda: os.sched_setaffinity(0, {cpu})) if cpu is not None else None
     env = {**os.environ, "RISKOPS_DATABASE_URL": url}
     return subprocess.Popen(cmd, cwd=workdir, env=env, preexec_fn=pin)  # cwd: no stray .env is read
+
+
+def load_options(description: str, risks: int) -> argparse.Namespace:
+    """The options every load benchmark takes; SIGTERM runs the caller's finally (never orphan the server)."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--risks", type=int, default=risks, help=f"risks to seed (default {risks})")
+    parser.add_argument("--connections", type=int, default=16, help="concurrent keep-alive connections (default 16)")
+    parser.add_argument("--seconds", type=float, default=5.0, help="measured seconds per scenario (default 5)")
+    parser.add_argument("--warmup", type=float, default=1.0, help="unmeasured seconds before each (default 1)")
+    parser.add_argument("--seed", type=int, default=1, help="random seed for data and request mix")
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    return parser.parse_args()
+
+
+def serve_and_drive(
+    url: str, workdir: str, drive: Callable[[subprocess.Popen[bytes], int], Coroutine[Any, Any, dict[str, "Result"]]]
+) -> dict[str, "Result"]:
+    """Run the app under test on one core and `drive` it from the other (when there are two), then stop it."""
+    cpus = sorted(os.sched_getaffinity(0))
+    pinned = len(cpus) >= 2
+    port = free_port()
+    proc = start_server(url, port, workdir, cpus[0] if pinned else None)
+    try:
+        if pinned:
+            os.sched_setaffinity(0, {cpus[1]})
+        return asyncio.run(drive(proc, port))
+    finally:
+        stop_server(proc)
+
+
+async def run_all(
+    proc: subprocess.Popen[bytes], port: int, scenarios: dict[str, "Scenario"], order: tuple[str, ...],
+    args: argparse.Namespace,
+) -> dict[str, "Result"]:  # fmt: skip
+    """Each scenario in `order`; bare_start and bare_end both run "bare", so the machine's drift shows."""
+    results: dict[str, Result] = {}
+    for key in order:
+        print(f"  running {key} ...", file=sys.stderr, flush=True)
+        scenario = scenarios[key.removesuffix("_start").removesuffix("_end")]
+        results[key] = await run(port, proc.pid, scenario, args.connections, args.warmup, args.seconds)
+    return results
 
 
 def print_beside_read(name: str, results: dict[str, "Result"]) -> int:
@@ -354,13 +395,10 @@ async def drive(
         writer.close()
         if status != 200 or len(json.loads(body)["items"]) < 50:
             raise RuntimeError(f"{sc[key].name} did not return a full page: {status} {body[:200]!r}")
-    results: dict[str, Result] = {}
     # Bare first and last: its mean is the yardstick even if the machine drifts during the run.
-    for key in ("bare_start", "read", "list_high", "list_overdue", "create", "bare_end"):
-        print(f"  running {key} ...", file=sys.stderr, flush=True)
-        scenario = sc[key.removesuffix("_start").removesuffix("_end")]
-        results[key] = await run(port, proc.pid, scenario, args.connections, args.warmup, args.seconds)
-    return results
+    return await run_all(
+        proc, port, sc, ("bare_start", "read", "list_high", "list_overdue", "create", "bare_end"), args
+    )
 
 
 # ---- report ----
@@ -429,20 +467,10 @@ def report(results: dict[str, Result], args: argparse.Namespace, seed_s: float, 
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--risks", type=int, default=100_000, help="risks to seed (default 100000)")
-    parser.add_argument("--connections", type=int, default=16, help="concurrent keep-alive connections (default 16)")
-    parser.add_argument("--seconds", type=float, default=5.0, help="measured seconds per scenario (default 5)")
-    parser.add_argument("--warmup", type=float, default=1.0, help="unmeasured seconds before each (default 1)")
-    parser.add_argument("--seed", type=int, default=1, help="random seed for data and request mix")
-    args = parser.parse_args()
+    args = load_options(__doc__.split("\n\n")[0], 100_000)
     rng = random.Random(args.seed)
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # run the finally below: never orphan the server
-
-    cpus = sorted(os.sched_getaffinity(0))
-    pinned = len(cpus) >= 2
     # Other work on this machine skews every figure: say how busy it was and how the cores were shared.
-    cores = "server and client on one core each" if pinned else "server and client unpinned"
+    cores = "server and client on one core each" if len(os.sched_getaffinity(0)) >= 2 else "server and client unpinned"
     machine = f"load average {os.getloadavg()[0]:.2f}, {cores}"
     with tempfile.TemporaryDirectory(prefix="riskops-bench-") as tmp:
         url = f"sqlite:///{tmp}/bench.db"  # tmp is absolute, so this reads sqlite:////tmp/...
@@ -450,14 +478,7 @@ def main() -> int:
         print(f"  seeding {args.risks} risks ...", file=sys.stderr, flush=True)
         secret = prepare(url, args.risks, rng)
         seed_s = time.perf_counter() - t0
-        port = free_port()
-        proc = start_server(url, port, tmp, cpus[0] if pinned else None)
-        try:
-            if pinned:
-                os.sched_setaffinity(0, {cpus[1]})
-            results = asyncio.run(drive(proc, port, secret, args, rng))
-        finally:
-            stop_server(proc)
+        results = serve_and_drive(url, tmp, lambda proc, port: drive(proc, port, secret, args, rng))
     summary = report(results, args, seed_s, machine)
     return 1 if any(row["errors"] for row in summary["scenarios"].values()) else 0
 
