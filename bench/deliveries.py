@@ -8,7 +8,6 @@
 
 import argparse
 import os
-import socket
 import subprocess
 import sys
 import tempfile
@@ -19,6 +18,7 @@ from ipaddress import ip_network
 from pathlib import Path
 
 import httpx
+from register import free_port
 from sqlalchemy import insert, text, update
 from sqlmodel import col, select
 
@@ -44,12 +44,6 @@ async def app(scope, receive, send):
     await send({"type": "http.response.body", "body": b"ok"})
 """
 ADMIN = Principal(key_id=0, name="bench", role=Role.admin)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def start_receiver(workdir: str) -> tuple[subprocess.Popen[bytes], str]:
