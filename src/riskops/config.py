@@ -35,6 +35,8 @@ class Settings(BaseSettings):
     acceptance_warning_days: int = Field(default=30, ge=0)
     step_reminder_minutes: int = Field(default=10, ge=0)
     breach_warning_minutes: int = Field(default=30, ge=0)
+    # An alert group firing again this soon after its incident resolved reopens that incident (flapping).
+    flap_window_minutes: int = Field(default=30, ge=0)
 
     # Outgoing webhooks. Only global addresses are reachable unless a network is allowed here (CIDRs, comma-separated).
     webhook_allowed_networks: str = ""

@@ -101,7 +101,7 @@ def test_catch_up_after_a_long_gap_fires_each_missed_notice_exactly_once(
 
     frozen_clock.advance(timedelta(days=400))  # the scheduler was down through both dates
     report = worker.tick()
-    assert report["notices"] == 2, report
+    assert report["notices"] == 3, report  # both review notices, and the check that the new owner was asked
     assert review_events(client, risk["reference"]) == [(REVIEW_DUE, review), (REVIEW_OVERDUE, review)]
 
     for _ in range(3):
@@ -272,6 +272,8 @@ def test_two_workers_ticking_at_once_fire_each_notice_exactly_once(
         create_risk(client, title=f"Risk {i}")
     other = Worker(Database(engine), Settings(webhook_allowed_networks="127.0.0.0/8", smtp_host=None))
     try:
+        reports = tick_together(worker, other)  # each new risk's owner check, once
+        assert sum(r["notices"] for r in reports) == 50, reports
         for moment, kind in ((start + timedelta(days=167), REVIEW_DUE), (start + timedelta(days=181), REVIEW_OVERDUE)):
             frozen_clock.advance(moment - frozen_clock.now)
             reports = tick_together(worker, other)
@@ -284,7 +286,8 @@ def test_two_workers_ticking_at_once_fire_each_notice_exactly_once(
         reports = tick_together(worker, other)
         assert sum(r["notices"] for r in reports) == 0
         assert len(events(client, REVIEW_DUE)) == 50 and len(events(client, REVIEW_OVERDUE)) == 50
-        assert [e["subject_id"] for e in events(client, "review.quarter_started")] == ["2026Q4"]  # once, not twice
+        # once each, not twice
+        assert [e["subject_id"] for e in events(client, "review.quarter_started")] == ["2026Q3", "2026Q4"]
     finally:
         other.pool.shutdown()
         other.client.close()

@@ -20,6 +20,9 @@ class Principal:
     key_id: int
     name: str
     role: Role
+    # A machine acting on its own (the scheduler, an inbound integration), not a person: its acknowledgements
+    # do not count as a human's time to acknowledge.
+    automatic: bool = False
 
     def may(self, role: Role) -> bool:
         return self.role.rank >= role.rank

@@ -13,10 +13,11 @@ from riskops.pagination import decode_id_cursor, id_page
 EVENT_TYPES = (
     "risk.created", "risk.updated", "risk.assessed", "risk.level_changed", "risk.closed", "risk.reopened",
     "risk.review_due", "risk.review_overdue", "risk.acceptance_expiring", "risk.acceptance_expired",
-    "risk.materialised",
+    "risk.materialised", "risk.acceptance_voided",
     "incident.declared", "incident.acknowledged", "incident.escalated", "incident.state_changed",
-    "incident.breach_imminent", "incident.breached",
+    "incident.breach_imminent", "incident.breached", "incident.mtpd_imminent", "incident.mtpd_breached",
     "playbook.activated", "step.due", "step.overdue", "step.completed",
+    "communication.due", "communication.overdue",
     "review.quarter_started", "review.requested", "webhook.disabled", "webhook.test",
 )  # fmt: skip
 

@@ -49,11 +49,19 @@ class Incident(SQLModel, table=True):
     rto_minutes: int | None = None
     declared_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     declared_by: str = Field(max_length=200)
+    # When the organisation became aware: legal clocks (GDPR Art. 33's 72 hours) run from here.
+    detected_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     acknowledged_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    acknowledged_by: str | None = Field(default=None, max_length=200)
+    # Acknowledged by a machine (an integration, a non-paging route): not a human's time to acknowledge.
+    acknowledged_automatically: bool = False
     mitigated_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     resolved_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     closed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     breach_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    mtpd_minutes: int | None = None
+    # The maximum tolerable period of disruption runs out here: watched like the RTO's breach_at.
+    mtpd_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     summary: dict[str, Any] | None = Field(default=None, sa_type=JSON)
     objectives_met: bool | None = None
     version: int = 1
@@ -97,6 +105,7 @@ class IncidentStep(SQLModel, table=True):
     role: str = Field(max_length=64)
     depends_on: list[str] = Field(default_factory=list, sa_type=JSON)
     due_at: datetime = Field(sa_type=UTCDateTime)
+    required: bool = True
     status: StepStatus = Field(default=StepStatus.pending, sa_type=String(16))
     assignee: str | None = Field(default=None, max_length=200)
     started_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
@@ -121,6 +130,7 @@ class IncidentMessage(SQLModel, table=True):
     channel: str = Field(max_length=100)
     body: str = Field(sa_type=Text)
     due_at: datetime = Field(sa_type=UTCDateTime)
+    required: bool = True
     status: MessageStatus = Field(default=MessageStatus.pending, sa_type=String(16))
     sent_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     sent_by: str | None = Field(default=None, max_length=200)

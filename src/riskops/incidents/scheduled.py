@@ -17,6 +17,7 @@ from riskops.scheduler.models import Notice
 STEP_DUE, STEP_OVERDUE = "step.due", "step.overdue"
 BREACH_IMMINENT, BREACHED = "incident.breach_imminent", "incident.breached"
 ESCALATION = escalations.ESCALATION
+KINDS = (STEP_DUE, STEP_OVERDUE, BREACH_IMMINENT, BREACHED, ESCALATION)
 OPEN = (IncidentState.declared, IncidentState.acknowledged, IncidentState.mitigated)
 
 

@@ -96,6 +96,8 @@ class AlertGroup(SQLModel, table=True):
             sqlite_where=text("closed_at IS NULL"),
             postgresql_where=text("closed_at IS NULL"),
         ),  # fmt: skip
+        # The latest group of a key, open or not: a re-firing soon after a resolution reopens its incident.
+        Index("ix_alert_group_key_id", "integration_id", "key", "id"),
     )
 
     id: int | None = Field(default=None, primary_key=True)

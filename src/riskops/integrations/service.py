@@ -102,7 +102,9 @@ def by_token(session: Session, token: str, kind: IntegrationKind) -> Integration
 
 def principal(integration: Integration) -> Principal:
     """Who the history says acted: the integration, by name."""
-    return Principal(key_id=-(integration.id or 0), name=f"integration:{integration.name}", role=Role.write)
+    return Principal(
+        key_id=-(integration.id or 0), name=f"integration:{integration.name}", role=Role.write, automatic=True
+    )
 
 
 def received(

@@ -46,6 +46,21 @@ class RiskReview(SQLModel, table=True):
     reviewed_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 
 
+class ReviewRequest(SQLModel, table=True):
+    """An owner asked to review their risks in a cycle: at most one automatic request per owner and cycle
+    (a unique key); an admin's reminder is recorded as a new `reminded_at`."""
+
+    __tablename__ = "review_request"
+    __table_args__ = (UniqueConstraint("cycle_id", "owner_key"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    cycle_id: str = Field(foreign_key="review_cycle.id", max_length=8)
+    owner_key: str = Field(max_length=200)
+    owner: str = Field(max_length=200)
+    requested_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    reminded_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
 class Snapshot(SQLModel, table=True):
     """The register as it stood at `as_of`; immutable (the database refuses UPDATE and DELETE), with its hash."""
 

@@ -6,7 +6,7 @@ from collections import Counter, defaultdict
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlmodel import Session, col, select
+from sqlmodel import Session, col, func, select
 
 from riskops import audit
 from riskops.apikeys.service import Principal
@@ -24,9 +24,11 @@ from riskops.reviews.models import (
     ReviewCreate,
     ReviewCycle,
     ReviewOutcome,
+    ReviewRequest,
     RiskReview,
     Snapshot,
 )
+from riskops.risks import scheduled as risk_deadlines
 from riskops.risks import service as risks
 from riskops.risks.models import AssessmentCreate, Risk, RiskStatus
 
@@ -73,22 +75,57 @@ def open_cycle(session: Session, cycle_id: str, who: Principal) -> ReviewCycle:
     cycle = ReviewCycle(id=cycle_id, starts_at=start, ends_at=end, opened_by=who.name)
     session.add(cycle)
     session.flush()
-    owners: dict[str, list[str]] = defaultdict(list)
-    for owner, risk_id in session.exec(select(Risk.owner, Risk.id).where(Risk.status == RiskStatus.open)):
-        owners[owner].append(f"R-{risk_id:04d}")
-    for owner, refs in sorted(owners.items()):
-        data = {"cycle": cycle_id, "owner": owner, "risks": refs, "ends_at": end.isoformat()}
-        events.emit(session, "review.requested", "review", cycle_id, data)
-        if mail.looks_like_address(owner):
-            mail.queue(
-                session, owner, f"[riskops] Quarterly risk review {cycle_id}: {len(refs)} risk(s)",
-                f"Please review these risks in riskops before {end:%Y-%m-%d}: {', '.join(refs)}.",
-            )  # fmt: skip
+    owners: dict[str, str] = {}
+    for owner in session.exec(select(Risk.owner).where(Risk.status == RiskStatus.open).order_by(col(Risk.id))):
+        owners.setdefault(risk_deadlines.owner_key(owner), owner)
+    for owner in sorted(owners.values(), key=risk_deadlines.owner_key):
+        request_review(session, cycle, owner)
     audit.service.record(
         session, entity_type="review_cycle", entity_id=cycle_id, action="opened", actor=who.name,
         changes={"owners": {"old": None, "new": len(owners)}},
     )  # fmt: skip
     return cycle
+
+
+def current_open_cycle(session: Session) -> ReviewCycle | None:
+    """The latest open cycle whose quarter has started."""
+    return session.exec(
+        select(ReviewCycle)
+        .where(col(ReviewCycle.closed_at).is_(None), col(ReviewCycle.starts_at) <= utcnow())
+        .order_by(col(ReviewCycle.starts_at).desc())
+    ).first()
+
+
+def request_review(session: Session, cycle: ReviewCycle, owner: str) -> bool:
+    """Ask an owner (matched case-insensitively) to review their open risks in the cycle, once per cycle:
+    False when they were asked already."""
+    key = risk_deadlines.owner_key(owner)
+    asked = session.exec(
+        select(ReviewRequest.id).where(ReviewRequest.cycle_id == cycle.id, ReviewRequest.owner_key == key)
+    ).first()
+    if asked is not None:
+        return False
+    session.add(ReviewRequest(cycle_id=cycle.id, owner_key=key, owner=owner))
+    session.flush()  # a racing instance fails here on the unique key and retries its whole batch
+    _send_request(session, cycle, owner)
+    return True
+
+
+def _send_request(session: Session, cycle: ReviewCycle, owner: str) -> None:
+    key = risk_deadlines.owner_key(owner)
+    refs = [
+        f"R-{risk_id:04d}"
+        for risk_id in session.exec(
+            select(Risk.id).where(Risk.status == RiskStatus.open, func.lower(Risk.owner) == key).order_by(col(Risk.id))
+        )
+    ]
+    data = {"cycle": cycle.id, "owner": owner, "risks": refs, "ends_at": cycle.ends_at.isoformat()}
+    events.emit(session, "review.requested", "review", cycle.id, data)
+    if mail.looks_like_address(owner):
+        mail.queue(
+            session, owner, f"[riskops] Quarterly risk review {cycle.id}: {len(refs)} risk(s)",
+            f"Please review these risks in riskops before {cycle.ends_at:%Y-%m-%d}: {', '.join(refs)}.",
+        )  # fmt: skip
 
 
 def record_review(session: Session, cycle: ReviewCycle, risk: Risk, data: ReviewCreate, who: Principal) -> RiskReview:

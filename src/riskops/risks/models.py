@@ -3,7 +3,7 @@ from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, field_validator
 from pydantic import Field as PydField
-from sqlalchemy import Column, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import Column, ForeignKey, Index, Integer, String, Text, func, text
 from sqlmodel import Field, Relationship, SQLModel
 
 from riskops.clock import now as utcnow
@@ -62,8 +62,9 @@ class Risk(SQLModel, table=True):
         Index("ix_risk_updated_at_id", "updated_at", "id"),
         # The list filters people use most, each ordered the way the default sort reads them.
         Index("ix_risk_status_level_score", "status", "level", "score", "id"),
-        Index("ix_risk_category_score", "category", "score", "id"),
-        Index("ix_risk_owner_score", "owner", "score", "id"),
+        # Owner and category match case-insensitively: the indexes are on the lower-cased text.
+        Index("ix_risk_category_ci_score", func.lower(text("category")), "score", "id"),
+        Index("ix_risk_owner_ci_score", func.lower(text("owner")), "score", "id"),
     )
 
     id: int | None = Field(default=None, primary_key=True)

@@ -1,9 +1,11 @@
 """The register's deadlines: review reminders and overdue reviews, acceptances expiring and expired."""
 
+import hashlib
 from datetime import datetime, timedelta
 
 from sqlmodel import Session
 
+from riskops.clock import now as utcnow
 from riskops.config import get_settings
 from riskops.events import service as events
 from riskops.mail import service as mail
@@ -14,6 +16,24 @@ from riskops.scheduler.models import Notice
 REVIEW_DUE, REVIEW_OVERDUE = "risk.review_due", "risk.review_overdue"
 ACCEPTANCE_EXPIRING, ACCEPTANCE_EXPIRED = "risk.acceptance_expiring", "risk.acceptance_expired"
 KINDS = (REVIEW_DUE, REVIEW_OVERDUE, ACCEPTANCE_EXPIRING, ACCEPTANCE_EXPIRED)
+# A fact for other domains to act on: this open risk has (newly) this owner. The review cycle handles it.
+OWNER_ASSIGNED = "risk.owner_assigned"
+
+
+def owner_key(owner: str) -> str:
+    """Owners are matched case-insensitively and without surrounding spaces, everywhere."""
+    return owner.strip().lower()  # SQL's lower(), as the owner index is built on both databases
+
+
+def plan_owner_assigned(session: Session, risk: Risk) -> None:
+    """Planned when a risk is logged, reopened or changes owner; due at once. Keyed by owner and day, so edits
+    on the same day plan it once while a later reopening plans it again."""
+    if risk.status != RiskStatus.open:
+        return
+    now = utcnow()
+    digest = hashlib.sha256(owner_key(risk.owner).encode()).hexdigest()[:32]
+    ref = f"{digest}@{now:%Y-%m-%d}"
+    scheduler.plan(session, [scheduler.notice(OWNER_ASSIGNED, "risk", risk.id, ref, now, {"owner": risk.owner})])
 
 
 def plan_notices(session: Session, risk: Risk) -> None:

@@ -288,6 +288,8 @@ def _record(
             {**data, "old_level": before.get("level"), "new_level": risk.level},
         )  # fmt: skip
     scheduled.plan_notices(session, risk)
+    if action in ("created", "reopened") or (before and before.get("owner") != risk.owner):
+        scheduled.plan_owner_assigned(session, risk)
 
 
 def _touch(session: Session, risk: Risk) -> None:

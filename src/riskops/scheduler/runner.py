@@ -18,6 +18,7 @@ from riskops.db import Database
 from riskops.events import service as events
 from riskops.incidents import scheduled as incident_deadlines
 from riskops.mail import service as mail
+from riskops.reviews import scheduled as review_deadlines
 from riskops.reviews import service as reviews
 from riskops.reviews.models import ReviewCycle
 from riskops.risks import scheduled as risk_deadlines
@@ -30,12 +31,9 @@ log = logging.getLogger(__name__)
 
 HANDLERS: dict[str, Callable[[Session, Notice], None]] = {
     **dict.fromkeys(risk_deadlines.KINDS, risk_deadlines.fire),
-    **dict.fromkeys(
-        (incident_deadlines.STEP_DUE, incident_deadlines.STEP_OVERDUE, incident_deadlines.BREACH_IMMINENT,
-         incident_deadlines.BREACHED, incident_deadlines.ESCALATION),
-        incident_deadlines.fire,
-    ),
-}  # fmt: skip
+    **dict.fromkeys(incident_deadlines.KINDS, incident_deadlines.fire),
+    **dict.fromkeys(review_deadlines.KINDS, review_deadlines.fire),
+}
 NOTICE_BATCH = 500
 
 
@@ -55,7 +53,7 @@ def fire_due_notices(database: Database) -> int:
             return fired
 
 
-SYSTEM = Principal(key_id=0, name="scheduler", role=Role.admin)
+SYSTEM = Principal(key_id=0, name="scheduler", role=Role.admin, automatic=True)
 
 
 def run_periodic(database: Database) -> bool:
