@@ -418,17 +418,25 @@ def _risk_ids(session: Session, incident_ids: list[int]) -> dict[int, list[int]]
     return out
 
 
+def rto_met(breach_at: datetime | None, resolved_at: datetime | None, at: datetime) -> bool | None:
+    """Whether the recovery time objective was met, as known at `at`: False as soon as the breach time passes
+    unresolved (or if resolved late), True once resolved in time, None while it can still go either way or
+    without an RTO. `resolved_at` is the resolution as known at `at` (None if later)."""
+    if breach_at is None:
+        return None
+    if resolved_at is not None:
+        return resolved_at <= breach_at
+    return False if at > breach_at else None
+
+
 def measures(incident: Incident) -> Measures:
     def seconds(end: datetime | None) -> float | None:
         return None if end is None else (end - incident.declared_at).total_seconds()
 
-    rto_met = None
-    if incident.breach_at is not None and incident.resolved_at is not None:
-        rto_met = incident.resolved_at <= incident.breach_at
     return Measures(
         time_to_acknowledge_seconds=seconds(incident.acknowledged_at),
         time_to_resolve_seconds=seconds(incident.resolved_at),
-        rto_met=rto_met,
+        rto_met=rto_met(incident.breach_at, incident.resolved_at, utcnow()),
     )
 
 
