@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import Engine, inspect
+from sqlalchemy import Engine, inspect, text
 from sqlmodel import Session, select
 
 from riskops import bootstrap, migrations
@@ -62,3 +62,55 @@ def test_prepare_is_idempotent(empty_engine: Engine) -> None:
     bootstrap.prepare_database(empty_engine)
     with Session(empty_engine) as session:
         assert [m.version for m in session.exec(select(RiskMatrix))] == [1]
+
+
+def test_0006_upgrades_real_incidents_and_keeps_every_row(empty_engine: Engine) -> None:
+    """An incident declared, planned and alerted on under 0005 is still whole under 0006: detected when it
+    was declared, every plan item required, its links and timeline intact."""
+    migrations.upgrade(empty_engine, "0005")
+    declared = "2026-07-01 09:00:00.000000+00:00" if empty_engine.dialect.name == "sqlite" else "2026-07-01T09:00Z"
+    with empty_engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO incident (id, title, description, severity, state, is_exercise, declared_at, declared_by,"
+                " version) VALUES (1, 'Ransomware', '', 'SEV1', 'acknowledged', false, :at, 'bob', 1)"
+            ),
+            {"at": declared},
+        )
+        for table in ("incident_step", "incident_message"):
+            extra = (
+                ("instructions, role, depends_on", "'Isolate', 'lead', '[]'")
+                if table == "incident_step"
+                else ("audience, role, channel, body", "'staff', 'lead', 'email', 'Hello'")
+            )
+            conn.execute(
+                text(
+                    f"INSERT INTO {table} (incident_id, key, position, title, {extra[0]}, due_at, status)"
+                    f" VALUES (1, 'k', 0, 'Item', {extra[1]}, :at, 'pending')"
+                ),
+                {"at": declared},
+            )
+        conn.execute(
+            text(
+                "INSERT INTO incident_timeline (incident_id, at, actor, kind, text, data)"
+                " VALUES (1, :at, 'bob', 'note', 'x', '{}')"
+            ),
+            {"at": declared},
+        )
+    migrations.upgrade(empty_engine)
+    with empty_engine.connect() as conn:
+        incident = conn.execute(text("SELECT declared_at, detected_at, acknowledged_automatically FROM incident")).one()
+        assert incident.detected_at == incident.declared_at
+        assert not incident.acknowledged_automatically
+        for table in ("incident_step", "incident_message"):
+            assert conn.execute(text(f"SELECT required FROM {table}")).scalars().all() == [True]
+        assert conn.execute(text("SELECT count(*) FROM incident_timeline")).scalar_one() == 1
+    catalog = (
+        "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'risk'"
+        if empty_engine.dialect.name == "sqlite"
+        else "SELECT indexname FROM pg_indexes WHERE tablename = 'risk'"
+    )  # the inspector leaves expression indexes out
+    with empty_engine.connect() as conn:
+        indexes = set(conn.execute(text(catalog)).scalars())
+    assert {"ix_risk_category_ci_score", "ix_risk_owner_ci_score"} <= indexes
+    assert "ix_risk_category_score" not in indexes
