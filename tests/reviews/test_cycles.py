@@ -11,7 +11,7 @@ import pytest
 from fastapi.testclient import TestClient
 from openpyxl import load_workbook
 from pypdf import PdfReader
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine, event, text
 from sqlalchemy.exc import DBAPIError
 
 from riskops.reviews import service
@@ -277,3 +277,95 @@ def test_downloaded_xlsx_and_pdf_match_the_snapshot(client: TestClient, keys: Ke
 
     csv_text = client.get("/api/v1/reviews/2026Q3/export", params={"format": "csv"}).text
     assert len(csv_text.strip().split("\r\n")) == 4
+
+
+def test_a_quarter_opens_once_it_has_started(
+    client: TestClient, keys: Keys, engine: Engine, frozen_clock: FrozenClock
+) -> None:
+    admin = keys.headers("admin")
+    _risk(client)
+    before = row_counts(engine)
+    early = assert_problem(client.post("/api/v1/reviews", json={"cycle": "2026Q4"}, headers=admin), 409, "body.cycle")
+    assert "2026-10-01" in early["detail"]
+    for undatable in ("0000Q1", "9999Q4"):  # before year 1, after 9999
+        assert_problem(client.post("/api/v1/reviews", json={"cycle": undatable}, headers=admin), 422, "body.cycle")
+    assert row_counts(engine) == before
+    assert client.post("/api/v1/reviews", json={"cycle": "2026Q3"}, headers=admin).status_code == 201
+    frozen_clock.advance(datetime(2026, 10, 1, tzinfo=UTC) - frozen_clock.now)  # the first instant of 2026Q4
+    assert client.post("/api/v1/reviews", json={"cycle": "2026Q4"}, headers=admin).status_code == 201
+
+
+def test_progress_counts_an_owner_once_whatever_the_case(
+    client: TestClient, keys: Keys, frozen_clock: FrozenClock
+) -> None:
+    first = _risk(client, owner="Head of Infrastructure")
+    _risk(client, owner="head of infrastructure", title="Cooling fails")
+    _risk(client, owner="cfo", title="Payment fraud")
+    client.post("/api/v1/reviews", json={"cycle": "2026Q3"}, headers=keys.headers("admin"))
+    client.post(f"/api/v1/reviews/2026Q3/risks/{first['reference']}", json={"outcome": "reviewed", "comment": "ok"})
+    progress = client.get("/api/v1/reviews/2026Q3").json()["progress"]
+    assert [(p["owner"], p["risks"], p["reviewed"]) for p in progress] == [
+        ("cfo", 1, 0), ("Head of Infrastructure", 2, 1),
+    ]  # fmt: skip
+
+
+def test_cycles_listed_newest_first_with_progress_totals(
+    client: TestClient, keys: Keys, engine: Engine, frozen_clock: FrozenClock
+) -> None:
+    admin = keys.headers("admin")
+    assert client.get("/api/v1/reviews").json() == []
+    flood = _risk(client, owner="Head of Infrastructure")
+    cooling = _risk(client, owner="head of infrastructure", title="Cooling fails")
+    fraud = _risk(client, owner="cfo", title="Payment fraud")
+    client.post("/api/v1/reviews", json={"cycle": "2026Q3"}, headers=admin)
+    client.post(f"/api/v1/reviews/2026Q3/risks/{flood['reference']}", json={"outcome": "reviewed", "comment": "ok"})
+    client.post(
+        f"/api/v1/reviews/2026Q3/risks/{fraud['reference']}", json={"outcome": "proposed-closure", "comment": "gone"}
+    )
+    frozen_clock.advance(timedelta(days=93))  # 2026-10-02
+    digest = client.post("/api/v1/reviews/2026Q3/close", headers=admin).json()["content_hash"]
+    client.post("/api/v1/reviews", json={"cycle": "2026Q4"}, headers=admin)
+    client.post(f"/api/v1/reviews/2026Q4/risks/{cooling['reference']}", json={"outcome": "reviewed", "comment": "ok"})
+
+    listed = client.get("/api/v1/reviews")
+    assert listed.status_code == 200, listed.text
+    q4, q3 = listed.json()
+    assert (q4["id"], q4["state"], q4["snapshot_hash"], q4["closed_at"]) == ("2026Q4", "open", None, None)
+    assert (q3["id"], q3["state"], q3["snapshot_hash"], q3["closed_by"]) == ("2026Q3", "closed", digest, "admin-key")
+    assert (q3["starts_at"], q3["ends_at"]) == ("2026-07-01T00:00:00Z", "2026-10-01T00:00:00Z")
+    assert q3["progress"] == {"risks": 3, "reviewed": 2, "proposed_closure": 1}
+    assert q4["progress"] == {"risks": 3, "reviewed": 1, "proposed_closure": 0}
+    for cycle in (q3, q4):  # the totals are the per-owner figures added up
+        owners = client.get(f"/api/v1/reviews/{cycle['id']}").json()["progress"]
+        assert {k: sum(p[k] for p in owners) for k in cycle["progress"]} == cycle["progress"]
+        assert len(owners) == 2
+
+    def statements_about_reviews() -> int:
+        seen: list[str] = []
+
+        def count(conn: object, cursor: object, statement: str, *args: object) -> None:
+            seen.append(statement)
+
+        event.listen(engine, "before_cursor_execute", count)
+        try:
+            assert client.get("/api/v1/reviews").status_code == 200
+        finally:
+            event.remove(engine, "before_cursor_execute", count)
+        return sum("review" in s for s in seen)
+
+    few = statements_about_reviews()
+    for i in range(5):
+        _risk(client, owner=f"owner {i}", title=f"Risk {i}")
+    for cycle in ("2025Q4", "2026Q1", "2026Q2"):
+        assert client.post("/api/v1/reviews", json={"cycle": cycle}, headers=admin).status_code == 201
+    assert [c["id"] for c in client.get("/api/v1/reviews").json()] == ["2026Q4", "2026Q3", "2026Q2", "2026Q1", "2025Q4"]
+    assert statements_about_reviews() == few <= 2
+
+
+def test_openapi_documents_the_review_answers(client: TestClient) -> None:
+    paths = client.get("/openapi.json").json()["paths"]
+    listed = paths["/api/v1/reviews"]["get"]["responses"]["200"]["content"]["application/json"]["schema"]
+    assert listed["type"] == "array" and listed["items"]["$ref"].endswith("/CycleSummary")
+    remind = paths["/api/v1/reviews/{cycle_id}/remind"]["post"]
+    assert remind["responses"]["200"]["content"]["application/json"]["schema"]["$ref"].endswith("/ReminderPublic")
+    assert {"404", "409"} <= set(remind["responses"]) and "409" in paths["/api/v1/reviews"]["post"]["responses"]

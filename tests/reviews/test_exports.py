@@ -82,19 +82,26 @@ def snapshot_content() -> dict[str, Any]:
             "by_level": dict(sorted(Counter(r["level"] for r in open_risks).items())),
             "overdue": sum(r["overdue"] for r in open_risks),
             "reviewed_in_cycle": 1,
+            "incidents": 2,
+            "rto_missed": 1,
         },
         "risks": register,
         "incidents": [
             {
                 "reference": "INC-2026-0001", "title": "Card payments down", "severity": "sev1", "exercise": False,
                 "playbook": "payments", "declared_at": "2026-08-20T12:00:00+00:00",
-                "resolved_at": "2026-08-20T15:30:00+00:00", "rto_met": True, "objectives_met": None,
-                "risks": ["R-0007"],
+                "resolved_at": "2026-08-20T15:30:00+00:00", "rto_met": True, "breached": False,
+                "objectives_met": None, "risks": ["R-0007"],
             },
             {
                 "reference": "INC-2026-0002", "title": "Flood drill", "severity": "sev3", "exercise": True,
                 "playbook": None, "declared_at": "2026-09-10T09:00:00+00:00", "resolved_at": None, "rto_met": None,
-                "objectives_met": True, "risks": ["R-0005"],
+                "breached": False, "objectives_met": True, "risks": ["R-0005"],
+            },
+            {
+                "reference": "INC-2026-0003", "title": "Power lost in the comms room", "severity": "sev2",
+                "exercise": False, "playbook": "core-service-outage", "declared_at": "2026-09-29T09:00:00+00:00",
+                "resolved_at": None, "rto_met": False, "breached": True, "objectives_met": None, "risks": [],
             },
         ],
     }  # fmt: skip
@@ -211,10 +218,40 @@ def test_xlsx_register_is_typed(content: dict[str, Any], moves: dict[str, Any]) 
     assert ("closed", "R-0002", None, None, None) in movements
     assert ("level_down", "R-0004", "critical", "high", None) in movements
     assert any(row[0] == "materialised" and row[1] == "R-0007" and "INC-2026-0001" in str(row[4]) for row in movements)
+    # An incident linked to no risk is no risk materialising: listed apart.
+    assert [row[4] for row in movements if row[0] == "materialised"] == ["INC-2026-0001: Card payments down"]
+    assert [row[4] for row in movements if row[0] == "incidents_without_risks"] == [
+        "INC-2026-0003: Power lost in the comms room"
+    ]
 
-    incidents = list(book["Incidents"].iter_rows(min_row=2, values_only=True))
-    assert [row[0] for row in incidents] == ["INC-2026-0001", "INC-2026-0002"]
-    assert incidents[0][5] == datetime(2026, 8, 20, 12, 0) and incidents[0][7] is True
+    sheet = book["Incidents"]
+    header = [c.value for c in sheet[1]]
+    assert header == list(exports.INCIDENT_COLUMNS)
+    rows = [dict(zip(header, row, strict=False)) for row in sheet.iter_rows(min_row=2, max_row=4, values_only=True)]
+    assert [row["reference"] for row in rows] == ["INC-2026-0001", "INC-2026-0002", "INC-2026-0003"]
+    assert rows[0]["declared_at"] == datetime(2026, 8, 20, 12, 0)
+    assert (rows[0]["rto_met"], rows[0]["breached"]) == ("yes", "no")
+    assert (rows[1]["rto_met"], rows[1]["exercise"]) == (None, "yes")  # undecided stays empty
+    assert (rows[2]["rto_met"], rows[2]["breached"]) == ("no", "yes")
+    assert sheet.auto_filter.ref == "A1:K4"  # the figures below the table are not filtered away
+    figures = {row[0]: row[1] for row in sheet.iter_rows(min_row=5, values_only=True) if row[0]}
+    assert figures == {"Incidents in period (not exercises)": 2, "RTO missed": 1}
+
+
+def test_xlsx_and_pdf_of_a_snapshot_older_than_the_rto_count(content: dict[str, Any]) -> None:
+    """Frozen snapshots taken before `rto_missed` existed export without inventing it."""
+    old = copy.deepcopy(content)
+    for key in ("incidents", "rto_missed"):
+        del old["summary"][key]
+    for incident in old["incidents"]:
+        del incident["breached"]
+    digest = reviews.content_hash(old)
+    book = load_workbook(io.BytesIO(exports.to_xlsx(old, digest, reviews.movements(None, old))))
+    assert [row[0] for row in book["Incidents"].iter_rows(min_row=2, values_only=True)] == [
+        "INC-2026-0001", "INC-2026-0002", "INC-2026-0003",
+    ]  # fmt: skip
+    text = PdfReader(io.BytesIO(exports.to_pdf(old, digest, reviews.movements(None, old)))).pages[0].extract_text()
+    assert "RTO missed" not in text and "Open risks" in text
 
 
 def test_xlsx_heat_maps_and_methodology(content: dict[str, Any], moves: dict[str, Any]) -> None:
@@ -266,11 +303,19 @@ def test_pdf_report_contents(content: dict[str, Any], moves: dict[str, Any]) -> 
     assert re.search(rf"Open risks\s*{content['summary']['open']}\b", first)
     assert re.search(rf"Risks in register\s*{content['summary']['risks']}\b", first)
     assert first.index("Open at level high") < first.index("Open at level medium") < first.index("Open at level low")
+    assert re.search(r"RTO missed\s*1\b", first)
+    assert re.search(r"Incidents in period \(not exercises\)\s*2\b", first)
     text = "".join(page.extract_text() for page in pdf.pages)
     assert all(digest in page.extract_text() for page in pdf.pages)
     for expected in ("Heat map: inherent", "Heat map: residual", "Top 10 open risks", "Ransomware", "INC-2026-0001"):
         assert expected in text
     assert "Legacy data centre" not in text.split("Top 10 open risks")[1].split("Movements")[0]  # closed
+    assert re.search(r"materialised\s*1\b", text) and re.search(r"incidents without risks\s*1\b", text)
+    # RTO met: "no" for the breached incident still open (no resolved date between), "-" for the undecided drill.
+    breached = text.split("INC-2026-0003")[-1].split("\n")
+    assert breached[breached.index("2026-09-29") + 1] == "no"
+    drill = text.split("INC-2026-0002")[-1].split("\n")
+    assert drill[drill.index("2026-09-10") + 1] == "-"
 
 
 # ---- SVG ----

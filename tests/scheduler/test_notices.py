@@ -248,14 +248,16 @@ def test_quarterly_review_kick_off_runs_once_per_quarter(
     create_risk(client, owner="head of infrastructure")
     create_risk(client, owner="head of infrastructure", title="Cooling fails")
     create_risk(client, owner="ciso", title="Phishing")
+    create_risk(client, owner="CISO", title="Laptop theft")  # one owner, whatever the case
 
     assert worker.tick()["periodic"] == 1
     assert worker.tick()["periodic"] == 0
     tick_until(worker, frozen_clock, datetime.fromisoformat("2026-09-30T23:59:59+00:00"), times=2)
     (q3,) = events(client, "review.quarter_started")
     assert q3["subject_id"] == "2026Q3" and q3["data"]["period"] == "2026Q3"
-    assert q3["data"]["open_risks"] == 3
-    assert q3["data"]["owners"] == {"head of infrastructure": 2, "ciso": 1}
+    assert q3["data"]["open_risks"] == 4
+    assert q3["data"]["owners"] == {"head of infrastructure": 2, "ciso": 2}
+    assert sorted(e["data"]["owner"] for e in events(client, "review.requested")) == ["ciso", "head of infrastructure"]
 
     tick_until(worker, frozen_clock, datetime.fromisoformat("2026-10-01T00:00:00+00:00"), times=3)
     assert [e["data"]["period"] for e in events(client, "review.quarter_started")] == ["2026Q3", "2026Q4"]

@@ -93,6 +93,7 @@ MOVEMENT_KINDS = (
     "acceptances_expired",
     "acceptances_expiring_next_quarter",
     "materialised",
+    "incidents_without_risks",
     "exercises",
 )
 INCIDENT_COLUMNS = (
@@ -104,9 +105,23 @@ INCIDENT_COLUMNS = (
     "declared_at",
     "resolved_at",
     "rto_met",
+    "breached",
     "objectives_met",
     "risks",
 )
+INCIDENT_FLAGS = frozenset({"exercise", "rto_met", "breached", "objectives_met"})
+
+
+def yes_no(value: bool | None) -> str | None:
+    """A flag as a reader says it; None while undecided (or in a snapshot older than the flag)."""
+    return None if value is None else "yes" if value else "no"
+
+
+def incident_figures(content: Content) -> list[tuple[str, int]]:
+    """The summary's incident counts, for snapshots that have them (older ones predate the honest RTO rule)."""
+    summary = content.get("summary") or {}
+    labels = (("incidents", "Incidents in period (not exercises)"), ("rto_missed", "RTO missed"))
+    return [(label, summary[key]) for key, label in labels if key in summary]
 
 
 # ---- rows ----
@@ -318,19 +333,29 @@ def to_xlsx(content: Content, content_hash: str, moves: dict[str, Any]) -> bytes
         _heat_sheet(workbook, content, view)
 
     incidents = _Sheet(workbook, "Incidents")
-    incidents.widths(14, 40, 10, 10, 20, 20, 20, 10, 14, 30)
+    incidents.widths(14, 40, 10, 10, 20, 20, 20, 10, 10, 14, 30)
     incidents.table(INCIDENT_COLUMNS)
     for incident in content.get("incidents", []):
-        incidents.append(
-            _xlsx_value(k, incident.get(k)) if k not in ("declared_at", "resolved_at") else _date_or_none(incident, k)
-            for k in INCIDENT_COLUMNS
-        )
+        incidents.append(_incident_cell(incident, k) for k in INCIDENT_COLUMNS)
     incidents.filter()
+    figures = incident_figures(content)
+    if figures:  # below the filtered table, so that filtering never hides it
+        incidents.append([])
+        for label, n in figures:
+            incidents.append([incidents.cell(label, bold=True), n])
 
     _methodology_sheet(workbook, content, content_hash, moves)
     out = io.BytesIO()
     workbook.save(out)
     return out.getvalue()
+
+
+def _incident_cell(incident: dict[str, Any], key: str) -> Any:
+    if key in ("declared_at", "resolved_at"):
+        return _date_or_none(incident, key)
+    if key in INCIDENT_FLAGS:
+        return yes_no(incident.get(key))
+    return incident.get(key)
 
 
 def _date_or_none(record: dict[str, Any], key: str) -> datetime | None:
@@ -460,6 +485,7 @@ def to_pdf(content: Content, content_hash: str, moves: dict[str, Any]) -> bytes:
         ["Overdue reviews", summary.get("overdue", 0)],
         ["Reviewed in cycle", summary.get("reviewed_in_cycle", 0)],
         *([f"Open at level {level}", n] for level, n in _by_level(content)),
+        *([label, n] for label, n in incident_figures(content)),
     ]
     story.append(_grid_table(figures, [60 * mm, 25 * mm], header=False))
     for view in heatmap.VIEWS:
@@ -503,8 +529,8 @@ def to_pdf(content: Content, content_hash: str, moves: dict[str, Any]) -> bytes:
         for incident in incidents:
             rows.append([
                 incident.get("reference"), _p(incident.get("title"), small), incident.get("severity"),
-                "yes" if incident.get("exercise") else "no", (incident.get("declared_at") or "")[:10],
-                (incident.get("resolved_at") or "")[:10], {True: "yes", False: "no"}.get(incident.get("rto_met"), "-"),
+                yes_no(incident.get("exercise")), (incident.get("declared_at") or "")[:10],
+                (incident.get("resolved_at") or "")[:10], yes_no(incident.get("rto_met")) or "-",
                 _p(", ".join(incident.get("risks") or []), small),
             ])  # fmt: skip
         story.append(_grid_table(rows, [20 * mm, 38 * mm, 16 * mm, 16 * mm, 20 * mm, 20 * mm, 14 * mm, 26 * mm]))

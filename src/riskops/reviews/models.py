@@ -1,6 +1,6 @@
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 from pydantic import Field as PydField
@@ -100,22 +100,55 @@ class ReviewPublic(BaseModel):
 
 
 class OwnerProgress(BaseModel):
-    owner: str
+    owner: str = PydField(description="The first-seen spelling: owners are one owner whatever their case.")
     risks: int
     reviewed: int
     proposed_closure: int
+    requested_at: datetime | None = PydField(description="When the owner was asked to review in this cycle.")
+    reminded_at: datetime | None = PydField(description="The last reminder an admin sent them.")
 
 
-class CyclePublic(BaseModel):
+class ProgressTotals(BaseModel):
+    risks: int = PydField(description="Open risks in the register.")
+    reviewed: int = PydField(description="Of those, reviewed in the cycle.")
+    proposed_closure: int = PydField(description="Of those reviewed, proposed for closure.")
+
+
+class CycleBase(BaseModel):
     id: str
+    state: Literal["open", "closed"]
     starts_at: datetime
     ends_at: datetime
     opened_at: datetime
     opened_by: str
     closed_at: datetime | None
+    closed_by: str | None
     snapshot_id: int | None
     snapshot_hash: str | None
+
+
+class CycleSummary(CycleBase):
+    """A cycle in the list: its progress as totals (per owner on GET /reviews/{cycle})."""
+
+    progress: ProgressTotals
+
+
+class CyclePublic(CycleBase):
     progress: list[OwnerProgress]
+
+
+class ReminderCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    owner: str | None = PydField(
+        default=None, min_length=1, max_length=200, description="One owner (any case); default every owner."
+    )
+
+
+class ReminderPublic(BaseModel):
+    cycle: str
+    reminded: list[str] = PydField(description="The owners reminded, as spelt on their risks.")
+    reminded_at: datetime
 
 
 class SnapshotCreate(BaseModel):

@@ -1,6 +1,6 @@
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query, status
+from fastapi import APIRouter, Body, Query, status
 from fastapi.responses import Response, StreamingResponse
 
 from riskops.auth import Admin, Db, Reader, UrlReader, Writer
@@ -8,6 +8,9 @@ from riskops.reviews import calendar, exports, heatmap, service
 from riskops.reviews.models import (
     CycleOpen,
     CyclePublic,
+    CycleSummary,
+    ReminderCreate,
+    ReminderPublic,
     ReviewCreate,
     ReviewCycle,
     ReviewPublic,
@@ -30,6 +33,11 @@ MEDIA = {
 }
 
 
+def _problems(described: dict[int, str]) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI entries for the problem-details answers a route gives."""
+    return {code: {"description": why, "content": {"application/problem+json": {}}} for code, why in described.items()}
+
+
 def _snapshot_public(snapshot: Snapshot) -> SnapshotPublic:
     return SnapshotPublic(
         id=snapshot.id, cycle_id=snapshot.cycle_id, as_of=snapshot.as_of, taken_at=snapshot.taken_at,
@@ -37,9 +45,20 @@ def _snapshot_public(snapshot: Snapshot) -> SnapshotPublic:
     )  # fmt: skip
 
 
-@router.post("", status_code=status.HTTP_201_CREATED)
+@router.get("")
+def list_cycles(db: Db, _: Reader) -> list[CycleSummary]:
+    """Every cycle, newest first, with its state, snapshot hash and progress totals."""
+    with db.read() as session:
+        return service.list_cycles(session)
+
+
+@router.post(
+    "", status_code=status.HTTP_201_CREATED,
+    responses=_problems({409: "Opened already, or its quarter has not started", 422: "Not a quarter riskops can date"}),
+)  # fmt: skip
 def open_cycle(data: CycleOpen, db: Db, who: Admin) -> CyclePublic:
-    """Open a quarter's review (the scheduler does this on a quarter's first day); owners are asked to review."""
+    """Open a quarter's review once the quarter has started (the scheduler does this on its first day); owners
+    are asked to review."""
     with db.write() as session:
         return service.present_cycle(session, service.open_cycle(session, data.cycle, who))
 
@@ -57,6 +76,17 @@ def review_risk(cycle_id: str, risk_ref: str, data: ReviewCreate, db: Db, who: W
         cycle = service.get_cycle(session, cycle_id)
         risk = risks.get_for_change(session, risk_ref, None)
         return ReviewPublic.model_validate(service.record_review(session, cycle, risk, data, who))
+
+
+@router.post(
+    "/{cycle_id}/remind",
+    responses=_problems({404: "No such cycle, or that owner has no open risks", 409: "The cycle is closed"}),
+)
+def remind(cycle_id: str, db: Db, who: Admin, data: Annotated[ReminderCreate | None, Body()] = None) -> ReminderPublic:
+    """Ask again, by event and mail: every owner with open risks, or only the one given."""
+    with db.write() as session:
+        cycle = service.get_cycle(session, cycle_id, for_update=True)
+        return service.remind(session, cycle, who, data.owner if data else None)
 
 
 @router.post("/{cycle_id}/close")

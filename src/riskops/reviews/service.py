@@ -3,10 +3,14 @@
 import hashlib
 import json
 from collections import Counter, defaultdict
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlmodel import Session, col, func, select
+from sqlalchemy import and_
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlmodel import Session, col, func, select, update
 
 from riskops import audit
 from riskops.apikeys.service import Principal
@@ -15,12 +19,16 @@ from riskops.clock import now as utcnow
 from riskops.config import get_settings
 from riskops.errors import Conflict, InvalidTransition, NotFound, Unprocessable, field_error
 from riskops.events import service as events
+from riskops.incidents import service as incidents
 from riskops.incidents.models import Incident, IncidentRisk
 from riskops.mail import service as mail
 from riskops.matrices.models import RiskMatrix
 from riskops.reviews.models import (
     CyclePublic,
+    CycleSummary,
     OwnerProgress,
+    ProgressTotals,
+    ReminderPublic,
     ReviewCreate,
     ReviewCycle,
     ReviewOutcome,
@@ -44,6 +52,7 @@ def cycle_id_for(moment: datetime) -> str:
 
 
 def bounds(cycle_id: str) -> tuple[datetime, datetime]:
+    """The quarter's start and end (exclusive); ValueError for a quarter outside years 1 to 9999."""
     start_month = get_settings().fiscal_year_start_month
     year, quarter = int(cycle_id[:4]), int(cycle_id[5])
     first = year * 12 + (start_month - 1) + (quarter - 1) * 3
@@ -53,8 +62,9 @@ def bounds(cycle_id: str) -> tuple[datetime, datetime]:
 
 
 def previous(cycle_id: str) -> str:
-    start, _ = bounds(cycle_id)
-    return cycle_id_for(start - timedelta(days=1))
+    """The quarter before, by counting (so the first datable quarter has one too: a cycle that never exists)."""
+    year, quarter = int(cycle_id[:4]), int(cycle_id[5])
+    return f"{year:04d}Q{quarter - 1}" if quarter > 1 else f"{year - 1:04d}Q4"
 
 
 # ---- cycles ----
@@ -68,18 +78,27 @@ def get_cycle(session: Session, cycle_id: str, *, for_update: bool = False) -> R
 
 
 def open_cycle(session: Session, cycle_id: str, who: Principal) -> ReviewCycle:
-    """Open a quarter's review and ask every owner to review their open risks."""
+    """Open a quarter's review once the quarter has started, and ask every owner to review their open risks."""
+    try:
+        start, end = bounds(cycle_id)
+    except ValueError:
+        raise Unprocessable(
+            f"{cycle_id} is not a quarter riskops can date.", errors=[field_error(("body", "cycle"), "years 1 to 9999")]
+        ) from None
+    if start > utcnow():  # owners asked weeks early would review a register that is still moving
+        raise Conflict(
+            f"Review cycle {cycle_id} can be opened once its quarter starts, on {start:%Y-%m-%d}.",
+            errors=[field_error(("body", "cycle"), f"starts {start:%Y-%m-%d}")],
+        )
     if session.get(ReviewCycle, cycle_id) is not None:
-        raise Conflict(f"Review cycle {cycle_id} is already open.")
-    start, end = bounds(cycle_id)
+        raise Conflict(f"Review cycle {cycle_id} was opened already.")
     cycle = ReviewCycle(id=cycle_id, starts_at=start, ends_at=end, opened_by=who.name)
     session.add(cycle)
     session.flush()
-    owners: dict[str, str] = {}
-    for owner in session.exec(select(Risk.owner).where(Risk.status == RiskStatus.open).order_by(col(Risk.id))):
-        owners.setdefault(risk_deadlines.owner_key(owner), owner)
-    for owner in sorted(owners.values(), key=risk_deadlines.owner_key):
-        request_review(session, cycle, owner)
+    owners = open_risks_by_owner(session)
+    for key, found in sorted(owners.items()):
+        if _claim_request(session, cycle, key, found.owner):
+            _send_request(session, cycle, found.owner, found.risk_ids)
     audit.service.record(
         session, entity_type="review_cycle", entity_id=cycle_id, action="opened", actor=who.name,
         changes={"owners": {"old": None, "new": len(owners)}},
@@ -88,44 +107,94 @@ def open_cycle(session: Session, cycle_id: str, who: Principal) -> ReviewCycle:
 
 
 def current_open_cycle(session: Session) -> ReviewCycle | None:
-    """The latest open cycle whose quarter has started."""
+    """The open cycle of the quarter under way, if any (one whose quarter is over is left to be closed)."""
+    now = utcnow()
     return session.exec(
         select(ReviewCycle)
-        .where(col(ReviewCycle.closed_at).is_(None), col(ReviewCycle.starts_at) <= utcnow())
+        .where(col(ReviewCycle.closed_at).is_(None), col(ReviewCycle.starts_at) <= now, col(ReviewCycle.ends_at) > now)
         .order_by(col(ReviewCycle.starts_at).desc())
     ).first()
+
+
+@dataclass(frozen=True)
+class OwnerRisks:
+    owner: str  # as spelt on the owner's oldest open risk
+    risk_ids: list[int]
+
+
+def open_risks_by_owner(session: Session, key: str | None = None) -> dict[str, OwnerRisks]:
+    """Open risks by owner key (owners match case-insensitively, risks.scheduled.owner_key), oldest first;
+    only that owner's with `key`."""
+    query = select(Risk.id, Risk.owner).where(Risk.status == RiskStatus.open).order_by(col(Risk.id))
+    if key is not None:
+        query = query.where(func.lower(Risk.owner) == key)  # the owner index's expression
+    out: dict[str, OwnerRisks] = {}
+    for risk_id, owner in session.exec(query):
+        out.setdefault(risk_deadlines.owner_key(owner), OwnerRisks(owner, [])).risk_ids.append(risk_id)  # type: ignore[arg-type]
+    return out
 
 
 def request_review(session: Session, cycle: ReviewCycle, owner: str) -> bool:
     """Ask an owner (matched case-insensitively) to review their open risks in the cycle, once per cycle:
     False when they were asked already."""
     key = risk_deadlines.owner_key(owner)
-    asked = session.exec(
-        select(ReviewRequest.id).where(ReviewRequest.cycle_id == cycle.id, ReviewRequest.owner_key == key)
-    ).first()
-    if asked is not None:
+    if not _claim_request(session, cycle, key, owner):
         return False
-    session.add(ReviewRequest(cycle_id=cycle.id, owner_key=key, owner=owner))
-    session.flush()  # a racing instance fails here on the unique key and retries its whole batch
-    _send_request(session, cycle, owner)
+    found = open_risks_by_owner(session, key).get(key)
+    _send_request(session, cycle, owner, found.risk_ids if found else [])
     return True
 
 
-def _send_request(session: Session, cycle: ReviewCycle, owner: str) -> None:
-    key = risk_deadlines.owner_key(owner)
-    refs = [
-        f"R-{risk_id:04d}"
-        for risk_id in session.exec(
-            select(Risk.id).where(Risk.status == RiskStatus.open, func.lower(Risk.owner) == key).order_by(col(Risk.id))
-        )
-    ]
-    data = {"cycle": cycle.id, "owner": owner, "risks": refs, "ends_at": cycle.ends_at.isoformat()}
+def _claim_request(session: Session, cycle: ReviewCycle, key: str, owner: str) -> bool:
+    """Record the owner's request in the cycle unless there is one: False if there was. The unique key decides
+    (INSERT ... ON CONFLICT DO NOTHING), so concurrent workers and admins never ask twice nor fail."""
+    insert = postgresql_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    row = {"cycle_id": cycle.id, "owner_key": key, "owner": owner, "requested_at": utcnow(), "reminded_at": None}
+    table = ReviewRequest.__table__  # type: ignore[attr-defined]
+    claimed = insert(table).values(row).on_conflict_do_nothing().returning(table.c.id)
+    return session.connection().execute(claimed).first() is not None
+
+
+def _send_request(
+    session: Session, cycle: ReviewCycle, owner: str, risk_ids: list[int], *, reminder: bool = False
+) -> None:
+    refs = [f"R-{risk_id:04d}" for risk_id in risk_ids]
+    data = {
+        "cycle": cycle.id, "owner": owner, "risks": refs, "ends_at": cycle.ends_at.isoformat(), "reminder": reminder,
+    }  # fmt: skip
     events.emit(session, "review.requested", "review", cycle.id, data)
     if mail.looks_like_address(owner):
         mail.queue(
-            session, owner, f"[riskops] Quarterly risk review {cycle.id}: {len(refs)} risk(s)",
+            session, owner,
+            f"[riskops] {'Reminder: q' if reminder else 'Q'}uarterly risk review {cycle.id}: {len(refs)} risk(s)",
             f"Please review these risks in riskops before {cycle.ends_at:%Y-%m-%d}: {', '.join(refs)}.",
         )  # fmt: skip
+
+
+def remind(session: Session, cycle: ReviewCycle, who: Principal, owner: str | None = None) -> ReminderPublic:
+    """Ask again every owner with open risks, or the one given (any case), and note when on their requests
+    (an owner never asked gets a request now)."""
+    if cycle.closed_at is not None:
+        raise InvalidTransition(f"Review cycle {cycle.id} is closed: there is nothing left to review.", allowed=[])
+    key = None if owner is None else risk_deadlines.owner_key(owner)
+    owners = open_risks_by_owner(session, key)
+    if key is not None and key not in owners:
+        raise NotFound(f"{owner} has no open risks to review.")
+    now = utcnow()
+    for found_key, found in sorted(owners.items()):
+        _claim_request(session, cycle, found_key, found.owner)
+        _send_request(session, cycle, found.owner, found.risk_ids, reminder=True)
+    session.exec(
+        update(ReviewRequest)
+        .where(col(ReviewRequest.cycle_id) == cycle.id, col(ReviewRequest.owner_key).in_(list(owners)))
+        .values(reminded_at=now)
+    )
+    names = [found.owner for _, found in sorted(owners.items())]
+    audit.service.record(
+        session, entity_type="review_cycle", entity_id=cycle.id, action="reminded", actor=who.name,
+        changes={"reminded": {"old": None, "new": names}},
+    )  # fmt: skip
+    return ReminderPublic(cycle=cycle.id, reminded=names, reminded_at=now)
 
 
 def record_review(session: Session, cycle: ReviewCycle, risk: Risk, data: ReviewCreate, who: Principal) -> RiskReview:
@@ -154,26 +223,83 @@ def record_review(session: Session, cycle: ReviewCycle, risk: Risk, data: Review
     return review
 
 
+# Progress counts the register's open risks, and their reviews in the cycle: per owner and in totals alike.
+_UNDER_REVIEW = Risk.status == RiskStatus.open
+
+
+def _cycle_fields(cycle: ReviewCycle, snapshot_hash: str | None) -> dict[str, Any]:
+    return {
+        "id": cycle.id, "state": "open" if cycle.closed_at is None else "closed", "starts_at": cycle.starts_at,
+        "ends_at": cycle.ends_at, "opened_at": cycle.opened_at, "opened_by": cycle.opened_by,
+        "closed_at": cycle.closed_at, "closed_by": cycle.closed_by, "snapshot_id": cycle.snapshot_id,
+        "snapshot_hash": snapshot_hash,
+    }  # fmt: skip
+
+
 def present_cycle(session: Session, cycle: ReviewCycle) -> CyclePublic:
     snapshot = session.get(Snapshot, cycle.snapshot_id) if cycle.snapshot_id else None
     return CyclePublic(
-        id=cycle.id, starts_at=cycle.starts_at, ends_at=cycle.ends_at, opened_at=cycle.opened_at,
-        opened_by=cycle.opened_by, closed_at=cycle.closed_at, snapshot_id=cycle.snapshot_id,
-        snapshot_hash=snapshot.content_hash if snapshot else None, progress=progress(session, cycle),
-    )  # fmt: skip
+        **_cycle_fields(cycle, snapshot.content_hash if snapshot else None), progress=progress(session, cycle)
+    )
+
+
+def list_cycles(session: Session) -> list[CycleSummary]:
+    """Every cycle, newest first, with its progress totals: two statements, however many cycles and owners."""
+    open_risks = select(func.count()).select_from(Risk).where(_UNDER_REVIEW).scalar_subquery()
+    cycles = session.exec(
+        select(ReviewCycle, Snapshot.content_hash, open_risks)
+        .outerjoin(Snapshot, col(Snapshot.id) == col(ReviewCycle.snapshot_id))
+        .order_by(col(ReviewCycle.starts_at).desc())
+    ).all()
+    outcomes: dict[str, Counter[str]] = defaultdict(Counter)
+    for cycle_id, outcome, n in session.exec(
+        select(RiskReview.cycle_id, RiskReview.outcome, func.count())
+        .join(Risk, col(Risk.id) == col(RiskReview.risk_id))
+        .where(_UNDER_REVIEW)
+        .group_by(col(RiskReview.cycle_id), col(RiskReview.outcome))
+    ):
+        outcomes[cycle_id][outcome] += n
+    return [
+        CycleSummary(
+            **_cycle_fields(cycle, digest),
+            progress=ProgressTotals(
+                risks=risks_open,
+                reviewed=outcomes[cycle.id].total(),
+                proposed_closure=outcomes[cycle.id][ReviewOutcome.proposed_closure],
+            ),
+        )
+        for cycle, digest, risks_open in cycles
+    ]
 
 
 def progress(session: Session, cycle: ReviewCycle) -> list[OwnerProgress]:
-    reviews = {r.risk_id: r.outcome for r in session.exec(select(RiskReview).where(RiskReview.cycle_id == cycle.id))}
-    per_owner: dict[str, Counter[str]] = defaultdict(Counter)
-    for owner, risk_id in session.exec(select(Risk.owner, Risk.id).where(Risk.status == RiskStatus.open)):
-        per_owner[owner]["risks"] += 1
-        if risk_id in reviews:
-            per_owner[owner]["reviewed"] += 1
-            per_owner[owner]["proposed"] += reviews[risk_id] == ReviewOutcome.proposed_closure
+    """Per owner, owners matched case-insensitively and shown as first seen (on their oldest open risk)."""
+    rows = session.exec(
+        select(Risk.owner, RiskReview.outcome)
+        .select_from(Risk)
+        .outerjoin(RiskReview, and_(col(RiskReview.risk_id) == col(Risk.id), col(RiskReview.cycle_id) == cycle.id))
+        .where(_UNDER_REVIEW)
+        .order_by(col(Risk.id))
+    )
+    names: dict[str, str] = {}
+    counts: dict[str, Counter[str]] = defaultdict(Counter)
+    for owner, outcome in rows:
+        key = risk_deadlines.owner_key(owner)
+        names.setdefault(key, owner)
+        counts[key]["risks"] += 1
+        counts[key]["reviewed"] += outcome is not None
+        counts[key]["proposed"] += outcome == ReviewOutcome.proposed_closure
+    requests = {r.owner_key: r for r in session.exec(select(ReviewRequest).where(ReviewRequest.cycle_id == cycle.id))}
     return [
-        OwnerProgress(owner=o, risks=c["risks"], reviewed=c["reviewed"], proposed_closure=c["proposed"])
-        for o, c in sorted(per_owner.items())
+        OwnerProgress(
+            owner=names[key],
+            risks=c["risks"],
+            reviewed=c["reviewed"],
+            proposed_closure=c["proposed"],
+            requested_at=requests[key].requested_at if key in requests else None,
+            reminded_at=requests[key].reminded_at if key in requests else None,
+        )
+        for key, c in sorted(counts.items())
     ]
 
 
@@ -272,6 +398,8 @@ def register_as_of(session: Session, as_of: datetime, cycle: ReviewCycle | None)
     )
     start = cycle.starts_at if cycle else as_of - timedelta(days=91)
     open_risks = [r for r in register if r["status"] == "open"]
+    incidents_in_period = _incidents(session, start, as_of)
+    real = [i for i in incidents_in_period if not i["exercise"]]
     return {
         "as_of": stamp,
         "cycle": cycle.id if cycle else None,
@@ -283,9 +411,11 @@ def register_as_of(session: Session, as_of: datetime, cycle: ReviewCycle | None)
             "by_level": dict(sorted(Counter(r["level"] for r in open_risks).items())),
             "overdue": sum(r["overdue"] for r in open_risks),
             "reviewed_in_cycle": len(reviews),
+            "incidents": len(real),
+            "rto_missed": sum(i["rto_met"] is False for i in real),  # drills are judged by objectives_met
         },  # fmt: skip
         "risks": register,
-        "incidents": _incidents(session, start, as_of),
+        "incidents": incidents_in_period,
     }
 
 
@@ -331,17 +461,26 @@ def _incidents(session: Session, start: datetime, as_of: datetime) -> list[dict[
     out = []
     for incident in rows:
         resolved = incident.resolved_at if incident.resolved_at and incident.resolved_at <= as_of else None
-        rto_met = None if resolved is None or incident.breach_at is None else resolved <= incident.breach_at
+        rto_met = incidents.rto_met(incident.breach_at, resolved, as_of)
         out.append({
             "reference": incident.reference, "title": incident.title, "severity": str(incident.severity),
             "exercise": incident.is_exercise, "playbook": incident.playbook_slug,
             "declared_at": incident.declared_at.isoformat(), "resolved_at": resolved.isoformat() if resolved else None,
-            "rto_met": rto_met, "objectives_met": incident.objectives_met, "risks": sorted(links[incident.id]),  # type: ignore[index]
+            "rto_met": rto_met, "breached": rto_met is False,  # the breach time passed before it was resolved
+            "objectives_met": incident.objectives_met, "risks": sorted(links[incident.id]),  # type: ignore[index]
         })  # fmt: skip
     return out
 
 
 # ---- movements ----
+
+
+def incident_movement(incident: dict[str, Any]) -> str:
+    """Where a snapshot's incident counts: a drill is an exercise; a real incident materialised the risks it is
+    linked to, and one linked to none is listed apart rather than counted as a risk that happened."""
+    if incident["exercise"]:
+        return "exercises"
+    return "materialised" if incident.get("risks") else "incidents_without_risks"
 
 
 def movements(old: dict[str, Any] | None, new: dict[str, Any]) -> dict[str, Any]:
@@ -382,11 +521,11 @@ def movements(old: dict[str, Any] | None, new: dict[str, Any]) -> dict[str, Any]
         elif acceptance and acceptance["expires_at"] <= horizon:
             out["acceptances_expiring_next_quarter"].append(risk["reference"])
     for incident in new["incidents"]:
-        key = "exercises" if incident["exercise"] else "materialised"
-        out[key].append(incident)
+        out[incident_movement(incident)].append(incident)
     keys = (
         "added", "closed", "reopened", "level_up", "level_down", "score_changed", "treatment_changed",
-        "overdue_reviews", "acceptances_expired", "acceptances_expiring_next_quarter", "materialised", "exercises",
+        "overdue_reviews", "acceptances_expired", "acceptances_expiring_next_quarter", "materialised",
+        "incidents_without_risks", "exercises",
     )  # fmt: skip
     return {"from": (old or {}).get("as_of"), "to": new["as_of"], **{k: out.get(k, []) for k in keys}}
 

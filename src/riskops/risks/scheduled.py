@@ -26,13 +26,13 @@ def owner_key(owner: str) -> str:
 
 
 def plan_owner_assigned(session: Session, risk: Risk) -> None:
-    """Planned when a risk is logged, reopened or changes owner; due at once. Keyed by owner and day, so edits
-    on the same day plan it once while a later reopening plans it again."""
+    """Planned when a risk is logged, reopened or changes owner; due at once. Keyed by owner and the risk's
+    version, so every hand-over (back to an earlier owner too) plans one; the review cycle asks each owner once."""
     if risk.status != RiskStatus.open:
         return
     now = utcnow()
     digest = hashlib.sha256(owner_key(risk.owner).encode()).hexdigest()[:32]
-    ref = f"{digest}@{now:%Y-%m-%d}"
+    ref = f"{digest}@v{risk.version}"
     scheduler.plan(session, [scheduler.notice(OWNER_ASSIGNED, "risk", risk.id, ref, now, {"owner": risk.owner})])
 
 
