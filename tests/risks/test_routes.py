@@ -3,9 +3,11 @@
 from datetime import timedelta
 
 import pytest
+import yaml
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 
+from riskops.matrices.service import BUILTIN_MATRICES
 from tests.conftest import FrozenClock, Keys
 from tests.helpers import assert_problem, risk_body, row_counts
 
@@ -231,3 +233,143 @@ def test_publish_matrix_and_rescore_through_the_api(client: TestClient, keys: Ke
     )
     spec["cells"][0][0] = "extreme"
     assert_problem(client.post("/api/v1/matrices", json=spec, headers=keys.headers("admin")), 422)
+
+
+# ---- filters ----
+
+
+def _ids(client: TestClient, params: list[tuple[str, str]] | dict[str, str]) -> list[int]:
+    response = client.get("/api/v1/risks", params=params)
+    assert response.status_code == 200, response.text
+    return [r["id"] for r in response.json()["items"]]
+
+
+def _small_register(client: TestClient) -> dict[str, dict]:  # type: ignore[type-arg]
+    return {
+        "flood": _create(client),  # medium, operational, head of infrastructure, mitigate
+        "ransomware": _create(
+            client, title="Ransomware", category="Cyber", owner="CISO", inherent={"likelihood": 4, "impact": 5},
+            residual=None, treatment="transfer", tags=["ransomware"],
+        ),
+        "phishing": _create(
+            client, title="Phishing", category="cyber", owner="ciso", inherent={"likelihood": 3, "impact": 4},
+            residual=None, tags=["email"],
+        ),
+        "parking": _create(
+            client, title="Parking", category="facilities", owner="office manager",
+            inherent={"likelihood": 1, "impact": 1}, residual=None, treatment="avoid", tags=[],
+        ),
+    }  # fmt: skip
+
+
+def test_a_repeated_filter_means_any_of_its_values(client: TestClient) -> None:
+    r = {name: risk["id"] for name, risk in _small_register(client).items()}
+    assert _ids(client, [("level", "high"), ("level", "critical")]) == [r["ransomware"], r["phishing"]]
+    assert _ids(client, [("treatment", "transfer"), ("treatment", "avoid")]) == [r["ransomware"], r["parking"]]
+    assert _ids(client, [("category", "facilities"), ("category", "operational")]) == [r["flood"], r["parking"]]
+    assert _ids(client, [("owner", "office manager"), ("owner", "ciso")]) == [
+        r["ransomware"],
+        r["phishing"],
+        r["parking"],
+    ]
+    assert _ids(client, [("tag", "EMAIL"), ("tag", "dc")]) == [r["phishing"], r["flood"]]
+    assert _ids(client, [("status", "open"), ("status", "closed")]) == _ids(client, {})
+    # different filters still narrow each other
+    assert _ids(client, [("category", "cyber"), ("level", "high"), ("level", "medium")]) == [r["phishing"]]
+
+
+def test_owner_and_category_match_whatever_the_case(client: TestClient) -> None:
+    r = {name: risk["id"] for name, risk in _small_register(client).items()}
+    assert _ids(client, {"owner": "Ciso"}) == [r["ransomware"], r["phishing"]]
+    assert _ids(client, {"owner": " CISO "}) == [r["ransomware"], r["phishing"]]
+    assert _ids(client, {"category": "CYBER"}) == [r["ransomware"], r["phishing"]]
+    assert _ids(client, {"owner": "cis"}) == []  # whole names, not parts
+
+
+def test_owner_and_category_are_stored_without_surrounding_spaces(client: TestClient) -> None:
+    risk = _create(client, owner="  Jane Doe ", category=" cyber\t")
+    assert (risk["owner"], risk["category"]) == ("Jane Doe", "cyber")
+    changed = client.patch(f"/api/v1/risks/{risk['id']}", json={"owner": " ciso  ", "category": "  people"}).json()
+    assert (changed["owner"], changed["category"]) == ("ciso", "people")
+    assert _ids(client, {"owner": "CISO"}) == [risk["id"]]
+    assert_problem(client.post("/api/v1/risks", json=risk_body(owner="   ")), 422, "body.owner")
+    assert_problem(client.patch(f"/api/v1/risks/{risk['id']}", json={"category": " "}), 422, "body.category")
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "allowed"),
+    [
+        ("level", "extreme", ["low", "medium", "high", "critical"]),
+        ("status", "archived", ["open", "closed"]),
+        ("treatment", "ignore", ["avoid", "mitigate", "transfer", "accept"]),
+    ],
+)
+def test_an_unknown_filter_value_is_a_422_listing_the_allowed_values(
+    client: TestClient, name: str, value: str, allowed: list[str]
+) -> None:
+    _create(client)
+    body = assert_problem(client.get("/api/v1/risks", params=[(name, allowed[0]), (name, value)]), 422, f"query.{name}")
+    (error,) = body["errors"]
+    assert error["allowed"] == allowed and value in error["message"]
+
+
+def test_levels_of_every_published_matrix_are_known(client: TestClient, keys: Keys) -> None:
+    risk = _create(client, inherent={"likelihood": 5, "impact": 5}, residual=None)
+    assert_problem(client.get("/api/v1/risks", params={"level": "very-high"}), 422, "query.level")
+    nist = yaml.safe_load(BUILTIN_MATRICES["nist-sp800-30"].read_text())
+    assert client.post("/api/v1/matrices", json=nist, headers=keys.headers("admin")).status_code == 201
+    assert _ids(client, {"level": "very-high"}) == []  # known now, though no risk is rescored yet
+    assert _ids(client, [("level", "critical"), ("level", "very-high")]) == [risk["id"]]
+
+
+@pytest.mark.parametrize("sort", ["-score", "next_review_at", "id"])
+def test_cursor_pages_through_a_filtered_list(client: TestClient, frozen_clock: FrozenClock, sort: str) -> None:
+    for i in range(9):
+        frozen_clock.advance(timedelta(minutes=1))
+        _create(
+            client, title=f"risk {i}", owner=("CISO", "cto", "ciso")[i % 3],
+            inherent={"likelihood": 2 + i % 4, "impact": 4}, residual=None,
+        )  # fmt: skip
+    params = [("owner", "ciso"), ("level", "high"), ("level", "critical"), ("sort", sort)]
+    whole = _ids(client, params)
+    assert len(whole) >= 3
+    seen: list[int] = []
+    page = client.get("/api/v1/risks", params=[*params, ("limit", "2")]).json()
+    seen += [r["id"] for r in page["items"]]
+    while page["next_cursor"]:
+        page = client.get("/api/v1/risks", params=[*params, ("limit", "2"), ("cursor", page["next_cursor"])]).json()
+        seen += [r["id"] for r in page["items"]]
+    assert seen == whole
+
+
+def test_empty_query_parameters_are_absent(client: TestClient) -> None:
+    risk = _create(client)
+    response = client.get("/api/v1/risks?cursor=&level=&status=&owner=&overdue=&limit=&q=&sort=&tag=")
+    assert response.status_code == 200, response.text
+    assert [r["id"] for r in response.json()["items"]] == [risk["id"]]
+    assert [r["id"] for r in client.get("/api/v1/risks?level=&level=medium").json()["items"]] == [risk["id"]]
+    for listing in ("assessments", "history"):
+        assert client.get(f"/api/v1/risks/{risk['id']}/{listing}?cursor=").status_code == 200
+
+
+# ---- closed risks ----
+
+
+def test_a_closed_risk_cannot_be_edited(client: TestClient, engine: Engine) -> None:
+    risk = _create(client)
+    control = client.post(f"/api/v1/risks/{risk['id']}/controls", json={"title": "Barriers", "owner": "facilities"})
+    client.post(f"/api/v1/risks/{risk['id']}/close", json={"reason": "site sold"})
+    before = row_counts(engine)
+    attempts = [
+        client.patch(f"/api/v1/risks/{risk['id']}", json={"title": "Renamed"}),
+        client.post(f"/api/v1/risks/{risk['id']}/controls", json={"title": "Pumps", "owner": "facilities"}),
+        client.patch(f"/api/v1/risks/{risk['id']}/controls/{control.json()['id']}", json={"status": "implemented"}),
+    ]
+    for response in attempts:
+        body = assert_problem(response, 409)
+        assert body["allowed"] == ["reopen"] and body["type"].endswith("/invalid-transition")
+    assert row_counts(engine) == before
+    closed = client.get(f"/api/v1/risks/{risk['id']}").json()
+    assert closed["title"] == risk["title"] and closed["controls"][0]["status"] == "planned"
+    client.post(f"/api/v1/risks/{risk['id']}/reopen", json={"reason": "site kept"})
+    assert client.patch(f"/api/v1/risks/{risk['id']}", json={"title": "Renamed"}).json()["title"] == "Renamed"

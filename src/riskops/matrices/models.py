@@ -113,3 +113,7 @@ class RescoreResult(BaseModel):
     matrix_version: int
     rescored: int
     level_changes: list[dict[str, Any]]
+    accepted_above_appetite: list[str] = PydField(
+        default_factory=list,
+        description="Accepted risks now above the appetite; their acceptances stand, as an admin adopted the matrix.",
+    )

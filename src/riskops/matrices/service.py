@@ -51,6 +51,14 @@ def list_versions(session: Session) -> list[RiskMatrix]:
     return list(session.exec(select(RiskMatrix).order_by(col(RiskMatrix.version).desc())))
 
 
+def level_names(session: Session) -> list[str]:
+    """Every level any published version defines, each once: risks keep the version they were scored on."""
+    names: dict[str, None] = {}
+    for matrix in reversed(list_versions(session)):
+        names.update(dict.fromkeys(level.name for level in matrix.parsed().levels))
+    return list(names)
+
+
 def ensure_default(session: Session) -> None:
     if session.exec(select(RiskMatrix.version).limit(1)).first() is None:
         publish(session, load_spec_file(DEFAULT_MATRIX), actor="system")

@@ -2,7 +2,7 @@
 
 import csv
 import io
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime, time
 from typing import IO, Any
 
 from openpyxl import load_workbook
@@ -12,7 +12,7 @@ from sqlmodel import Session
 from riskops.apikeys.service import Principal
 from riskops.errors import BadRequest, DomainError, PayloadTooLarge, Unprocessable
 from riskops.risks import service
-from riskops.risks.models import RiskCreate
+from riskops.risks.models import RiskCreate, date_only
 
 # The documented column set, in order. Required columns first.
 REQUIRED = ("title", "category", "owner", "inherent_likelihood", "inherent_impact")
@@ -102,33 +102,37 @@ def _to_fields(cells: dict[str, Any]) -> dict[str, Any]:
     if cells.get("tags") is not None:
         fields["tags"] = [t for t in str(cells["tags"]).replace(",", ";").split(";")]
     if cells.get("acceptance_approver") is not None or cells.get("acceptance_expires_at") is not None:
+        # A date alone is read as the API reads it (through that day), by the acceptance model itself.
         fields["acceptance"] = {
             "approver": cells.get("acceptance_approver"),
             "expires_at": cells.get("acceptance_expires_at"),
         }
-    if cells.get("next_review_at") is not None:
-        fields["next_review_at"] = cells["next_review_at"]
+    if (review := cells.get("next_review_at")) is not None:
+        day = date_only(review)  # a review date alone is due from the start of that day
+        fields["next_review_at"] = review if day is None else datetime.combine(day, time.min, UTC)
     return fields
 
 
 def _cell(value: Any) -> Any:
-    """Blank is absent; spreadsheet dates carry no zone and are read as UTC; whole floats are integers."""
+    """Blank is absent; spreadsheet times carry no zone and are read as UTC; whole floats are integers.
+
+    Dates alone (2027-03-31, or a date cell) stay dates: what a date means depends on the column."""
     if value is None or (isinstance(value, str) and not value.strip()):
         return None
     if isinstance(value, str):
-        value = value.strip()
-        if len(value) == 10 and value[4] == "-":  # a bare date, as spreadsheets export it
-            try:
-                return datetime.combine(date.fromisoformat(value), datetime.min.time(), UTC)
-            except ValueError:
-                return value
-        return value
+        return value.strip()
     if isinstance(value, datetime):
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value
-    if isinstance(value, date):
-        return datetime.combine(value, datetime.min.time(), UTC)
     if isinstance(value, float) and value.is_integer():
         return int(value)
+    return value
+
+
+def _xlsx_value(cell: Any) -> Any:  # a read-only sheet's cell; the stubs type them as editable cells
+    """openpyxl reads every date cell as a datetime; one whose format shows no time of day is a date."""
+    value = cell.value
+    if isinstance(value, datetime) and cell.is_date and not any(c in cell.number_format.lower() for c in "hs"):
+        return value.date()
     return value
 
 
@@ -137,7 +141,7 @@ def _read_table(filename: str, content: bytes) -> tuple[list[str], list[tuple[in
     if filename.lower().endswith(".xlsx"):
         try:
             sheet = load_workbook(io.BytesIO(content), read_only=True, data_only=True).worksheets[0]
-            table = [list(r) for r in sheet.iter_rows(values_only=True)]
+            table = [[_xlsx_value(c) for c in r] for r in sheet.iter_rows()]
         except Exception as exc:  # openpyxl raises many kinds for a damaged file
             raise BadRequest(f"'{filename}' is not a readable XLSX workbook: {exc}") from exc
     elif filename.lower().endswith(".csv"):

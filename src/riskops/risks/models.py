@@ -1,7 +1,9 @@
-from datetime import date, datetime
+import re
+from datetime import UTC, date, datetime, time
 from enum import StrEnum
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, field_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, StringConstraints, field_validator
 from pydantic import Field as PydField
 from sqlalchemy import Column, ForeignKey, Index, Integer, String, Text, func, text
 from sqlmodel import Field, Relationship, SQLModel
@@ -35,6 +37,31 @@ class AssessmentKind(StrEnum):
 
 
 Tag = str
+# Owners and categories are matched up to case; surrounding spaces would make two spellings of one name.
+Name = Annotated[str, StringConstraints(strip_whitespace=True)]
+
+_DATE_ONLY = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
+def date_only(value: Any) -> date | None:
+    """The calendar date when `value` is a date without a time of day (2027-03-31 or a date); else None."""
+    if isinstance(value, date) and not isinstance(value, datetime):
+        return value
+    if isinstance(value, str) and _DATE_ONLY.fullmatch(value.strip()):
+        try:
+            return date.fromisoformat(value.strip())
+        except ValueError:
+            return None  # not a real date: the datetime parser reports it
+    return None
+
+
+def through_the_day(value: Any) -> Any:
+    """An expiry given as a date alone lasts through that day: to its last microsecond, UTC."""
+    day = date_only(value)
+    return value if day is None else datetime.combine(day, time.max, UTC)
+
+
+Expiry = Annotated[datetime, BeforeValidator(through_the_day)]
 
 
 def _normalise_tags(tags: list[str]) -> list[str]:
@@ -173,7 +200,9 @@ class AcceptanceIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     approver: str = PydField(min_length=1, max_length=200)
-    expires_at: datetime = PydField(description="When the acceptance lapses (timezone-aware).")
+    expires_at: Expiry = PydField(
+        description="When the acceptance lapses: a timezone-aware time, or a date alone for the end of that day (UTC)."
+    )
 
 
 class Acceptance(BaseModel):
@@ -187,8 +216,8 @@ class RiskCreate(BaseModel):
 
     title: str = PydField(min_length=1, max_length=200)
     description: str = PydField(default="", max_length=20000)
-    category: str = PydField(min_length=1, max_length=100)
-    owner: str = PydField(min_length=1, max_length=200)
+    category: Name = PydField(min_length=1, max_length=100)
+    owner: Name = PydField(min_length=1, max_length=200)
     inherent: Rating
     residual: Rating | None = None
     treatment: Treatment = Treatment.mitigate
@@ -209,8 +238,8 @@ class RiskUpdate(BaseModel):
 
     title: str | None = PydField(default=None, min_length=1, max_length=200)
     description: str | None = PydField(default=None, max_length=20000)
-    category: str | None = PydField(default=None, min_length=1, max_length=100)
-    owner: str | None = PydField(default=None, min_length=1, max_length=200)
+    category: Name | None = PydField(default=None, min_length=1, max_length=100)
+    owner: Name | None = PydField(default=None, min_length=1, max_length=200)
     treatment: Treatment | None = None
     acceptance: AcceptanceIn | None = None
     tags: list[Tag] | None = PydField(default=None, max_length=50)

@@ -1,7 +1,8 @@
-from typing import Annotated
+from enum import StrEnum
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Query, Response, UploadFile, status
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from riskops import audit
 from riskops.audit.models import AuditEntryPublic
@@ -21,6 +22,7 @@ from riskops.risks.models import (
     RiskStatus,
     RiskUpdate,
     StatusChange,
+    Treatment,
 )
 
 router = APIRouter(prefix="/api/v1/risks", tags=["risks"])
@@ -28,19 +30,44 @@ router = APIRouter(prefix="/api/v1/risks", tags=["risks"])
 IfMatch = Annotated[str | None, Header(description="The ETag you read; a stale one gets 412.")]
 
 
+def _any_of(values: type[StrEnum]) -> dict[str, Any]:
+    return {"items": {"type": "string", "enum": [str(v) for v in values]}}
+
+
 class RiskQuery(BaseModel):
+    """Repeat a filter for any of several values (level=high&level=critical); an empty parameter is absent."""
+
     model_config = ConfigDict(extra="forbid")
 
-    status: RiskStatus | None = None
-    level: str | None = None
-    category: str | None = None
-    owner: str | None = None
-    tag: str | None = None
+    # Strings, not enums: the service checks status, level and treatment alike and lists the allowed values.
+    status: list[str] = Field(default_factory=list, json_schema_extra=_any_of(RiskStatus))
+    level: list[str] = Field(default_factory=list, description="Levels of the published matrix versions.")
+    treatment: list[str] = Field(default_factory=list, json_schema_extra=_any_of(Treatment))
+    category: list[str] = Field(default_factory=list, description="Matched without regard to case.")
+    owner: list[str] = Field(default_factory=list, description="Matched without regard to case.")
+    tag: list[str] = Field(default_factory=list)
     overdue: bool | None = Field(default=None, description="Open risks whose next review date has passed.")
     q: str | None = Field(default=None, max_length=200, description="Text in the title or description.")
     sort: service.SortKey = "-score"
     cursor: str | None = None
     limit: int = Field(default=50, ge=1, le=500)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _blank_is_absent(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        out = {}
+        for name, value in data.items():
+            if isinstance(value, list):
+                value = [v for v in value if not _blank(v)]
+            if not _blank(value) and value != []:
+                out[name] = value
+        return out
+
+
+def _blank(value: Any) -> bool:
+    return isinstance(value, str) and not value.strip()
 
 
 def _answer(response: Response, risk: Risk) -> RiskPublic:
@@ -129,7 +156,7 @@ def list_assessments(
     """Newest first; the last page ends with the assessment the risk was created with."""
     with db.read() as session:
         risk = service.get_risk(session, service.parse_risk_ref(risk_ref))
-        rows, next_cursor = service.list_assessments(session, risk, cursor=cursor, limit=limit)
+        rows, next_cursor = service.list_assessments(session, risk, cursor=cursor or None, limit=limit)
         return Page(items=[service.present_assessment(a) for a in rows], next_cursor=next_cursor)
 
 
@@ -141,7 +168,7 @@ def risk_history(
     with db.read() as session:
         risk = service.get_risk(session, service.parse_risk_ref(risk_ref))
         rows, next_cursor = audit.service.list_entries(
-            session, entity_type="risk", entity_id=str(risk.id), cursor=cursor, limit=limit
+            session, entity_type="risk", entity_id=str(risk.id), cursor=cursor or None, limit=limit
         )
         return Page(
             items=[AuditEntryPublic.model_validate(r, from_attributes=True) for r in rows], next_cursor=next_cursor

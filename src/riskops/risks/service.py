@@ -1,11 +1,12 @@
 """The rules of the register: scoring, review cadence, acceptance, history. Callers commit."""
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from sqlalchemy import ColumnElement, and_, exists, or_
+from sqlalchemy import ColumnElement, and_, exists, func, or_
 from sqlalchemy.orm import joinedload
 from sqlmodel import Session, col, select
 
@@ -204,6 +205,11 @@ def schedule_review(risk: Risk, spec: MatrixSpec) -> None:
         risk.next_review_at = risk.last_reviewed_at + spec.review_interval(risk.level)
 
 
+def may_hold_acceptance(spec: MatrixSpec, level: str, who: Principal) -> bool:
+    """Anyone may accept a risk within the appetite; above it, only an admin."""
+    return not spec.above_appetite(level) or who.may(Role.admin)
+
+
 def _check_acceptance(risk: Risk, spec: MatrixSpec, acceptance: AcceptanceIn | None, who: Principal, loc: Loc) -> None:
     """Accepting needs an approver and a future expiry; above the appetite it needs an admin."""
     if risk.treatment != Treatment.accept:
@@ -226,13 +232,35 @@ def _check_acceptance(risk: Risk, spec: MatrixSpec, acceptance: AcceptanceIn | N
             "The acceptance must expire in the future (timezone-aware).",
             errors=[field_error((*loc, "acceptance", "expires_at"), "must be a future, timezone-aware time")],
         )
-    if spec.above_appetite(risk.level) and not who.may(Role.admin):
+    if not may_hold_acceptance(spec, risk.level, who):
         raise Forbidden(
             f"Level '{risk.level}' is above the risk appetite ('{spec.appetite}'); only an admin may accept it.",
             errors=[field_error((*loc, "treatment"), "above risk appetite")],
         )
     risk.acceptance_approver = acceptance.approver
     risk.acceptance_expires_at = acceptance.expires_at.astimezone(UTC)
+
+
+def govern_acceptance(
+    session: Session, risk: Risk, spec: MatrixSpec, who: Principal, *, level_before: str, version_before: int
+) -> None:
+    """After a change of rating: an accepted risk that the change took above the appetite (to a level higher
+    than before, or onto another matrix) keeps its acceptance only when an admin made the change, as only an
+    admin may accept it there. Otherwise the acceptance is voided, recorded and announced in the same unit."""
+    if risk.treatment != Treatment.accept or may_hold_acceptance(spec, risk.level, who):
+        return
+    if risk.matrix_version == version_before and spec.rank(risk.level) <= spec.rank(level_before):
+        return  # no higher than the level the acceptance was given or kept at
+    before = _state(risk)
+    approver, expires_at = risk.acceptance_approver, risk.acceptance_expires_at
+    risk.treatment = Treatment.mitigate
+    risk.acceptance_approver = risk.acceptance_expires_at = None
+    voided = {
+        "old_approver": approver, "old_expires_at": expires_at.isoformat() if expires_at else None,
+        "new_level": risk.level, "appetite": spec.appetite,
+    }  # fmt: skip
+    note = f"Level '{risk.level}' is above the risk appetite ('{spec.appetite}'); only an admin may keep it accepted."
+    _record(session, risk, "acceptance_voided", who, before, note=note, extra=voided)
 
 
 def _aware(value: datetime, loc: Loc) -> datetime:
@@ -263,13 +291,13 @@ def _state(risk: Risk) -> dict[str, Any]:
 
 _EVENT_FOR = {
     "created": "risk.created", "assessed": "risk.assessed", "rescored": "risk.assessed", "closed": "risk.closed",
-    "reopened": "risk.reopened", "materialised": "risk.materialised",
+    "reopened": "risk.reopened", "materialised": "risk.materialised", "acceptance_voided": "risk.acceptance_voided",
 }  # fmt: skip
 
 
 def _record(
     session: Session, risk: Risk, action: str, who: Principal, before: dict[str, Any],
-    *, note: str | None = None, changes: dict[str, Any] | None = None,
+    *, note: str | None = None, changes: dict[str, Any] | None = None, extra: dict[str, Any] | None = None,
 ) -> None:  # fmt: skip
     """Every change to a risk: its audit entry, events and re-planned notices, all in the caller's transaction."""
     changes = changes if changes is not None else audit.service.diff(before, _state(risk))
@@ -281,7 +309,7 @@ def _record(
         "category": risk.category, "status": str(risk.status), "score": risk.score, "level": risk.level,
         "next_review_at": risk.next_review_at.isoformat(), "actor": who.name, "changes": changes,
     }  # fmt: skip
-    events.emit(session, _EVENT_FOR.get(action, "risk.updated"), "risk", risk.reference, data)
+    events.emit(session, _EVENT_FOR.get(action, "risk.updated"), "risk", risk.reference, {**data, **(extra or {})})
     if before and before.get("level") != risk.level:
         events.emit(
             session, "risk.level_changed", "risk", risk.reference,
@@ -343,7 +371,14 @@ def create_risk(session: Session, data: RiskCreate, who: Principal, *, loc: Loc 
     return risk
 
 
+def _require_open(risk: Risk, doing: str) -> None:
+    """A closed risk is a record of the past: it changes only by being reopened."""
+    if risk.status != RiskStatus.open:
+        raise InvalidTransition(f"Risk {risk.reference} is closed; reopen it before {doing}.", allowed=["reopen"])
+
+
 def update_risk(session: Session, risk: Risk, data: RiskUpdate, who: Principal) -> Risk:
+    _require_open(risk, "editing it")
     before = _state(risk)
     fields = data.model_fields_set
     for name in ("title", "description", "category", "owner", "treatment"):
@@ -375,11 +410,11 @@ def assess_risk(
     *, kind: AssessmentKind = AssessmentKind.reassessment, matrix: RiskMatrix | None = None,
 ) -> RiskAssessment:  # fmt: skip
     """A review with new (or confirmed) scores on the current matrix; it restarts the review clock."""
-    if risk.status != RiskStatus.open:
-        raise InvalidTransition(f"Risk {risk.reference} is closed; reopen it before reassessing.", allowed=["reopen"])
+    _require_open(risk, "reassessing it")
     matrix = matrix or matrices.current(session)
     spec = matrix.parsed()
     before = _state(risk)
+    level_before, version_before = risk.level, risk.matrix_version
     inherent_in = data.inherent or Rating(likelihood=risk.inherent_likelihood, impact=risk.inherent_impact)
     residual_in = data.residual
     if residual_in is None and risk.residual_likelihood is not None:
@@ -398,6 +433,7 @@ def assess_risk(
     _record(
         session, risk, "rescored" if kind == AssessmentKind.rescore else "assessed", who, before, note=data.rationale
     )
+    govern_acceptance(session, risk, spec, who, level_before=level_before, version_before=version_before)
     session.flush()
     return assessment
 
@@ -438,6 +474,7 @@ def change_status(
 
 
 def add_control(session: Session, risk: Risk, data: ControlCreate, who: Principal) -> RiskControl:
+    _require_open(risk, "adding a control")
     control = RiskControl(risk_id=risk.id, **data.model_dump())  # type: ignore[arg-type]
     session.add(control)
     session.flush()
@@ -450,6 +487,7 @@ def add_control(session: Session, risk: Risk, data: ControlCreate, who: Principa
 
 
 def update_control(session: Session, risk: Risk, control_id: int, data: ControlUpdate, who: Principal) -> RiskControl:
+    _require_open(risk, "changing its controls")
     control = session.get(RiskControl, control_id)
     if control is None or control.risk_id != risk.id:
         raise NotFound(f"Control {control_id} does not exist on risk {risk.reference}.")
@@ -486,24 +524,29 @@ SortKey = Literal["score", "-score", "next_review_at", "-next_review_at", "updat
 
 @dataclass(frozen=True)
 class RiskFilter:
-    status: RiskStatus | None = None
-    level: str | None = None
-    category: str | None = None
-    owner: str | None = None
-    tag: str | None = None
+    """Each sequence means any of its values; an empty one does not filter."""
+
+    status: Sequence[str] = ()
+    level: Sequence[str] = ()
+    treatment: Sequence[str] = ()
+    category: Sequence[str] = ()
+    owner: Sequence[str] = ()
+    tag: Sequence[str] = ()
     overdue: bool | None = None
     q: str | None = None
 
     def clauses(self, now: datetime) -> list[ColumnElement[bool]]:
         out: list[ColumnElement[bool]] = []
-        for name in ("status", "level", "category", "owner"):
-            value = getattr(self, name)
-            if value is not None:
-                out.append(getattr(Risk, name) == value)
-        if self.tag is not None:
-            out.append(
-                exists().where(col(RiskTag.risk_id) == col(Risk.id), col(RiskTag.tag) == self.tag.strip().lower())
-            )
+        for name in ("status", "level", "treatment"):
+            if values := getattr(self, name):
+                out.append(col(getattr(Risk, name)).in_(sorted(set(values))))
+        if self.category:
+            out.append(_lower_in(col(Risk.category), [category_key(c) for c in self.category]))
+        if self.owner:
+            out.append(_lower_in(col(Risk.owner), [scheduled.owner_key(o) for o in self.owner]))
+        if self.tag:
+            tags = sorted({t.strip().lower() for t in self.tag})
+            out.append(exists().where(col(RiskTag.risk_id) == col(Risk.id), col(RiskTag.tag).in_(tags)))
         if self.overdue is not None:
             due = and_(col(Risk.status) == RiskStatus.open, col(Risk.next_review_at) < now)
             out.append(due if self.overdue else ~due)
@@ -515,10 +558,38 @@ class RiskFilter:
         return out
 
 
+def category_key(category: str) -> str:
+    """Categories are matched case-insensitively and without surrounding spaces, like owners."""
+    return category.strip().lower()  # SQL's lower(), as the category index is built on both databases
+
+
+def _lower_in(column: Any, keys: list[str]) -> ColumnElement[bool]:
+    """lower(column) against lower-cased keys: the form the lower() expression indexes answer."""
+    return func.lower(column).in_(sorted(set(keys)))  # both databases plan IN of one value as =
+
+
+def _check_filter(session: Session, filters: RiskFilter) -> None:
+    """A status, level or treatment that does not exist is a mistake, not an empty list: name the values that do."""
+    known = {
+        "status": [str(s) for s in RiskStatus],
+        "level": matrices.level_names(session) if filters.level else [],
+        "treatment": [str(t) for t in Treatment],
+    }
+    errors = []
+    for name, allowed in known.items():
+        unknown = [v for v in getattr(filters, name) if v not in allowed]
+        if unknown:
+            message = f"unknown {name} {', '.join(map(repr, unknown))}; allowed: {', '.join(allowed)}"
+            errors.append(field_error(("query", name), message, allowed=allowed))
+    if errors:
+        raise Unprocessable(f"{errors[0]['field']}: {errors[0]['message']}", errors=errors)
+
+
 def list_risks(
     session: Session, filters: RiskFilter, *, sort: SortKey = "-score", cursor: str | None = None, limit: int = 50
 ) -> tuple[list[Risk], str | None]:
     """Keyset pagination on (sort column, id): stable while rows are added or edited elsewhere."""
+    _check_filter(session, filters)
     descending = sort.startswith("-")
     name = sort.lstrip("-")
     column = col(getattr(Risk, name))
@@ -571,7 +642,8 @@ def rescore_all(session: Session, matrix: RiskMatrix, rationale: str, who: Princ
     """Move every open risk scored on an older matrix onto `matrix`: an explicit, recorded reassessment each.
 
     All or nothing: if any risk's likelihood or impact does not exist on the new scales, nothing moves
-    and the answer lists those risks, to be reassessed one by one with new values.
+    and the answer lists those risks, to be reassessed one by one with new values. Only an admin adopts a
+    matrix, so acceptances stand (govern_acceptance); the answer lists those now above the appetite.
     """
     latest = matrices.current(session)
     if matrix.version != latest.version:
@@ -593,7 +665,7 @@ def rescore_all(session: Session, matrix: RiskMatrix, rationale: str, who: Princ
     ]
     if misfits:
         raise Conflict(f"{len(misfits)} risk(s) do not fit the new matrix; nothing was rescored.", errors=misfits)
-    changes = []
+    changes, accepted_above = [], []
     for risk in risks:
         old_level = risk.level
         assess_risk(
@@ -601,4 +673,9 @@ def rescore_all(session: Session, matrix: RiskMatrix, rationale: str, who: Princ
         )
         if risk.level != old_level:
             changes.append({"risk": risk.reference, "old_level": old_level, "new_level": risk.level})
-    return RescoreResult(matrix_version=matrix.version, rescored=len(risks), level_changes=changes)
+        if risk.treatment == Treatment.accept and spec.above_appetite(risk.level):
+            accepted_above.append(risk.reference)
+    return RescoreResult(
+        matrix_version=matrix.version, rescored=len(risks), level_changes=changes,
+        accepted_above_appetite=accepted_above,
+    )  # fmt: skip

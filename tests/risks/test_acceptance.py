@@ -1,0 +1,172 @@
+"""Accepting a risk over HTTP: expiry dates, and acceptances the appetite no longer allows."""
+
+import csv
+import io
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from openpyxl import Workbook
+
+from tests.conftest import FrozenClock, Keys
+from tests.helpers import assert_problem, risk_body
+
+END_OF_MARCH_31 = "2027-03-31T23:59:59.999999Z"
+
+
+def _accepted(
+    client: TestClient, frozen_clock: FrozenClock, headers: dict[str, str] | None = None, **overrides: Any
+) -> dict[str, Any]:
+    acceptance = {"approver": "cfo", "expires_at": (frozen_clock.now + timedelta(days=90)).isoformat()}
+    body = risk_body(residual={"likelihood": 1, "impact": 2}, treatment="accept", acceptance=acceptance)
+    response = client.post("/api/v1/risks", json={**body, **overrides}, headers=headers)
+    assert response.status_code == 201, response.text
+    return response.json()  # type: ignore[no-any-return]
+
+
+def _reassess(
+    client: TestClient, risk: dict[str, Any], residual: dict[str, int], headers: dict[str, str] | None = None
+) -> None:
+    response = client.post(
+        f"/api/v1/risks/{risk['id']}/assessments",
+        json={"residual": residual, "rationale": "controls failed"},
+        headers=headers,
+    )
+    assert response.status_code == 201, response.text
+
+
+def _voided_events(client: TestClient, risk: dict[str, Any]) -> list[dict[str, Any]]:
+    params = {"type": "risk.acceptance_voided", "subject": risk["reference"]}
+    return [e["data"] for e in client.get("/api/v1/events", params=params).json()["items"]]
+
+
+# ---- the appetite ----
+
+
+def test_a_writer_raising_an_accepted_risk_above_the_appetite_voids_the_acceptance(
+    client: TestClient, frozen_clock: FrozenClock
+) -> None:
+    risk = _accepted(client, frozen_clock)
+    assert risk["level"] == "low" and risk["acceptance"]["approver"] == "cfo"
+    frozen_clock.advance(timedelta(days=1))
+    _reassess(client, risk, {"likelihood": 5, "impact": 5})
+
+    after = client.get(f"/api/v1/risks/{risk['id']}").json()
+    assert after["level"] == "critical"
+    assert after["treatment"] == "mitigate" and after["acceptance"] is None
+    assert _ids(client, [("treatment", "accept"), ("level", "critical")]) == []  # no accepted critical risk is held
+
+    (event,) = _voided_events(client, risk)
+    assert event["old_approver"] == "cfo"
+    assert event["old_expires_at"] == risk["acceptance"]["expires_at"].replace("Z", "+00:00")
+    assert (event["new_level"], event["appetite"], event["actor"]) == ("critical", "medium", "write-key")
+    history = client.get(f"/api/v1/risks/{risk['id']}/history").json()["items"]
+    assert [h["action"] for h in history] == ["created", "assessed", "acceptance_voided"]
+    voided = history[-1]
+    assert voided["actor"] == "write-key" and datetime.fromisoformat(voided["at"]) == frozen_clock.now
+    assert voided["changes"]["treatment"] == {"old": "accept", "new": "mitigate"}
+    assert voided["changes"]["acceptance_approver"] == {"old": "cfo", "new": None}
+    assert set(voided["changes"]) == {"treatment", "acceptance_approver", "acceptance_expires_at"}
+
+
+def test_an_admin_raising_an_accepted_risk_above_the_appetite_keeps_the_acceptance(
+    client: TestClient, keys: Keys, frozen_clock: FrozenClock
+) -> None:
+    risk = _accepted(client, frozen_clock)
+    _reassess(client, risk, {"likelihood": 5, "impact": 5}, headers=keys.headers("admin"))
+    after = client.get(f"/api/v1/risks/{risk['id']}").json()
+    assert (after["level"], after["treatment"]) == ("critical", "accept")
+    assert after["acceptance"] == risk["acceptance"]
+    assert _voided_events(client, risk) == []
+
+
+def test_within_the_appetite_or_below_what_an_admin_accepted_the_acceptance_stands(
+    client: TestClient, keys: Keys, frozen_clock: FrozenClock
+) -> None:
+    low = _accepted(client, frozen_clock)
+    _reassess(client, low, {"likelihood": 3, "impact": 3})  # medium: within the appetite
+    assert client.get(f"/api/v1/risks/{low['id']}").json()["treatment"] == "accept"
+
+    high = _accepted(client, frozen_clock, headers=keys.headers("admin"), residual=None)  # high, accepted by an admin
+    _reassess(client, high, {"likelihood": 3, "impact": 4})  # a writer confirms it is high: still what was accepted
+    assert client.get(f"/api/v1/risks/{high['id']}").json()["treatment"] == "accept"
+    _reassess(client, high, {"likelihood": 5, "impact": 5})  # a writer finds it critical: beyond what was accepted
+    after = client.get(f"/api/v1/risks/{high['id']}").json()
+    assert (after["level"], after["treatment"], after["acceptance"]) == ("critical", "mitigate", None)
+    assert [e["old_approver"] for e in _voided_events(client, high)] == ["cfo"]
+    assert _voided_events(client, low) == []
+
+
+def test_an_admin_rescore_keeps_acceptances_and_lists_those_above_the_appetite(
+    client: TestClient, keys: Keys, frozen_clock: FrozenClock
+) -> None:
+    risk = _accepted(client, frozen_clock, residual={"likelihood": 1, "impact": 5})  # medium: a writer may accept
+    spec = client.get("/api/v1/matrices/current").json()["spec"]
+    spec["name"], spec["cells"][0][4] = "Stricter", "high"
+    admin = keys.headers("admin")
+    assert client.post("/api/v1/matrices", json=spec, headers=admin).status_code == 201
+    result = client.post("/api/v1/matrices/2/rescore", json={"rationale": "new method"}, headers=admin).json()
+    assert result["accepted_above_appetite"] == [risk["reference"]]
+    after = client.get(f"/api/v1/risks/{risk['id']}").json()
+    assert (after["level"], after["treatment"]) == ("high", "accept")
+    assert _voided_events(client, risk) == []
+
+
+def _ids(client: TestClient, params: list[tuple[str, str]]) -> list[int]:
+    return [r["id"] for r in client.get("/api/v1/risks", params=params).json()["items"]]
+
+
+# ---- expiry given as a date ----
+
+
+def test_an_expiry_date_alone_lasts_through_that_day_utc(client: TestClient, frozen_clock: FrozenClock) -> None:
+    body = risk_body(
+        residual={"likelihood": 1, "impact": 2}, treatment="accept",
+        acceptance={"approver": "cfo", "expires_at": "2027-03-31"},
+    )  # fmt: skip
+    risk = client.post("/api/v1/risks", json=body).json()
+    assert risk["acceptance"]["expires_at"] == END_OF_MARCH_31
+
+    frozen_clock.advance(datetime(2027, 3, 31, 23, 59, tzinfo=UTC) - frozen_clock.now)
+    assert client.get(f"/api/v1/risks/{risk['id']}").json()["acceptance"]["expired"] is False
+    frozen_clock.advance(timedelta(minutes=1))  # midnight: the first moment of April 1st
+    assert client.get(f"/api/v1/risks/{risk['id']}").json()["acceptance"]["expired"] is True
+
+
+def test_patch_reads_an_expiry_date_the_same_way(client: TestClient, frozen_clock: FrozenClock) -> None:
+    risk = client.post("/api/v1/risks", json=risk_body(residual={"likelihood": 1, "impact": 2})).json()
+    change = {"treatment": "accept", "acceptance": {"approver": "cfo", "expires_at": "2027-03-31"}}
+    patched = client.patch(f"/api/v1/risks/{risk['id']}", json=change)
+    assert patched.status_code == 200, patched.text
+    assert patched.json()["acceptance"]["expires_at"] == END_OF_MARCH_31
+
+
+@pytest.mark.parametrize("value", ["2027-02-30", "2027-03-31T12:00:00", "31/03/2027"])
+def test_an_impossible_or_zoneless_expiry_is_refused(client: TestClient, frozen_clock: FrozenClock, value: str) -> None:
+    body = risk_body(
+        residual={"likelihood": 1, "impact": 2}, treatment="accept", acceptance={"approver": "cfo", "expires_at": value}
+    )
+    assert_problem(client.post("/api/v1/risks", json=body), 422, "body.acceptance.expires_at")
+
+
+def test_an_import_reads_an_expiry_date_as_the_api_does(client: TestClient, frozen_clock: FrozenClock) -> None:
+    header = ["title", "category", "owner", "inherent_likelihood", "inherent_impact", "treatment",
+              "acceptance_approver", "acceptance_expires_at", "next_review_at"]  # fmt: skip
+    out = io.StringIO()
+    csv.writer(out).writerows([header, ["From CSV", "ops", "cto", 1, 2, "accept", "cfo", "2027-03-31", "2027-02-01"]])
+    book = Workbook()
+    sheet = book.active
+    sheet.append(header)
+    sheet.append(["From XLSX", "ops", "cto", 1, 2, "accept", "cfo", date(2027, 3, 31), date(2027, 2, 1)])
+    sheet.append(["With a time", "ops", "cto", 1, 2, "accept", "cfo", datetime(2027, 3, 31, 12, 0), None])
+    xlsx = io.BytesIO()
+    book.save(xlsx)
+    for name, content in (("r.csv", out.getvalue().encode()), ("r.xlsx", xlsx.getvalue())):
+        response = client.post("/api/v1/risks/import", files={"file": (name, content)})
+        assert response.status_code == 200, response.text
+    risks = {r["title"]: r for r in client.get("/api/v1/risks").json()["items"]}
+    for title in ("From CSV", "From XLSX"):
+        assert risks[title]["acceptance"]["expires_at"] == END_OF_MARCH_31, title
+        assert risks[title]["next_review_at"] == "2027-02-01T00:00:00Z", title  # a review date: from the day's start
+    assert risks["With a time"]["acceptance"]["expires_at"] == "2027-03-31T12:00:00Z"
