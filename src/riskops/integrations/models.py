@@ -132,7 +132,7 @@ class ReceivedAlert(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     integration_id: int = Field(foreign_key="integration.id", index=True)
     received_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
-    outcome: str = Field(max_length=32)  # opened, attached, resolved, acknowledged, duplicate, ignored, rejected
+    outcome: str = Field(max_length=32)  # opened, attached, reopened, resolved, acknowledged, ignored, rejected
     detail: str = Field(default="", max_length=500)
     dedup_key: str | None = Field(default=None, max_length=300)
     incident_id: int | None = Field(default=None, foreign_key="incident.id")

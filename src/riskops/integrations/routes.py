@@ -13,6 +13,7 @@ from sqlalchemy.exc import IntegrityError
 from starlette.concurrency import run_in_threadpool
 
 from riskops.auth import Admin, Db, Reader
+from riskops.config import Settings
 from riskops.db import Database
 from riskops.errors import PayloadTooLarge, Unauthorized
 from riskops.integrations import service
@@ -76,6 +77,11 @@ async def _body(request: Request) -> bytes:
     return body
 
 
+def _settings(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
 def _token(request: Request) -> str | None:
     header = request.headers.get("authorization", "")
     if header.lower().startswith("bearer "):
@@ -92,12 +98,16 @@ def _authenticate(db: Database, token: str | None, kind: IntegrationKind) -> Int
     raise Unauthorized(f"A valid {kind} integration token is required (Authorization: Bearer, or ?token=).")
 
 
-def _process(db: Database, integration: Integration, signal: service.Signal, body: bytes) -> ReceivedAlert:
+def _process(
+    db: Database, settings: Settings, integration: Integration, signal: service.Signal, body: bytes
+) -> ReceivedAlert:
     """One unit of work; a racing duplicate that lost the open-group index is applied again, and attaches."""
     for attempt in range(3):
         try:
             with db.write() as session:
-                return service.handle(session, integration, signal, body)
+                return service.handle(
+                    session, integration, signal, body, flap_window_minutes=settings.flap_window_minutes
+                )
         except IntegrityError:
             if attempt == 2:
                 raise
@@ -143,14 +153,14 @@ def _bad(reasons: list[str]) -> JSONResponse:
 
 
 async def _receive(
-    db: Database, integration: Integration, body: bytes, model: type[BaseModel],
+    request: Request, db: Database, integration: Integration, body: bytes, model: type[BaseModel],
     to_signal: Callable[[Any], service.Signal],
 ) -> JSONResponse:  # fmt: skip
     try:
         parsed = await run_in_threadpool(_parse, db, integration, body, model)
     except Rejected as exc:
         return _bad(exc.reasons)
-    return _answer(await run_in_threadpool(_process, db, integration, to_signal(parsed), body))
+    return _answer(await run_in_threadpool(_process, db, _settings(request), integration, to_signal(parsed), body))
 
 
 @inbound.post("/alertmanager", status_code=status.HTTP_202_ACCEPTED)
@@ -158,7 +168,7 @@ async def alertmanager(request: Request, db: Db) -> JSONResponse:
     """Alertmanager's webhook receiver body (version 4), as Alertmanager sends it."""
     body = await _body(request)
     integration = await run_in_threadpool(_authenticate, db, _token(request), IntegrationKind.alertmanager)
-    return await _receive(db, integration, body, AlertmanagerPayload, service.from_alertmanager)
+    return await _receive(request, db, integration, body, AlertmanagerPayload, service.from_alertmanager)
 
 
 @inbound.post("/generic", status_code=status.HTTP_202_ACCEPTED)
@@ -166,7 +176,7 @@ async def generic(request: Request, db: Db) -> JSONResponse:
     """riskops' generic alert shape, with the integration token."""
     body = await _body(request)
     integration = await run_in_threadpool(_authenticate, db, _token(request), IntegrationKind.generic)
-    return await _receive(db, integration, body, GenericAlert, service.from_generic)
+    return await _receive(request, db, integration, body, GenericAlert, service.from_generic)
 
 
 @inbound.post("/generic/{integration_id}", status_code=status.HTTP_202_ACCEPTED)
@@ -189,7 +199,7 @@ async def generic_signed(integration_id: int, request: Request, db: Db) -> JSONR
         return integration
 
     integration = await run_in_threadpool(check)
-    return await _receive(db, integration, body, GenericAlert, service.from_generic)
+    return await _receive(request, db, integration, body, GenericAlert, service.from_generic)
 
 
 @inbound.post("/pagerduty/v2/enqueue", status_code=status.HTTP_202_ACCEPTED)
@@ -215,7 +225,9 @@ async def pagerduty(request: Request, db: Db) -> JSONResponse:
         await run_in_threadpool(_reject, db, integration, body, problems)
         return _pd_invalid(problems)
     dedup_key = event.dedup_key or uuid.uuid4().hex
-    await run_in_threadpool(_process, db, integration, service.from_pagerduty(event, dedup_key), body)
+    await run_in_threadpool(
+        _process, db, _settings(request), integration, service.from_pagerduty(event, dedup_key), body
+    )
     return JSONResponse(
         {"status": "success", "message": "Event processed", "dedup_key": dedup_key},
         status_code=status.HTTP_202_ACCEPTED,

@@ -5,6 +5,7 @@ import json
 import re
 import secrets
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Literal
 
 from sqlmodel import Session, col, select
@@ -219,39 +220,54 @@ def _holds(op: str, actual: str | None, wanted: str) -> bool:
 
 # ---- acting on a signal ----
 
+_ENDED = (IncidentState.resolved, IncidentState.closed)
 
-def handle(session: Session, integration: Integration, signal: Signal, body: bytes) -> ReceivedAlert:
+
+def handle(
+    session: Session, integration: Integration, signal: Signal, body: bytes, *, flap_window_minutes: int
+) -> ReceivedAlert:
     """Apply one signal in the caller's transaction and record what was received and what it did.
 
-    A concurrent duplicate that opens the same group fails on the open-group unique index and rolls back
-    whole; the caller runs it again, and then it attaches to the group the other opened.
+    A firing goes to the key's latest incident while that is open, or resolved less than the flap window
+    ago (it is reopened); otherwise it opens a new incident. A concurrent duplicate that opens the same
+    group fails on the open-group unique index and rolls back whole; the caller runs it again, and then
+    it attaches to the group the other opened.
     """
     who = principal(integration)
+    # Locked (group, then incident) so that racing news, and people moving the incident, apply in turn.
     group = session.exec(
-        select(AlertGroup).where(
-            AlertGroup.integration_id == integration.id,
-            AlertGroup.key == signal.key,
-            col(AlertGroup.closed_at).is_(None),
-        )
+        select(AlertGroup)
+        .where(AlertGroup.integration_id == integration.id, AlertGroup.key == signal.key)
+        .order_by(col(AlertGroup.id).desc())
+        .limit(1)
+        .with_for_update()
     ).first()
-    incident = session.get(Incident, group.incident_id) if group else None
-    if group is not None and incident is not None and incident.state in (IncidentState.resolved, IncidentState.closed):
-        group.closed_at = utcnow()  # people closed it by hand: the alert's next news starts afresh
-        session.add(group)
-        session.flush()
-        group = incident = None
+    incident = session.get(Incident, group.incident_id, with_for_update=True) if group else None
     action = _update_instances(session, integration, signal) if signal.instances else signal.action
     outcome, detail = "ignored", ""
     if action == "trigger":
-        if group is None or incident is None:
+        if group is None or incident is None or not _takes_a_refiring(incident, flap_window_minutes):
+            if group is not None and group.closed_at is None:
+                group.closed_at = utcnow()  # people ended its incident while the alert still fired
+                session.add(group)
+                session.flush()
             incident = _open(session, integration, signal, who)
-            session.add(AlertGroup(integration_id=integration.id, key=signal.key, incident_id=incident.id))  # type: ignore[arg-type]
-            session.flush()
+            group = AlertGroup(integration_id=integration.id, key=signal.key, incident_id=incident.id)  # type: ignore[arg-type]
             outcome = "opened"
+        elif incident.state == IncidentState.resolved:
+            incidents.transition(session, incident, "reopen", who, note="the alert fired again")
+            within = f"within {flap_window_minutes} minutes of the resolution"
+            incidents.add_note(
+                session, incident, f"Reopened: {integration.name} fired again {within}: {signal.title}", who
+            )
+            outcome, detail = "reopened", f"the alert fired again {within}"
         else:
             incidents.add_note(session, incident, f"Alert again from {integration.name}: {signal.title}", who)
             outcome, detail = "attached", "an open incident already has this alert"
-    elif group is not None and incident is not None:
+        group.closed_at = None  # firing: retries and later news go to this group
+        session.add(group)
+        session.flush()
+    elif group is not None and incident is not None and group.closed_at is None and incident.state not in _ENDED:
         if action == "acknowledge":
             outcome = _advance(session, incident, ("acknowledge",), who, "acknowledged")
         else:
@@ -267,6 +283,18 @@ def handle(session: Session, integration: Integration, signal: Signal, body: byt
     session.add(receipt)
     session.flush()
     return receipt
+
+
+def _takes_a_refiring(incident: Incident, flap_window_minutes: int) -> bool:
+    """An open incident takes its alert's next firing; so does one resolved less than the window ago (flapping).
+    A closed incident never does: people have written it up."""
+    if incident.state not in _ENDED:
+        return True
+    return (
+        incident.state == IncidentState.resolved
+        and incident.resolved_at is not None
+        and utcnow() < incident.resolved_at + timedelta(minutes=flap_window_minutes)
+    )
 
 
 def _update_instances(session: Session, integration: Integration, signal: Signal) -> Action:
