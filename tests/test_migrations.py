@@ -1,6 +1,8 @@
 """Alembic on both databases: from empty to head, down to nothing and back, and in step with the models."""
 
+import json
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -11,8 +13,10 @@ from sqlmodel import Session, select
 
 from riskops import bootstrap, migrations
 from riskops.db import make_engine
+from riskops.incidents.models import Incident, IncidentStep
 from riskops.matrices.models import RiskMatrix
 from riskops.models import metadata
+from riskops.scheduler.models import Notice
 from tests.conftest import drop_postgres_database, new_postgres_database, postgres_or_skip
 
 
@@ -69,11 +73,21 @@ def test_0006_upgrades_real_incidents_and_keeps_every_row(empty_engine: Engine) 
     was declared, every plan item required, its links and timeline intact."""
     migrations.upgrade(empty_engine, "0005")
     declared = "2026-07-01 09:00:00.000000+00:00" if empty_engine.dialect.name == "sqlite" else "2026-07-01T09:00Z"
+    spec = json.dumps({"business_impact": {"rto_minutes": 240, "rpo_minutes": 60, "mtpd_minutes": 1440}})
     with empty_engine.begin() as conn:
         conn.execute(
             text(
-                "INSERT INTO incident (id, title, description, severity, state, is_exercise, declared_at, declared_by,"
-                " version) VALUES (1, 'Ransomware', '', 'SEV1', 'acknowledged', false, :at, 'bob', 1)"
+                "INSERT INTO playbook_version (slug, version, title, spec, content_hash, source, published_at,"
+                " published_by) VALUES ('ransomware', 1, 'Ransomware', :spec, 'h', 'file', :at, 'riskops')"
+            ),
+            {"spec": spec, "at": declared},
+        )
+        # Resolved under the old code, which dropped the reminders of the work still owed.
+        conn.execute(
+            text(
+                "INSERT INTO incident (id, title, description, severity, state, is_exercise, playbook_slug,"
+                " playbook_version, declared_at, declared_by, resolved_at, version)"
+                " VALUES (1, 'Ransomware', '', 'SEV1', 'resolved', false, 'ransomware', 1, :at, 'bob', :at, 1)"
             ),
             {"at": declared},
         )
@@ -105,6 +119,20 @@ def test_0006_upgrades_real_incidents_and_keeps_every_row(empty_engine: Engine) 
         for table in ("incident_step", "incident_message"):
             assert conn.execute(text(f"SELECT required FROM {table}")).scalars().all() == [True]
         assert conn.execute(text("SELECT count(*) FROM incident_timeline")).scalar_one() == 1
+        mtpd = conn.execute(text("SELECT mtpd_minutes FROM incident")).scalar_one()
+        assert mtpd == 1440
+        notices = conn.execute(text("SELECT kind, subject_type FROM notice ORDER BY kind")).all()
+        assert [tuple(n) for n in notices] == [
+            ("communication.due", "message"), ("communication.overdue", "message"),
+            ("step.due", "step"), ("step.overdue", "step"),
+        ]  # fmt: skip
+    with Session(empty_engine) as session:  # read through the models: aware UTC times, due as the app plans them
+        incident = session.exec(select(Incident)).one()
+        assert incident.mtpd_at == incident.declared_at + timedelta(minutes=1440)
+        step = session.exec(select(IncidentStep)).one()
+        overdue = session.exec(select(Notice).where(Notice.kind == "step.overdue")).one()
+        assert overdue.due_at == step.due_at and overdue.ref == step.due_at.isoformat()
+        assert overdue.data == {"incident_id": incident.id}
     catalog = (
         "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'risk'"
         if empty_engine.dialect.name == "sqlite"

@@ -7,6 +7,7 @@ Create Date: 2026-11-28
 """
 
 from collections.abc import Sequence
+from datetime import timedelta
 
 import sqlalchemy as sa
 from alembic import op
@@ -61,6 +62,66 @@ def upgrade() -> None:
     op.create_index("ix_risk_owner_ci_score", "risk", [sa.text("lower(owner)"), "score", "id"])
 
     op.create_index("ix_alert_group_key_id", "alert_group", ["integration_id", "key", "id"])
+    _backfill_obligations()
+
+
+# Written out here (not imported from the app) so that this revision does the same thing forever.
+_REMINDER = timedelta(minutes=10)  # RISKOPS_STEP_REMINDER_MINUTES' default
+_incident = sa.table(
+    "incident", sa.column("id", sa.Integer), sa.column("state", sa.String), sa.column("declared_at", UTCDateTime()),
+    sa.column("playbook_slug", sa.String), sa.column("playbook_version", sa.Integer),
+    sa.column("mtpd_minutes", sa.Integer), sa.column("mtpd_at", UTCDateTime()),
+)  # fmt: skip
+_playbook = sa.table(
+    "playbook_version", sa.column("slug", sa.String), sa.column("version", sa.Integer), sa.column("spec", sa.JSON)
+)
+_notice = sa.table(
+    "notice", sa.column("kind", sa.String), sa.column("subject_type", sa.String), sa.column("subject_id", sa.Integer),
+    sa.column("ref", sa.String), sa.column("due_at", UTCDateTime()), sa.column("data", sa.JSON),
+    sa.column("fired_at", UTCDateTime()),
+)  # fmt: skip
+# Per plan table: the notice subject, its reminder and overdue kinds, and the statuses in which it is still owed.
+_OBLIGATIONS = {
+    "incident_step": ("step", "step.due", "step.overdue", ("pending", "in-progress")),
+    "incident_message": ("message", "communication.due", "communication.overdue", ("pending",)),
+}
+
+
+def _backfill_obligations() -> None:
+    """Incidents already running keep what this revision promises: the MTPD of their playbook is recorded, and
+    every step and communication still owed (also of a resolved incident, whose reminders the old code dropped)
+    gets its reminder and overdue notices, unless it has them already."""
+    conn = op.get_bind()
+    incidents = conn.execute(sa.select(_incident).where(_incident.c.state != "closed")).all()
+    specs = {(r.slug, r.version): r.spec for r in conn.execute(sa.select(_playbook))}
+    declared = {i.id: i.declared_at for i in incidents}
+    for incident in incidents:
+        spec = specs.get((incident.playbook_slug, incident.playbook_version))
+        if spec is not None:
+            minutes = spec["business_impact"]["mtpd_minutes"]
+            conn.execute(
+                _incident.update()
+                .where(_incident.c.id == incident.id)
+                .values(mtpd_minutes=minutes, mtpd_at=incident.declared_at + timedelta(minutes=minutes))
+            )
+    if not declared:
+        return
+    mine = sa.select(_notice).where(_notice.c.subject_type.in_([subject for subject, *_ in _OBLIGATIONS.values()]))
+    planned = {(n.kind, n.subject_type, n.subject_id, n.ref) for n in conn.execute(mine)}
+    for table, (subject, due_kind, overdue_kind, owed) in _OBLIGATIONS.items():
+        rows = sa.table(table, sa.column("id", sa.Integer), sa.column("incident_id", sa.Integer),
+                        sa.column("due_at", UTCDateTime()), sa.column("status", sa.String))  # fmt: skip
+        query = sa.select(rows).where(rows.c.status.in_(owed), rows.c.incident_id.in_(list(declared)))
+        for row in conn.execute(query):
+            ref, start = row.due_at.isoformat(), declared[row.incident_id]
+            for kind, due in ((due_kind, row.due_at - _REMINDER), (overdue_kind, row.due_at)):
+                if (kind, subject, row.id, ref) not in planned:
+                    conn.execute(
+                        _notice.insert().values(
+                            kind=kind, subject_type=subject, subject_id=row.id, ref=ref, due_at=max(start, due),
+                            data={"incident_id": row.incident_id}, fired_at=None,
+                        )
+                    )  # fmt: skip
 
 
 def downgrade() -> None:
