@@ -11,6 +11,7 @@ from sqlalchemy import Engine
 
 from tests.conftest import FrozenClock, Keys
 from tests.helpers import assert_problem, risk_body, row_counts, running_service
+from tests.incidents.support import finish_obligations
 
 SUMMARY = {
     "what_happened": "A misdirected export sent 1,200 customer records to a partner.",
@@ -40,8 +41,8 @@ def test_personal_data_breach_from_activation_to_close(
     incident = activated.json()
     assert activated.headers["location"] == f"/api/v1/incidents/{incident['id']}"
     assert incident["state"] == "declared" and incident["severity"] == "SEV2"
-    assert incident["playbook"] == "personal-data-breach" and incident["playbook_version"] == 1
-    assert incident["risk_ids"] == [risk["id"]]
+    assert incident["playbook"] == "personal-data-breach" and incident["playbook_version"] == 2
+    assert incident["risk_ids"] == [risk["reference"]]
     regulator = next(m for m in incident["communications"] if m["audience"] == "regulator")
     assert _at(regulator["due_at"]) - _at(incident["declared_at"]) == timedelta(hours=72)
     assert incident["reference"] in regulator["body"]
@@ -63,15 +64,9 @@ def test_personal_data_breach_from_activation_to_close(
     frozen_clock.advance(timedelta(minutes=5))
     assert client.post(f"/api/v1/incidents/{ref}/acknowledge", json={"note": "on it"}).json()["state"] == "acknowledged"
     steps = incident["steps"]
-    done: set[str] = set()
-    while len(done) < len(steps):  # work the plan in dependency order
-        ready = [s for s in steps if s["key"] not in done and set(s["depends_on"]) <= done]
-        for step in ready:
-            assert client.post(f"/api/v1/incidents/{ref}/steps/{step['key']}/complete").status_code == 200
-            done.add(step["key"])
-    for message in incident["communications"]:
-        sent = client.post(f"/api/v1/incidents/{ref}/communications/{message['key']}/sent", json={})
-        assert sent.json()["status"] == "sent"
+    worked = finish_obligations(client, incident, optional=True)
+    assert {s["status"] for s in worked["steps"]} == {"done"}
+    assert {m["status"] for m in worked["communications"]} == {"sent"}
     assert client.post(f"/api/v1/incidents/{ref}/notes", json={"text": "DPO agrees to notify"}).status_code == 201
     frozen_clock.advance(timedelta(hours=3))
     client.post(f"/api/v1/incidents/{ref}/mitigate", json={})
@@ -98,12 +93,18 @@ def test_personal_data_breach_from_activation_to_close(
     assert_problem(client.post(f"/api/v1/incidents/{ref}/notes", json={"text": "late"}), 409)
 
 
-def test_step_cannot_complete_before_its_dependencies(client: TestClient, playbooks: Path) -> None:
+def test_step_cannot_start_or_complete_before_its_dependencies(
+    client: TestClient, engine: Engine, playbooks: Path
+) -> None:
     incident = client.post("/api/v1/playbooks/ransomware/activate", json={}).json()
     ref = incident["reference"]
     step = next(s for s in incident["steps"] if s["depends_on"])
-    body = assert_problem(client.post(f"/api/v1/incidents/{ref}/steps/{step['key']}/complete"), 409)
-    assert body["waiting_for"] == sorted(step["depends_on"])
+    before = row_counts(engine)
+    for action in ("start", "complete"):
+        body = assert_problem(client.post(f"/api/v1/incidents/{ref}/steps/{step['key']}/{action}"), 409)
+        assert body["waiting_for"] == sorted(step["depends_on"])
+    assert row_counts(engine) == before
+    assert client.get(f"/api/v1/incidents/{ref}").json()["steps"][incident["steps"].index(step)]["status"] == "pending"
     for dependency in step["depends_on"]:  # a skipped dependency no longer blocks
         skip = client.post(f"/api/v1/incidents/{ref}/steps/{dependency}/skip", json={"reason": "not applicable"})
         assert skip.status_code == 200 and skip.json()["skip_reason"] == "not applicable"
@@ -168,6 +169,22 @@ def test_concurrent_retries_make_one_incident(database_url: str, keys: Keys, tmp
         ("/api/v1/playbooks/ransomware/activate", {"version": 9}, 404, None),
         ("/api/v1/playbooks/ransomware/activate", {"severity": "SEV9"}, 422, "body.severity"),
         ("/api/v1/playbooks/ransomware/activate", {"risk_ids": ["R-9999"]}, 422, "body.risk_ids.0"),
+        ("/api/v1/playbooks/ransomware/activate", {"risk_ids": [9999]}, 422, "body.risk_ids.0"),
+        ("/api/v1/playbooks/ransomware/activate", {"detected_at": "2026-07-01T08:00:00"}, 422, "body.detected_at"),
+        ("/api/v1/playbooks/ransomware/activate", {"detected_at": "2026-07-01T09:01:00Z"}, 422, "body.detected_at"),
+        (
+            "/api/v1/incidents",
+            {"title": "x", "severity": "SEV1", "detected_at": "2026-06-30T12:00"},
+            422,
+            "body.detected_at",
+        ),
+        (
+            "/api/v1/incidents",
+            {"title": "x", "severity": "SEV1", "detected_at": "2026-07-02T00:00Z"},
+            422,
+            "body.detected_at",
+        ),
+        ("/api/v1/incidents", {"title": "x", "severity": "SEV1", "risk_ids": [True]}, 422, None),
         ("/api/v1/playbooks/ransomware/activate", {"colour": "red"}, 422, "body.colour"),
         ("/api/v1/incidents", {"title": "No severity"}, 422, "body.severity"),
         ("/api/v1/incidents", {"severity": "SEV1"}, 422, "body.title"),
@@ -178,6 +195,7 @@ def test_bad_declarations_write_nothing(
     client: TestClient,
     engine: Engine,
     playbooks: Path,
+    frozen_clock: FrozenClock,
     path: str,
     body: dict,
     status: int,
@@ -207,7 +225,7 @@ def test_incident_without_playbook_and_exercise_does_not_materialise(client: Tes
         "/api/v1/incidents",
         json={"title": "Drill", "severity": "SEV4", "risk_ids": [str(risk["id"])], "exercise": True},
     )
-    assert drill.json()["exercise"] is True and drill.json()["risk_ids"] == [risk["id"]]
+    assert drill.json()["exercise"] is True and drill.json()["risk_ids"] == [risk["reference"]]
     assert client.get(f"/api/v1/risks/{risk['id']}").json()["materialised_at"] is None
 
 
@@ -216,3 +234,91 @@ def test_reads_need_a_key_and_writes_a_write_key(client: TestClient, keys: Keys,
     assert_problem(client.post("/api/v1/playbooks/ransomware/activate", json={}, headers=keys.headers("read")), 403)
     assert client.get("/api/v1/playbooks/ransomware", headers=keys.headers("read")).status_code == 200
     assert_problem(client.get("/api/v1/incidents/INC-0999"), 404)
+
+
+def test_linked_risks_are_taken_by_number_or_reference_and_shown_as_references(
+    client: TestClient, engine: Engine
+) -> None:
+    first, second = _risk(client), _risk(client)
+    body = {"title": "Export misdirected", "severity": "SEV2", "risk_ids": [second["id"], first["reference"]]}
+    declared = client.post("/api/v1/incidents", json=body)
+    assert declared.status_code == 201, declared.text
+    expected = [first["reference"], second["reference"]]
+    assert declared.json()["risk_ids"] == expected
+    assert client.get(f"/api/v1/incidents/{declared.json()['id']}").json()["risk_ids"] == expected
+    listed = client.get("/api/v1/incidents", params={"risk": second["reference"]}).json()["items"]
+    assert [i["risk_ids"] for i in listed] == [expected]
+
+    before = row_counts(engine)
+    refused = assert_problem(client.post("/api/v1/incidents", json={**body, "risk_ids": [True]}), 422)
+    assert all(e["field"].startswith("body.risk_ids.0") for e in refused["errors"]), refused["errors"]
+    assert row_counts(engine) == before
+
+
+def test_search_finds_title_or_description_in_any_case(client: TestClient) -> None:
+    def declare(title: str, description: str = "") -> str:
+        response = client.post(
+            "/api/v1/incidents", json={"title": title, "severity": "SEV3", "description": description}
+        )
+        assert response.status_code == 201, response.text
+        return str(response.json()["reference"])
+
+    outage = declare("Payments API down", "Card payments fail with 502")
+    leak = declare("Customer export misdirected", "1,200 PAYMENT records went to a partner")
+    disk = declare("Disk 100% full on db-2")
+
+    def found(q: str) -> list[str]:
+        response = client.get("/api/v1/incidents", params={"q": q})
+        assert response.status_code == 200, response.text
+        return [i["reference"] for i in response.json()["items"]]
+
+    assert found("payment") == [leak, outage]  # newest first
+    assert found("PAYMENTS API") == [outage]
+    assert found("misdirected") == [leak]
+    assert found("100%") == [disk] and found("%") == [disk]  # a wildcard is searched for, not matched with
+    assert found("db_2") == []
+    assert found("earthquake") == []
+    assert found("") == [disk, leak, outage]  # an empty search box filters nothing
+    assert_problem(client.get("/api/v1/incidents", params={"q": "x" * 201}), 422, "query.q")
+
+
+def test_completing_a_step_keeps_its_note(client: TestClient, playbooks: Path) -> None:
+    incident = client.post("/api/v1/playbooks/core-service-outage/activate", json={}).json()
+    ref = incident["reference"]
+    done = client.post(
+        f"/api/v1/incidents/{ref}/steps/triage-and-declare/complete", json={"note": "SEV1 confirmed with the CTO"}
+    )
+    assert done.status_code == 200 and done.json()["status"] == "done", done.text
+    assert client.post(f"/api/v1/incidents/{ref}/steps/freeze-changes/complete", json={}).status_code == 200
+    assert_problem(client.post(f"/api/v1/incidents/{ref}/steps/check-dependencies/complete", json={"x": 1}), 422)
+
+    entries = client.get(f"/api/v1/incidents/{ref}/timeline").json()["items"]
+    completed = [e for e in entries if e["kind"] == "step.completed"]
+    assert [e["data"]["note"] for e in completed] == ["SEV1 confirmed with the CTO", None]
+    assert completed[0]["text"].endswith(": SEV1 confirmed with the CTO")
+    events = client.get("/api/v1/events", params={"type": "step.completed", "subject": ref}).json()["items"]
+    assert [e["data"]["note"] for e in events] == ["SEV1 confirmed with the CTO", None]
+
+
+def test_a_follow_up_on_a_risk_closed_meanwhile_refuses_the_close_naming_the_action(
+    client: TestClient, engine: Engine
+) -> None:
+    risk = client.post("/api/v1/risks", json=risk_body()).json()
+    incident = client.post(
+        "/api/v1/incidents", json={"title": "Flood", "severity": "SEV2", "risk_ids": [risk["reference"]]}
+    ).json()
+    ref = incident["reference"]
+    for action in ("acknowledge", "mitigate", "resolve"):
+        assert client.post(f"/api/v1/incidents/{ref}/{action}").status_code == 200
+    closed_risk = client.post(f"/api/v1/risks/{risk['id']}/close", json={"reason": "site sold"})
+    assert closed_risk.status_code == 200, closed_risk.text
+    before = row_counts(engine)
+    follow_up = {"title": "Flood barriers", "owner": "facilities", "control_for": risk["reference"]}
+    body = assert_problem(
+        client.post(f"/api/v1/incidents/{ref}/close", json={"summary": {**SUMMARY, "follow_up_actions": [follow_up]}}),
+        409,
+        "body.summary.follow_up_actions.0.control_for",
+    )
+    assert risk["reference"] in body["detail"]
+    assert row_counts(engine) == before
+    assert client.get(f"/api/v1/incidents/{ref}").json()["state"] == "resolved"

@@ -122,6 +122,26 @@ def test_a_note_is_accepted_and_kept_on_the_timeline(client: TestClient) -> None
     assert entries[-1]["kind"] == "state.changed" and "paged the on-call SRE" in entries[-1]["text"]
 
 
+@pytest.mark.parametrize("body", [None, {}, {"note": "from the bridge"}], ids=["no-body", "empty", "note"])
+def test_a_move_takes_no_body_an_empty_one_or_a_note(client: TestClient, body: dict[str, Any] | None) -> None:
+    ref = _declare(client)["reference"]
+    for action in ("acknowledge", "mitigate", "resolve", "reopen"):
+        response = _act(client, ref, action) if body is None else _act(client, ref, action, json=body)
+        assert response.status_code == 200, response.text
+    assert response.json()["state"] == "acknowledged"
+    entries = client.get(f"/api/v1/incidents/{ref}/timeline").json()["items"]
+    changes = [e["text"] for e in entries if e["kind"] == "state.changed"]
+    assert len(changes) == 4
+    assert all(text.endswith(": from the bridge") is (body is not None and "note" in body) for text in changes)
+
+
+def test_a_move_with_an_unknown_field_is_422_and_changes_nothing(client: TestClient, engine: Engine) -> None:
+    incident = _declare(client)
+    before = row_counts(engine)
+    assert_problem(_act(client, incident["reference"], "acknowledge", json={"notes": "typo"}), 422, "body.notes")
+    assert row_counts(engine) == before
+
+
 def test_a_read_only_key_cannot_move_an_incident(client: TestClient, engine: Engine, keys: Keys) -> None:
     incident = _declare(client)
     before = row_counts(engine)
@@ -140,11 +160,13 @@ def test_each_state_is_stamped_when_reached_and_measures_are_exact(
     incident = _declare(client)
     ref = incident["reference"]
     assert _at(incident["declared_at"]) == declared_at
+    assert _at(incident["detected_at"]) == declared_at  # detection defaults to the declaration
     assert incident["acknowledged_at"] is None and incident["measures"]["time_to_acknowledge_seconds"] is None
 
     acknowledged_at = frozen_clock.advance(timedelta(minutes=7))
     incident = _move(client, ref, "acknowledge")
     assert _at(incident["acknowledged_at"]) == acknowledged_at
+    assert incident["acknowledged_by"] == "write-key" and incident["acknowledged_automatically"] is False
     assert incident["mitigated_at"] is None and incident["resolved_at"] is None
     assert incident["measures"]["time_to_acknowledge_seconds"] == 7 * 60
 
@@ -159,6 +181,7 @@ def test_each_state_is_stamped_when_reached_and_measures_are_exact(
     assert incident["measures"]["time_to_resolve_seconds"] == 60 * 60 + 15
     assert incident["measures"]["time_to_acknowledge_seconds"] == 7 * 60
     assert incident["measures"]["rto_met"] is None  # no playbook, no RTO
+    assert incident["measures"]["breached"] is False and incident["measures"]["mtpd_exceeded"] is False
     assert incident["closed_at"] is None
 
     closed_at = frozen_clock.advance(timedelta(days=2))
@@ -185,25 +208,35 @@ def test_resolving_again_after_a_reopen_takes_the_latest_resolution(
     assert incident["measures"]["time_to_resolve_seconds"] == 3 * 60 * 60
 
 
-def test_a_reopened_incident_has_no_rto_verdict_while_open(
+def test_a_reopened_incident_misses_its_rto_once_breach_at_passes_unresolved(
     client: TestClient, synced: list[str], frozen_clock: FrozenClock
 ) -> None:
-    """Measures.rto_met is documented as null while open; a reopened incident is open again."""
+    """The earlier resolution no longer counts: open again, the verdict is pending until breach_at, then false."""
     incident = client.post("/api/v1/playbooks/core-service-outage/activate", json={}).json()
-    ref = incident["reference"]
+    ref, breach_at = incident["reference"], _at(incident["breach_at"])
     _move(client, ref, "acknowledge")
     _move(client, ref, "mitigate")
     frozen_clock.advance(timedelta(minutes=30))
-    assert _move(client, ref, "resolve")["measures"]["rto_met"] is True
+    resolved = _move(client, ref, "resolve")["measures"]
+    assert resolved["rto_met"] is True and resolved["breached"] is False
     reopened = _move(client, ref, "reopen")
     assert reopened["state"] == "acknowledged"
-    frozen_clock.advance(timedelta(hours=3))  # well past breach_at, still not resolved
+    assert reopened["measures"]["rto_met"] is None and reopened["measures"]["breached"] is False
+
+    frozen_clock.advance(breach_at - frozen_clock.now)  # at breach_at itself: still in time
+    assert client.get(f"/api/v1/incidents/{ref}").json()["measures"]["rto_met"] is None
+    frozen_clock.advance(timedelta(seconds=1))
     still_open = client.get(f"/api/v1/incidents/{ref}").json()
     assert still_open["state"] == "acknowledged"
-    assert still_open["measures"]["rto_met"] is None, still_open["measures"]
+    assert still_open["measures"]["rto_met"] is False and still_open["measures"]["breached"] is True
+    assert still_open["measures"]["mtpd_exceeded"] is False  # mtpd_at is 8 hours out
+
+    _move(client, ref, "mitigate")
+    late = _move(client, ref, "resolve")["measures"]
+    assert late["rto_met"] is False and late["breached"] is True
 
 
-@pytest.mark.parametrize(("minutes", "met"), [(119, True), (120, True), (121, False), (600, False)])
+@pytest.mark.parametrize(("minutes", "met"), [(119, True), (120, True), (121, False), (480, False), (481, False)])
 def test_rto_met_depends_on_resolving_before_the_breach_time(
     client: TestClient, synced: list[str], frozen_clock: FrozenClock, minutes: int, met: bool
 ) -> None:
@@ -218,7 +251,8 @@ def test_rto_met_depends_on_resolving_before_the_breach_time(
     _move(client, ref, "mitigate")
     frozen_clock.advance(timedelta(minutes=minutes))
     resolved = _move(client, ref, "resolve")
-    assert resolved["measures"]["rto_met"] is met
+    assert resolved["measures"]["rto_met"] is met and resolved["measures"]["breached"] is not met
+    assert resolved["measures"]["mtpd_exceeded"] is (minutes > 480)
     assert resolved["measures"]["time_to_resolve_seconds"] == minutes * 60
 
 

@@ -70,7 +70,7 @@ def test_firing_database_alert_opens_incident_running_the_playbook(
     opened = incident(client, answer["incident_id"])
     assert opened["playbook"] == "core-service-outage" and opened["playbook_version"] == 1
     assert opened["state"] == "declared" and opened["severity"] == "SEV1"
-    assert opened["risk_ids"] == [risk["id"]]
+    assert opened["risk_ids"] == [risk["reference"]]
     assert opened["steps"] and all(s["status"] == "pending" for s in opened["steps"])
     assert opened["title"] == "DatabaseDown: primary database down"
 
@@ -412,7 +412,7 @@ def test_real_alertmanager_opens_dedups_and_resolves_an_incident(
 
             listed = _wait_for("an incident from Alertmanager", opened)
             assert len(listed) == 1 and listed[0]["playbook"] == "core-service-outage"
-            assert listed[0]["risk_ids"] == [risk_id]
+            assert listed[0]["risk_ids"] == [f"R-{risk_id:04d}"]
             _wait_for("the risk to materialise", lambda: http.get(f"/api/v1/risks/{risk_id}").json()["materialised_at"])
 
             # The same alert again (Prometheus re-sends while it fires): Alertmanager dedups, still one incident.

@@ -225,7 +225,7 @@ def test_routes_match_component_and_source_and_choose_the_playbook(
     _enqueue(client, _event(key, dedup_key="partial", component="mysqlx"))  # fullmatch: not mysql
 
     by_key = {r["dedup_key"]: incident(client, r["incident_id"]) for r in received(client, keys, integration["id"])}
-    assert by_key["db"]["playbook"] == "core-service-outage" and by_key["db"]["risk_ids"] == [risk["id"]]
+    assert by_key["db"]["playbook"] == "core-service-outage" and by_key["db"]["risk_ids"] == [risk["reference"]]
     assert by_key["db"]["steps"] and by_key["db"]["state"] == "declared"
     assert client.get(f"/api/v1/risks/{risk['id']}").json()["materialised_at"] is not None
 
@@ -244,7 +244,9 @@ def test_default_route_links_risks_and_pages_not(client: TestClient, keys: Keys)
     )
     _enqueue(client, _event(integration["token"], severity="warning"))
     [opened] = incidents(client)
-    assert opened["risk_ids"] == [risk["id"]] and opened["state"] == "acknowledged" and opened["severity"] == "SEV3"
+    assert (
+        opened["risk_ids"] == [risk["reference"]] and opened["state"] == "acknowledged" and opened["severity"] == "SEV3"
+    )
 
 
 def test_trigger_after_a_human_closed_the_incident_opens_a_new_one(client: TestClient, keys: Keys) -> None:

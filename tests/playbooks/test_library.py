@@ -79,14 +79,15 @@ def test_personal_data_breach_notifies_the_regulator_within_72_hours() -> None:
 # ---- over HTTP ----
 
 
-def test_listing_shows_every_shipped_playbook_at_version_1(client: TestClient, synced: list[str]) -> None:
-    stems = sorted(path.stem for path in PLAYBOOK_FILES)
-    assert sorted(synced) == sorted(f"{stem} v1" for stem in stems)
+def test_listing_shows_every_shipped_playbook_at_its_file_version(client: TestClient, synced: list[str]) -> None:
+    versions = {item.spec.id: item.spec.version for item in _library()}
+    assert sorted(versions) == sorted(path.stem for path in PLAYBOOK_FILES)
+    assert sorted(synced) == sorted(f"{slug} v{version}" for slug, version in versions.items())
     response = client.get("/api/v1/playbooks")
     assert response.status_code == 200, response.text
     listed = response.json()
-    assert sorted(p["id"] for p in listed) == stems
-    assert all(p["version"] == 1 and p["versions"] == [1] for p in listed)
+    assert sorted(p["id"] for p in listed) == sorted(versions)
+    assert all(p["version"] == versions[p["id"]] and p["versions"] == [p["version"]] for p in listed)
 
 
 def test_schema_requires_the_core_fields(client: TestClient) -> None:

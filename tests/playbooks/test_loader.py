@@ -105,17 +105,18 @@ def test_one_bad_file_loads_nothing(engine: Engine, tmp_path: Path) -> None:
 def test_publish_through_the_api(client: TestClient, keys: Keys, playbooks: Path) -> None:
     admin = keys.headers("admin")
     spec = client.get("/api/v1/playbooks/site-emergency").json()["playbook"]
+    shipped = spec["version"]
     assert_problem(client.post("/api/v1/playbooks", json=spec), 403)
     assert client.post("/api/v1/playbooks", json=spec, headers=admin).status_code == 200  # same content: no-op
     spec["summary"] = "Revised after the fire drill."
     assert_problem(client.post("/api/v1/playbooks", json=spec, headers=admin), 409, "version")
-    spec["version"] = 2
+    spec["version"] = shipped + 1
     published = client.post("/api/v1/playbooks", json=spec, headers=admin)
     assert published.status_code == 201 and published.json()["source"] == "api"
     versions = client.get("/api/v1/playbooks/site-emergency/versions").json()
-    assert [v["version"] for v in versions] == [2, 1]
+    assert [v["version"] for v in versions] == [shipped + 1, shipped]
     spec["steps"][0]["role"] = "nobody"
-    spec["version"] = 3
+    spec["version"] = shipped + 2
     assert_problem(client.post("/api/v1/playbooks", json=spec, headers=admin), 422)
 
 
@@ -143,3 +144,42 @@ def test_serve_refuses_to_start_with_an_invalid_playbook(database_url: str, tmp_
     result = _cli("serve", "--port", str(free_port()), env=env)
     assert result.returncode == 1
     assert "service not started" in result.stderr and "pr-crisis.yaml: severity:" in result.stderr
+
+
+def test_optional_and_due_from_are_validated_and_documented(tmp_path: Path, client: TestClient) -> None:
+    directory = _copy(tmp_path, "pr-crisis")
+    data = yaml.safe_load((directory / "pr-crisis.yaml").read_text())
+    data["steps"][1]["due_from"] = "awareness"
+    data["communications"][0]["optional"] = "sometimes"
+    (directory / "pr-crisis.yaml").write_text(yaml.safe_dump(data, sort_keys=False))
+    with pytest.raises(PlaybookFilesInvalid) as caught:
+        load_paths([directory])
+    assert sorted(p.field for p in caught.value.problems) == ["communications.0.optional", "steps.1.due_from"]
+
+    schema = client.get("/api/v1/playbooks/schema").json()["$defs"]
+    for kind in ("Step", "Communication"):
+        fields = schema[kind]["properties"]
+        assert fields["optional"]["default"] is False and "closes" in fields["optional"]["description"]
+        assert (
+            fields["due_from"]["enum"] == ["declaration", "detection"]
+            and fields["due_from"]["default"] == "declaration"
+        )
+        assert "detected_at" in fields["due_from"]["description"]
+
+
+def test_optional_and_due_from_at_their_defaults_are_no_new_content(engine: Engine, tmp_path: Path) -> None:
+    """Playbooks published before these fields existed keep their content hash: no version to bump."""
+    directory = _copy(tmp_path, "pr-crisis")
+    assert bootstrap.sync_playbooks(engine, directory) == ["pr-crisis v1"]
+    data = yaml.safe_load((directory / "pr-crisis.yaml").read_text())
+    for item in data["steps"] + data["communications"]:
+        item.update(optional=False, due_from="declaration")
+    (directory / "pr-crisis.yaml").write_text(yaml.safe_dump(data, sort_keys=False))
+    assert bootstrap.sync_playbooks(engine, directory) == []
+
+    data["communications"][0]["optional"] = True  # a real change: a new version, or the sync is refused
+    (directory / "pr-crisis.yaml").write_text(yaml.safe_dump(data, sort_keys=False))
+    with pytest.raises(PlaybookFilesInvalid, match="bump the version"):
+        bootstrap.sync_playbooks(engine, directory)
+    _edit(directory / "pr-crisis.yaml", version=2)
+    assert bootstrap.sync_playbooks(engine, directory) == ["pr-crisis v2"]

@@ -1,5 +1,6 @@
 """An incident's deadlines, driven by a frozen clock and hand-cranked ticks: escalation levels and rounds to
-named webhooks and e-mail, stopped by acknowledgement; the recovery-time breach; step reminders."""
+named webhooks and e-mail, stopped by acknowledgement; the recovery-time and MTPD deadlines, stopped by the
+resolution; step and communication reminders, kept until the item is finished or the incident closed."""
 
 import json
 from datetime import datetime, timedelta
@@ -11,9 +12,11 @@ from sqlalchemy import Engine
 from sqlmodel import Session, col, select
 
 from riskops.mail.models import EmailMessage
+from riskops.scheduler.models import Notice
 from riskops.scheduler.runner import Worker
 from tests.conftest import FrozenClock, Keys
 from tests.helpers import assert_problem, row_counts
+from tests.incidents.support import finish_obligations
 from tests.receiver import Receiver, receiver
 
 ONCALL = "oncall@example.com"
@@ -293,6 +296,185 @@ def test_completing_a_step_cancels_its_reminders(
     assert step_events(client, ref, "triage-and-declare") == ["step.due"]  # its overdue notice was dropped
     assert step_events(client, ref, "check-dependencies") == []
     assert step_events(client, ref, "freeze-changes") == ["step.due", "step.overdue"]  # left undone
+
+
+# ---- the maximum tolerable period of disruption ----
+
+
+def mtpd_events(client: TestClient, reference: str) -> list[str]:
+    return [e["type"] for e in events(client, "incident.mtpd*", reference)]
+
+
+def test_mtpd_warning_and_breach_fire_once_each_to_every_target_of_the_policy(
+    client: TestClient, keys: Keys, engine: Engine, playbooks: Path, worker: Worker, frozen_clock: FrozenClock
+) -> None:
+    start = frozen_clock.now
+    with receiver() as hook:
+        put_default_policy(client, keys, subscribe(client, keys, hook.url))
+        incident = activate(client)
+        ref, mtpd_at = incident["reference"], start + timedelta(minutes=480)
+        assert incident["mtpd_minutes"] == 480 and at(incident["mtpd_at"]) == mtpd_at
+        # Acknowledged at once: the policy's targets hear of the deadlines only, not of escalation.
+        assert client.post(f"/api/v1/incidents/{ref}/acknowledge").status_code == 200
+
+        tick_at(worker, frozen_clock, mtpd_at - timedelta(minutes=30) - SECOND, times=2)
+        assert mtpd_events(client, ref) == []
+        tick_at(worker, frozen_clock, mtpd_at - timedelta(minutes=30), times=3)
+        assert mtpd_events(client, ref) == ["incident.mtpd_imminent"]
+        tick_at(worker, frozen_clock, mtpd_at - SECOND, times=2)
+        assert mtpd_events(client, ref) == ["incident.mtpd_imminent"]
+        assert client.get(f"/api/v1/incidents/{ref}").json()["measures"]["mtpd_exceeded"] is False
+        tick_at(worker, frozen_clock, mtpd_at, times=3)
+        tick_at(worker, frozen_clock, mtpd_at + timedelta(days=2), times=2)
+        assert mtpd_events(client, ref) == ["incident.mtpd_imminent", "incident.mtpd_breached"]
+        assert client.get(f"/api/v1/incidents/{ref}").json()["measures"]["mtpd_exceeded"] is True
+
+        (breached,) = events(client, "incident.mtpd_breached", ref)
+        assert at(breached["data"]["mtpd_at"]) == mtpd_at and breached["data"]["state"] == "acknowledged"
+        delivered = sorted(json.loads(r.body)["type"] for r in hook.requests)  # sent concurrently: any order
+        assert delivered == [
+            "incident.breach_imminent", "incident.breached", "incident.mtpd_breached", "incident.mtpd_imminent",
+        ]  # fmt: skip
+        subjects = [m.subject for m in emails_to(engine, ONCALL)]
+        assert [s.split(": ")[0] for s in subjects] == [
+            f"[riskops] {ref} {what}" for what in ("breach imminent", "breached", "mtpd imminent", "mtpd breached")
+        ]
+
+
+def test_resolving_stops_the_mtpd_watch_and_reopening_restarts_it(
+    client: TestClient, playbooks: Path, worker: Worker, frozen_clock: FrozenClock
+) -> None:
+    start = frozen_clock.now
+    resolved, still_open = activate(client)["reference"], activate(client)["reference"]
+    tick_at(worker, frozen_clock, start + timedelta(minutes=60))
+    for action in ("acknowledge", "mitigate", "resolve"):
+        assert client.post(f"/api/v1/incidents/{resolved}/{action}").status_code == 200
+
+    for minutes in (450, 480, 600):
+        tick_at(worker, frozen_clock, start + timedelta(minutes=minutes), times=2)
+    assert mtpd_events(client, resolved) == [] and breach_events(client, resolved) == []
+    assert mtpd_events(client, still_open) == ["incident.mtpd_imminent", "incident.mtpd_breached"]
+
+    # Reopened past both deadlines: the notices it was spared fire at the next tick, once.
+    assert client.post(f"/api/v1/incidents/{resolved}/reopen").status_code == 200
+    tick_at(worker, frozen_clock, frozen_clock.now, times=3)
+    tick_at(worker, frozen_clock, start + timedelta(days=3), times=2)
+    assert mtpd_events(client, resolved) == ["incident.mtpd_imminent", "incident.mtpd_breached"]
+    assert breach_events(client, resolved) == ["incident.breach_imminent", "incident.breached"]
+    assert mtpd_events(client, still_open) == ["incident.mtpd_imminent", "incident.mtpd_breached"]
+
+
+# ---- obligations after the resolution ----
+
+
+def communication_events(client: TestClient, reference: str, key: str) -> list[str]:
+    return [e["type"] for e in events(client, "communication.*", reference) if e["data"]["communication"] == key]
+
+
+def pending_notices(engine: Engine) -> list[Notice]:
+    with Session(engine) as session:
+        return list(session.exec(select(Notice).where(col(Notice.fired_at).is_(None))))
+
+
+def test_a_step_due_long_after_the_resolution_is_still_reminded_of(
+    client: TestClient, playbooks: Path, worker: Worker, frozen_clock: FrozenClock
+) -> None:
+    start = frozen_clock.now
+    incident = activate(client)
+    ref = incident["reference"]
+    review = next(s for s in incident["steps"] if s["key"] == "post-incident-review")
+    due = at(review["due_at"])
+    assert due == start + timedelta(days=5)
+    tick_at(worker, frozen_clock, start + timedelta(minutes=30))
+    for action in ("acknowledge", "mitigate", "resolve"):
+        assert client.post(f"/api/v1/incidents/{ref}/{action}").status_code == 200
+
+    tick_at(worker, frozen_clock, due - timedelta(minutes=10) - SECOND, times=2)
+    assert step_events(client, ref, "post-incident-review") == []
+    tick_at(worker, frozen_clock, due - timedelta(minutes=10), times=2)
+    assert step_events(client, ref, "post-incident-review") == ["step.due"]
+    tick_at(worker, frozen_clock, due, times=2)
+    tick_at(worker, frozen_clock, due + SECOND)
+    assert step_events(client, ref, "post-incident-review") == ["step.due", "step.overdue"]
+    (overdue,) = [e for e in events(client, "step.overdue", ref) if e["data"]["step"] == "post-incident-review"]
+    assert overdue["data"]["state"] == "resolved"
+    shown = client.get(f"/api/v1/incidents/{ref}").json()
+    assert shown["state"] == "resolved" and shown["steps"][-1]["overdue"] is True
+    assert breach_events(client, ref) == [] and mtpd_events(client, ref) == []
+
+
+def test_a_communication_is_reminded_of_until_sent_whatever_the_state(
+    client: TestClient, playbooks: Path, worker: Worker, frozen_clock: FrozenClock
+) -> None:
+    start = frozen_clock.now
+    incident = activate(client)
+    ref = incident["reference"]
+    planned = {m["key"]: m for m in incident["communications"]}
+    due = at(planned["status-page-initial"]["due_at"])
+    assert due == at(planned["staff-notice"]["due_at"]) == start + timedelta(minutes=15)
+
+    tick_at(worker, frozen_clock, start + timedelta(minutes=1))
+    assert client.post(f"/api/v1/incidents/{ref}/communications/staff-notice/sent", json={}).status_code == 200
+    tick_at(worker, frozen_clock, due - timedelta(minutes=10) - SECOND, times=2)
+    assert communication_events(client, ref, "status-page-initial") == []
+    tick_at(worker, frozen_clock, due - timedelta(minutes=10), times=2)
+    assert communication_events(client, ref, "status-page-initial") == ["communication.due"]
+    tick_at(worker, frozen_clock, due, times=2)
+    assert communication_events(client, ref, "status-page-initial") == ["communication.due", "communication.overdue"]
+    assert communication_events(client, ref, "staff-notice") == []  # sent before its reminder
+    (reminder,) = [
+        e for e in events(client, "communication.due", ref) if e["data"]["communication"] == "status-page-initial"
+    ]
+    assert reminder["data"]["communication_title"] == planned["status-page-initial"]["title"]
+    assert reminder["data"]["audience"] == "customers" and at(reminder["data"]["due_at"]) == due
+    assert reminder["data"]["reference"] == ref and reminder["data"]["playbook"] == "core-service-outage"
+
+    # Resolved before the partner notice falls due: it is still owed, and said so.
+    tick_at(worker, frozen_clock, start + timedelta(minutes=20))
+    for action in ("acknowledge", "mitigate", "resolve"):
+        assert client.post(f"/api/v1/incidents/{ref}/{action}").status_code == 200
+    for minutes in (50, 60, 24 * 60):
+        tick_at(worker, frozen_clock, start + timedelta(minutes=minutes), times=2)
+    assert communication_events(client, ref, "partner-notice") == ["communication.due", "communication.overdue"]
+    assert communication_events(client, ref, "status-page-initial") == ["communication.due", "communication.overdue"]
+
+
+def test_closing_drops_the_reminders_of_optional_items_left_open(
+    client: TestClient, engine: Engine, playbooks: Path, worker: Worker, frozen_clock: FrozenClock
+) -> None:
+    start = frozen_clock.now
+    incident = activate(client, "personal-data-breach")
+    ref = incident["reference"]
+    finish_obligations(client, incident)
+    for action in ("acknowledge", "mitigate", "resolve"):
+        assert client.post(f"/api/v1/incidents/{ref}/{action}").status_code == 200
+    # Left: the two optional messages' reminders and overdue notices.
+    assert sorted(n.kind for n in pending_notices(engine)) == ["communication.due"] * 2 + ["communication.overdue"] * 2
+    summary = {"what_happened": "Misdirected export.", "impact": "1,200 customers.", "root_cause": "Shared alias."}
+    closed = client.post(f"/api/v1/incidents/{ref}/close", json={"summary": summary})
+    assert closed.status_code == 200, closed.text
+    assert pending_notices(engine) == []
+
+    for days in (1, 2, 3):
+        tick_at(worker, frozen_clock, start + timedelta(days=days), times=2)
+    assert events(client, "communication.*", ref) == []
+
+
+def test_a_deadline_already_past_at_the_declaration_is_reminded_of_at_the_first_tick(
+    client: TestClient, engine: Engine, playbooks: Path, worker: Worker, frozen_clock: FrozenClock
+) -> None:
+    start = frozen_clock.now
+    detected = (start - timedelta(days=4)).isoformat()
+    response = client.post("/api/v1/playbooks/personal-data-breach/activate", json={"detected_at": detected})
+    assert response.status_code == 201, response.text
+    ref = response.json()["reference"]
+    assert min(n.due_at for n in pending_notices(engine)) == start  # never before the declaration
+
+    tick_at(worker, frozen_clock, start, times=2)
+    assert step_events(client, ref, "notify-supervisory-authority") == ["step.due", "step.overdue"]
+    regulator = communication_events(client, ref, "supervisory-authority-notification")
+    assert regulator == ["communication.due", "communication.overdue"]
+    assert step_events(client, ref, "triage-and-confirm") == []  # counted from the declaration: due in 30 minutes
 
 
 # ---- policies ----

@@ -2,7 +2,7 @@ from datetime import date, datetime
 from enum import StrEnum
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import AwareDatetime, BaseModel, ConfigDict, StrictInt
 from pydantic import Field as PydField
 from sqlalchemy import JSON, Column, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
@@ -30,6 +30,11 @@ class StepStatus(StrEnum):
 class MessageStatus(StrEnum):
     pending = "pending"
     sent = "sent"
+
+
+# An obligation in one of these states is still owed: it keeps its reminders and, if required, blocks closing.
+UNFINISHED_STEP = (StepStatus.pending, StepStatus.in_progress)
+UNSENT_MESSAGE = (MessageStatus.pending,)
 
 
 # ---- tables ----
@@ -158,13 +163,22 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+# A linked risk by numeric id (a JSON number or string) or reference (R-0042); StrictInt, so true is not risk 1.
+RiskRef = StrictInt | str
+
+
 class IncidentCreate(_Strict):
     title: str | None = PydField(
         default=None, min_length=1, max_length=200, description="Required unless a playbook gives a default."
     )
     severity: Severity | None = PydField(default=None, description="Required unless a playbook gives a default.")
     description: str = PydField(default="", max_length=20000)
-    risk_ids: list[str] = PydField(default_factory=list, max_length=100, description="Risk ids or references.")
+    risk_ids: list[RiskRef] = PydField(default_factory=list, max_length=100, description="Risk ids or references.")
+    detected_at: AwareDatetime | None = PydField(
+        default=None,
+        description="When the organisation became aware (with a time zone, not in the future); default: now. "
+        "Plan items with due_from 'detection' count from here.",
+    )
     playbook: str | None = PydField(default=None, description="A playbook id to activate with the incident.")
     playbook_version: int | None = PydField(default=None, ge=1)
     exercise: bool = False
@@ -190,6 +204,10 @@ class PostIncidentSummary(_Strict):
 
 
 class Transition(_Strict):
+    note: str | None = PydField(default=None, max_length=5000)
+
+
+class StepCompletion(_Strict):
     note: str | None = PydField(default=None, max_length=5000)
 
 
@@ -222,6 +240,7 @@ class StepPublic(BaseModel):
     role: str
     depends_on: list[str]
     due_at: datetime
+    required: bool
     status: StepStatus
     assignee: str | None
     started_at: datetime | None
@@ -252,6 +271,7 @@ class MessagePublic(BaseModel):
     channel: str
     body: str
     due_at: datetime
+    required: bool
     status: MessageStatus
     sent_at: datetime | None
     sent_by: str | None
@@ -259,9 +279,17 @@ class MessagePublic(BaseModel):
 
 
 class Measures(BaseModel):
-    time_to_acknowledge_seconds: float | None
-    time_to_resolve_seconds: float | None
-    rto_met: bool | None = PydField(description="Resolved by the breach time; null while open or without an RTO.")
+    time_to_acknowledge_seconds: float | None = PydField(
+        description="From the declaration to a person's acknowledgement; null until then, or if acknowledged "
+        "automatically."
+    )
+    time_to_resolve_seconds: float | None = PydField(description="From the declaration to the latest resolution.")
+    rto_met: bool | None = PydField(
+        description="True once resolved by breach_at; false as soon as breach_at passes unresolved, or if resolved "
+        "later; null while it can still go either way, or without an RTO."
+    )
+    breached: bool = PydField(description="breach_at passed while unresolved, or the resolution came after it.")
+    mtpd_exceeded: bool = PydField(description="mtpd_at passed while unresolved, or the resolution came after it.")
 
 
 class IncidentSummaryPublic(BaseModel):
@@ -275,17 +303,24 @@ class IncidentSummaryPublic(BaseModel):
     playbook_version: int | None
     declared_at: datetime
     breach_at: datetime | None
-    risk_ids: list[int]
+    risk_ids: list[str] = PydField(description="Linked risks, by reference (R-0042).")
 
 
 class IncidentPublic(IncidentSummaryPublic):
     description: str
     declared_by: str
+    detected_at: datetime = PydField(description="When the organisation became aware; at most the declaration.")
     acknowledged_at: datetime | None
+    acknowledged_by: str | None
+    acknowledged_automatically: bool = PydField(
+        description="Acknowledged by a machine (an integration, a route that does not page), not a person."
+    )
     mitigated_at: datetime | None
     resolved_at: datetime | None
     closed_at: datetime | None
     rto_minutes: int | None
+    mtpd_minutes: int | None
+    mtpd_at: datetime | None = PydField(description="The maximum tolerable period of disruption runs out here.")
     allowed_transitions: list[str]
     unfilled_required_roles: list[str]
     measures: Measures

@@ -1,6 +1,6 @@
 from typing import Annotated
 
-from fastapi import APIRouter, Query, status
+from fastapi import APIRouter, Body, Query, status
 from fastapi.responses import JSONResponse
 from sqlmodel import Session
 
@@ -20,6 +20,7 @@ from riskops.incidents.models import (
     NoteCreate,
     RolePublic,
     SkipRequest,
+    StepCompletion,
     StepPublic,
     TimelineEntryPublic,
     Transition,
@@ -51,13 +52,14 @@ def list_incidents(
     severity: Severity | None = None,
     playbook: str | None = None,
     risk: str | None = Query(default=None, description="A risk id or reference."),
+    q: str | None = Query(default=None, max_length=200, description="Text in the title or description, any case."),
     exercise: bool = Query(default=False, description="true lists exercises (drills) instead of real incidents."),
     cursor: str | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
 ) -> Page[IncidentSummaryPublic]:
     with db.read() as session:
         items, next_cursor = service.list_incidents(
-            session, exercise=exercise, state=state, severity=severity, playbook=playbook, risk=risk,
+            session, exercise=exercise, state=state, severity=severity, playbook=playbook, risk=risk, q=q,
             cursor=cursor, limit=limit,
         )  # fmt: skip
     return Page(items=items, next_cursor=next_cursor)
@@ -83,29 +85,37 @@ def _move(db: Db, incident_ref: str, action: service.Action, who: Writer, **kwar
         return service.present(session, incident)
 
 
+# The body of a state move is optional: no body at all, {} or {"note": ...}.
+OptionalTransition = Annotated[Transition | None, Body()]
+
+
 @router.post("/{incident_ref}/acknowledge")
-def acknowledge(incident_ref: str, data: Transition, db: Db, who: Writer) -> IncidentPublic:
-    return _move(db, incident_ref, "acknowledge", who, note=data.note)
+def acknowledge(incident_ref: str, db: Db, who: Writer, data: OptionalTransition = None) -> IncidentPublic:
+    """Records who acknowledged; an automatic acknowledgement does not count as a time to acknowledge."""
+    return _move(db, incident_ref, "acknowledge", who, note=data.note if data else None)
 
 
 @router.post("/{incident_ref}/mitigate")
-def mitigate(incident_ref: str, data: Transition, db: Db, who: Writer) -> IncidentPublic:
-    return _move(db, incident_ref, "mitigate", who, note=data.note)
+def mitigate(incident_ref: str, db: Db, who: Writer, data: OptionalTransition = None) -> IncidentPublic:
+    return _move(db, incident_ref, "mitigate", who, note=data.note if data else None)
 
 
 @router.post("/{incident_ref}/resolve")
-def resolve(incident_ref: str, data: Transition, db: Db, who: Writer) -> IncidentPublic:
-    return _move(db, incident_ref, "resolve", who, note=data.note)
+def resolve(incident_ref: str, db: Db, who: Writer, data: OptionalTransition = None) -> IncidentPublic:
+    """Stops escalation and the RTO and MTPD notices; steps and messages still owed keep their reminders."""
+    return _move(db, incident_ref, "resolve", who, note=data.note if data else None)
 
 
 @router.post("/{incident_ref}/reopen")
-def reopen(incident_ref: str, data: Transition, db: Db, who: Writer) -> IncidentPublic:
-    return _move(db, incident_ref, "reopen", who, note=data.note)
+def reopen(incident_ref: str, db: Db, who: Writer, data: OptionalTransition = None) -> IncidentPublic:
+    return _move(db, incident_ref, "reopen", who, note=data.note if data else None)
 
 
 @router.post("/{incident_ref}/close")
 def close(incident_ref: str, data: Closure, db: Db, who: Writer) -> IncidentPublic:
-    """Needs the post-incident summary; follow-up actions with `control_for` become controls on that risk."""
+    """Needs the post-incident summary; follow-up actions with `control_for` become controls on that risk.
+    Refused with 409 (`pending_steps`, `unsent_communications`) while a required step is neither done nor
+    skipped or a required communication is unsent."""
     return _move(db, incident_ref, "close", who, closure=data)
 
 
@@ -116,7 +126,9 @@ def assign_role(incident_ref: str, role_key: str, data: Assignment, db: Db, who:
         return RolePublic.model_validate(service.assign_role(session, incident, role_key, data.assignee, who))
 
 
-def _step(db: Db, incident_ref: str, key: str, action: service.StepAction, who: Writer, **kwargs: str) -> StepPublic:
+def _step(
+    db: Db, incident_ref: str, key: str, action: service.StepAction, who: Writer, **kwargs: str | None
+) -> StepPublic:
     with db.write() as session:
         incident = service.get_for_change(session, incident_ref)
         return StepPublic.model_validate(service.change_step(session, incident, key, action, who, **kwargs))
@@ -129,13 +141,17 @@ def assign_step(incident_ref: str, step_key: str, data: Assignment, db: Db, who:
 
 @router.post("/{incident_ref}/steps/{step_key}/start")
 def start_step(incident_ref: str, step_key: str, db: Db, who: Writer) -> StepPublic:
+    """Refused with 409 (`waiting_for`) while a step it depends on is neither done nor skipped."""
     return _step(db, incident_ref, step_key, "start", who)
 
 
 @router.post("/{incident_ref}/steps/{step_key}/complete")
-def complete_step(incident_ref: str, step_key: str, db: Db, who: Writer) -> StepPublic:
-    """Refused with 409 while a step it depends on is neither done nor skipped."""
-    return _step(db, incident_ref, step_key, "complete", who)
+def complete_step(
+    incident_ref: str, step_key: str, db: Db, who: Writer, data: Annotated[StepCompletion | None, Body()] = None
+) -> StepPublic:
+    """Refused with 409 (`waiting_for`) while a step it depends on is neither done nor skipped. An optional
+    `note` is kept on the timeline."""
+    return _step(db, incident_ref, step_key, "complete", who, note=data.note if data else None)
 
 
 @router.post("/{incident_ref}/steps/{step_key}/skip")

@@ -1,62 +1,97 @@
-"""An incident's deadlines: escalation while unacknowledged, step deadlines, the recovery-time breach."""
+"""An incident's deadlines: escalation while unacknowledged, the recovery-time and MTPD deadlines while
+unresolved, and every step and communication deadline until it is done, skipped or sent."""
 
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlmodel import Session
+from sqlmodel import Session, col, select
 
 from riskops.config import get_settings
 from riskops.escalations import service as escalations
 from riskops.escalations.models import PolicySpec
 from riskops.events import service as events
-from riskops.incidents.models import Incident, IncidentState, IncidentStep, StepStatus
+from riskops.incidents.models import (
+    UNFINISHED_STEP,
+    UNSENT_MESSAGE,
+    Incident,
+    IncidentMessage,
+    IncidentState,
+    IncidentStep,
+)
 from riskops.mail import service as mail
 from riskops.scheduler import service as scheduler
 from riskops.scheduler.models import Notice
 
 STEP_DUE, STEP_OVERDUE = "step.due", "step.overdue"
+MESSAGE_DUE, MESSAGE_OVERDUE = "communication.due", "communication.overdue"
 BREACH_IMMINENT, BREACHED = "incident.breach_imminent", "incident.breached"
+MTPD_IMMINENT, MTPD_BREACHED = "incident.mtpd_imminent", "incident.mtpd_breached"
 ESCALATION = escalations.ESCALATION
-KINDS = (STEP_DUE, STEP_OVERDUE, BREACH_IMMINENT, BREACHED, ESCALATION)
+# The incident's watched deadlines: the field each is due at, its warning and the notice when it passes.
+WATCHED = {"breach_at": (BREACH_IMMINENT, BREACHED), "mtpd_at": (MTPD_IMMINENT, MTPD_BREACHED)}
+_WATCHED_FIELD = {kind: field for field, kinds in WATCHED.items() for kind in kinds}
+KINDS = (STEP_DUE, STEP_OVERDUE, MESSAGE_DUE, MESSAGE_OVERDUE, ESCALATION, *_WATCHED_FIELD)
 OPEN = (IncidentState.declared, IncidentState.acknowledged, IncidentState.mitigated)
+
+Obligation = IncidentStep | IncidentMessage
+# A notice's subject_type: the reminder and overdue kinds, and the statuses in which the item is still owed.
+OBLIGATIONS: dict[str, tuple[tuple[str, str], tuple[str, ...]]] = {
+    "step": ((STEP_DUE, STEP_OVERDUE), UNFINISHED_STEP),
+    "message": ((MESSAGE_DUE, MESSAGE_OVERDUE), UNSENT_MESSAGE),
+}
 
 
 def event_data(incident: Incident, **extra: Any) -> dict[str, Any]:
     return {
         "id": incident.id, "reference": incident.reference, "title": incident.title,
         "severity": str(incident.severity), "state": str(incident.state), "exercise": incident.is_exercise,
-        "playbook": incident.playbook_slug, "breach_at": incident.breach_at.isoformat() if incident.breach_at else None,
+        "playbook": incident.playbook_slug, "detected_at": incident.detected_at.isoformat(),
+        "breach_at": _iso(incident.breach_at), "mtpd_at": _iso(incident.mtpd_at),
         **extra,
     }  # fmt: skip
 
 
-def plan_on_declare(session: Session, incident: Incident, policy: PolicySpec, steps: list[IncidentStep]) -> None:
-    planned = escalations.incident_notices(incident.id, incident.declared_at, policy) + breach_notices(incident, policy)
-    for step in steps:
-        planned += step_notices(incident, step)
+def _iso(at: datetime | None) -> str | None:
+    return at.isoformat() if at else None
+
+
+def plan_on_declare(session: Session, incident: Incident, policy: PolicySpec, obligations: list[Obligation]) -> None:
+    planned = escalations.incident_notices(incident.id, incident.declared_at, policy)
+    planned += deadline_notices(incident, policy)
+    for row in obligations:
+        planned += obligation_notices(incident, row)
     scheduler.plan(session, planned)
 
 
-def breach_notices(incident: Incident, policy: PolicySpec) -> list[dict[str, Any]]:
-    """A warning before the recovery time objective runs out, and a notice when it has."""
-    if incident.breach_at is None:
-        return []
+def deadline_notices(incident: Incident, policy: PolicySpec) -> list[dict[str, Any]]:
+    """For each watched deadline (RTO, MTPD), a warning before it runs out and a notice when it has, to every
+    target of the escalation policy."""
     webhooks, emails = escalations.all_targets(policy)
     data = {"webhooks": sorted(webhooks), "emails": sorted(emails)}
-    warning = max(incident.declared_at, incident.breach_at - timedelta(minutes=get_settings().breach_warning_minutes))
-    ref = incident.breach_at.isoformat()
-    return [
-        scheduler.notice(BREACH_IMMINENT, "incident", incident.id, ref, warning, data),
-        scheduler.notice(BREACHED, "incident", incident.id, ref, incident.breach_at, data),
-    ]
+    warning = timedelta(minutes=get_settings().breach_warning_minutes)
+    planned = []
+    for field, (imminent, passed) in WATCHED.items():
+        at: datetime | None = getattr(incident, field)
+        if at is None:
+            continue
+        ref = at.isoformat()
+        planned += [
+            scheduler.notice(imminent, "incident", incident.id, ref, max(incident.declared_at, at - warning), data),
+            scheduler.notice(passed, "incident", incident.id, ref, at, data),
+        ]
+    return planned
 
 
-def step_notices(incident: Incident, step: IncidentStep) -> list[dict[str, Any]]:
-    reminder = max(incident.declared_at, step.due_at - timedelta(minutes=get_settings().step_reminder_minutes))
-    ref, data = step.due_at.isoformat(), {"incident_id": incident.id}
+def obligation_notices(incident: Incident, row: Obligation) -> list[dict[str, Any]]:
+    """A reminder before a step's or communication's deadline and a notice at it; a deadline already past when
+    the incident is declared (counted from an earlier detection) is reminded of at once."""
+    subject_type = _subject_type(row)
+    reminder_kind, overdue_kind = OBLIGATIONS[subject_type][0]
+    reminder = row.due_at - timedelta(minutes=get_settings().step_reminder_minutes)
+    ref, data = row.due_at.isoformat(), {"incident_id": incident.id}
     return [
-        scheduler.notice(STEP_DUE, "step", step.id, ref, reminder, data),
-        scheduler.notice(STEP_OVERDUE, "step", step.id, ref, step.due_at, data),
+        scheduler.notice(reminder_kind, subject_type, row.id, ref, max(incident.declared_at, reminder), data),
+        scheduler.notice(overdue_kind, subject_type, row.id, ref, max(incident.declared_at, row.due_at), data),
     ]
 
 
@@ -64,26 +99,36 @@ def cancel_escalation(session: Session, incident: Incident) -> None:
     scheduler.cancel(session, "incident", incident.id, (ESCALATION,))  # type: ignore[arg-type]
 
 
-def cancel_deadlines(session: Session, incident: Incident, steps: list[IncidentStep]) -> None:
-    scheduler.cancel(session, "incident", incident.id, (ESCALATION, BREACH_IMMINENT, BREACHED))  # type: ignore[arg-type]
-    for step in steps:
-        cancel_step(session, step)
+def cancel_deadlines(session: Session, incident: Incident) -> None:
+    """Resolved: no more escalation, RTO or MTPD notices (the steps and messages still owed keep theirs)."""
+    scheduler.cancel(session, "incident", incident.id, (ESCALATION, *_WATCHED_FIELD))  # type: ignore[arg-type]
 
 
-def cancel_step(session: Session, step: IncidentStep) -> None:
-    scheduler.cancel(session, "step", step.id, (STEP_DUE, STEP_OVERDUE))  # type: ignore[arg-type]
+def cancel_all(session: Session, incident: Incident) -> None:
+    """Closed: nothing more is owed, not even the optional items left open."""
+    cancel_deadlines(session, incident)
+    steps = select(IncidentStep).where(
+        IncidentStep.incident_id == incident.id, col(IncidentStep.status).in_(UNFINISHED_STEP)
+    )
+    messages = select(IncidentMessage).where(
+        IncidentMessage.incident_id == incident.id, col(IncidentMessage.status).in_(UNSENT_MESSAGE)
+    )
+    for row in [*session.exec(steps), *session.exec(messages)]:
+        cancel_obligation(session, row)
+
+
+def cancel_obligation(session: Session, row: Obligation) -> None:
+    subject_type = _subject_type(row)
+    scheduler.cancel(session, subject_type, row.id, OBLIGATIONS[subject_type][0])  # type: ignore[arg-type]
+
+
+def _subject_type(row: Obligation) -> str:
+    return "step" if isinstance(row, IncidentStep) else "message"
 
 
 def fire(session: Session, notice: Notice) -> None:
-    if notice.subject_type == "step":
-        step = session.get(IncidentStep, notice.subject_id)
-        incident = session.get(Incident, notice.data["incident_id"])
-        if step is None or incident is None or incident.state not in OPEN:
-            return
-        if step.status in (StepStatus.done, StepStatus.skipped) or step.due_at != datetime.fromisoformat(notice.ref):
-            return
-        data = event_data(incident, step=step.key, step_title=step.title, due_at=step.due_at.isoformat())
-        events.emit(session, notice.kind, "incident", incident.reference, data)
+    if notice.subject_type in OBLIGATIONS:
+        _remind(session, notice)
         return
     incident = session.get(Incident, notice.subject_id)
     if incident is None:
@@ -93,12 +138,30 @@ def fire(session: Session, notice: Notice) -> None:
             return  # acknowledged meanwhile: escalation stops
         extra = {k: notice.data[k] for k in ("policy", "level", "round")}
         _notify(session, incident, "incident.escalated", notice, **extra)
-    elif (
-        incident.state in OPEN
-        and incident.breach_at is not None
-        and incident.breach_at == datetime.fromisoformat(notice.ref)
-    ):
+        return
+    at = getattr(incident, _WATCHED_FIELD[notice.kind])
+    if incident.state in OPEN and at is not None and at == datetime.fromisoformat(notice.ref):
         _notify(session, incident, notice.kind, notice)
+
+
+def _remind(session: Session, notice: Notice) -> None:
+    """A step or communication is reminded of in any state of the incident but closed, until it is finished."""
+    row: Obligation | None = (
+        session.get(IncidentStep, notice.subject_id)
+        if notice.subject_type == "step"
+        else session.get(IncidentMessage, notice.subject_id)
+    )
+    incident = session.get(Incident, notice.data["incident_id"])
+    if row is None or incident is None or incident.state == IncidentState.closed:
+        return
+    if row.status not in OBLIGATIONS[notice.subject_type][1] or row.due_at != datetime.fromisoformat(notice.ref):
+        return
+    if isinstance(row, IncidentStep):
+        about: dict[str, Any] = {"step": row.key, "step_title": row.title}
+    else:
+        about = {"communication": row.key, "communication_title": row.title, "audience": str(row.audience)}
+    data = event_data(incident, **about, due_at=row.due_at.isoformat())
+    events.emit(session, notice.kind, "incident", incident.reference, data)
 
 
 def _notify(session: Session, incident: Incident, kind: str, notice: Notice, **extra: Any) -> None:
@@ -110,5 +173,7 @@ def _notify(session: Session, incident: Incident, kind: str, notice: Notice, **e
             session, address, f"[riskops] {incident.reference} {what}: {incident.title}",
             f"{incident.reference} ({incident.severity}) {incident.title} is {incident.state}: {what}.\n"
             f"Declared {incident.declared_at:%Y-%m-%d %H:%M} UTC"
-            + (f"; recovery due by {incident.breach_at:%Y-%m-%d %H:%M} UTC." if incident.breach_at else "."),
+            + (f"; recovery due by {incident.breach_at:%Y-%m-%d %H:%M} UTC" if incident.breach_at else "")
+            + (f"; disruption intolerable after {incident.mtpd_at:%Y-%m-%d %H:%M} UTC" if incident.mtpd_at else "")
+            + ".",
         )  # fmt: skip

@@ -2,10 +2,10 @@
 
 import re
 from collections import Counter
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Literal, TypeVar
 
-from sqlmodel import Session, col, select
+from sqlmodel import Session, col, or_, select
 
 from riskops.apikeys.service import Principal
 from riskops.clock import now as utcnow
@@ -14,6 +14,8 @@ from riskops.escalations import service as escalations
 from riskops.events import service as events
 from riskops.incidents import scheduled
 from riskops.incidents.models import (
+    UNFINISHED_STEP,
+    UNSENT_MESSAGE,
     Closure,
     Incident,
     IncidentCounts,
@@ -29,6 +31,7 @@ from riskops.incidents.models import (
     MessagePublic,
     MessageStatus,
     PostIncidentSummary,
+    RiskRef,
     RolePublic,
     StepPublic,
     StepStatus,
@@ -87,6 +90,12 @@ def get_for_change(session: Session, ref: str) -> Incident:
 
 def declare(session: Session, data: IncidentCreate, who: Principal) -> Incident:
     """Declare an incident, activating its playbook (if any) in the same transaction."""
+    now = utcnow()
+    if data.detected_at is not None and data.detected_at > now:
+        raise Unprocessable(
+            "The detection time cannot be in the future.",
+            errors=[field_error(("body", "detected_at"), "in the future")],
+        )
     linked = _resolve_risks(session, data.risk_ids)
     plan = playbooks.get_version(session, data.playbook, data.playbook_version) if data.playbook else None
     if plan is not None and plan.retired_at is not None:
@@ -105,24 +114,28 @@ def declare(session: Session, data: IncidentCreate, who: Principal) -> Incident:
         )
     incident = Incident(
         title=title, description=data.description, severity=severity, is_exercise=data.exercise,
-        declared_at=utcnow(), declared_by=who.name,
+        declared_at=now, declared_by=who.name,
+        detected_at=data.detected_at.astimezone(UTC) if data.detected_at else now,
     )  # fmt: skip
     session.add(incident)
     session.flush()
     kind = "exercise" if data.exercise else "incident"
-    _log(session, incident, who, "declared", f"{severity} {kind} declared: {incident.title}", severity=severity)
+    text = f"{severity} {kind} declared: {incident.title}"
+    if incident.detected_at < now:
+        text += f" (detected {incident.detected_at:%Y-%m-%d %H:%M} UTC)"
+    _log(session, incident, who, "declared", text, severity=severity, detected_at=incident.detected_at.isoformat())
     for risk in linked:
         session.add(IncidentRisk(incident_id=incident.id, risk_id=risk.id))  # type: ignore[arg-type]
         if not data.exercise:  # a drill is not the risk happening
             risks.mark_materialised(session, risk, f"{incident.reference}: {incident.title}", who)
         _log(session, incident, who, "risk.linked", f"Linked to {risk.reference} {risk.title}", risk=risk.reference)
-    steps = _instantiate(session, incident, plan, who) if plan is not None else []
+    obligations = _instantiate(session, incident, plan, who) if plan is not None else []
     session.flush()
     wanted = spec.escalation_policy if spec else None
     policy = escalations.resolve(session, wanted)
     if wanted is not None and policy.name != wanted:
         _log(session, incident, who, "note", f"Escalation policy '{wanted}' does not exist; using '{policy.name}'.")
-    scheduled.plan_on_declare(session, incident, policy, steps)
+    scheduled.plan_on_declare(session, incident, policy, obligations)
     events.emit(session, "incident.declared", "incident", incident.reference, _event(incident, who))
     if plan is not None:
         events.emit(session, "playbook.activated", "incident", incident.reference, _event(incident, who))
@@ -130,11 +143,11 @@ def declare(session: Session, data: IncidentCreate, who: Principal) -> Incident:
     return incident
 
 
-def _resolve_risks(session: Session, refs: list[str]) -> list[Risk]:
+def _resolve_risks(session: Session, refs: list[RiskRef]) -> list[Risk]:
     found, errors = {}, []
     for i, ref in enumerate(refs):
         try:
-            risk = risks.get_risk(session, risks.parse_risk_ref(ref))
+            risk = risks.get_risk(session, risks.parse_risk_ref(str(ref)))
         except NotFound as exc:
             errors.append(field_error(("body", "risk_ids", i), exc.detail))
             continue
@@ -144,13 +157,18 @@ def _resolve_risks(session: Session, refs: list[str]) -> list[Risk]:
     return list(found.values())
 
 
-def _instantiate(session: Session, incident: Incident, plan: PlaybookVersion, who: Principal) -> list[IncidentStep]:
-    """Lay out the plan with absolute deadlines counted from the declaration."""
+def _instantiate(
+    session: Session, incident: Incident, plan: PlaybookVersion, who: Principal
+) -> list[IncidentStep | IncidentMessage]:
+    """Lay out the plan with absolute deadlines, each counted from the declaration or the detection as the
+    playbook says; the RTO and the MTPD always from the declaration."""
     spec = plan.parsed()
-    start = incident.declared_at
+    start = {"declaration": incident.declared_at, "detection": incident.detected_at}
+    impact = spec.business_impact
     incident.playbook_slug, incident.playbook_version = plan.slug, plan.version
-    incident.rto_minutes = spec.business_impact.rto_minutes
-    incident.breach_at = start + timedelta(minutes=spec.business_impact.rto_minutes)
+    incident.rto_minutes, incident.mtpd_minutes = impact.rto_minutes, impact.mtpd_minutes
+    incident.breach_at = incident.declared_at + timedelta(minutes=impact.rto_minutes)
+    incident.mtpd_at = incident.declared_at + timedelta(minutes=impact.mtpd_minutes)
     for role in spec.roles:
         session.add(
             IncidentRole(
@@ -158,23 +176,23 @@ def _instantiate(session: Session, incident: Incident, plan: PlaybookVersion, wh
                 required=role.required,
             )
         )  # fmt: skip
-    steps = [
+    obligations: list[IncidentStep | IncidentMessage] = [
         IncidentStep(
             incident_id=incident.id, key=step.id, position=i, title=step.title,  # type: ignore[arg-type]
             instructions=step.instructions, role=step.role, depends_on=step.depends_on,
-            due_at=start + timedelta(minutes=step.due_minutes),
+            due_at=start[step.due_from] + timedelta(minutes=step.due_minutes), required=not step.optional,
         )
         for i, step in enumerate(spec.steps)
     ]  # fmt: skip
-    session.add_all(steps)
-    for i, message in enumerate(spec.communications):
-        session.add(
-            IncidentMessage(
-                incident_id=incident.id, key=message.id, position=i, audience=message.audience,  # type: ignore[arg-type]
-                title=message.title, role=message.role, channel=message.channel,
-                body=render(message.template, incident), due_at=start + timedelta(minutes=message.due_minutes),
-            )
-        )  # fmt: skip
+    obligations += [
+        IncidentMessage(
+            incident_id=incident.id, key=message.id, position=i, audience=message.audience,  # type: ignore[arg-type]
+            title=message.title, role=message.role, channel=message.channel, body=render(message.template, incident),
+            due_at=start[message.due_from] + timedelta(minutes=message.due_minutes), required=not message.optional,
+        )
+        for i, message in enumerate(spec.communications)
+    ]  # fmt: skip
+    session.add_all(obligations)
     session.add(incident)
     _log(
         session, incident, who, "playbook.activated",
@@ -182,10 +200,10 @@ def _instantiate(session: Session, incident: Incident, plan: PlaybookVersion, wh
         f"{len(spec.communications)} communications, recovery due by {incident.breach_at.isoformat()}",
         playbook=plan.slug, version=plan.version,
     )  # fmt: skip
-    return steps
+    return obligations
 
 
-_PLACEHOLDER = re.compile(r"\{(incident_title|incident_ref|declared_at)\}")
+_PLACEHOLDER = re.compile(r"\{(incident_title|incident_ref|declared_at|detected_at)\}")
 
 
 def render(template: str, incident: Incident) -> str:
@@ -193,6 +211,7 @@ def render(template: str, incident: Incident) -> str:
         "incident_title": incident.title,
         "incident_ref": incident.reference,
         "declared_at": incident.declared_at.strftime("%Y-%m-%d %H:%M UTC"),
+        "detected_at": incident.detected_at.strftime("%Y-%m-%d %H:%M UTC"),
     }
     return _PLACEHOLDER.sub(lambda m: values[m.group(1)], template)
 
@@ -217,6 +236,7 @@ def transition(
             raise Unprocessable(
                 "Closing needs a post-incident summary.", errors=[field_error(("body", "summary"), "required")]
             )
+        _refuse_open_obligations(session, incident)
         _close(session, incident, closure.summary, who)
     old, incident.state = incident.state, allowed[action]
     _reschedule(session, incident, action)
@@ -230,11 +250,15 @@ def transition(
         setattr(incident, stamp[action], now)
     else:  # reopened: no longer mitigated or resolved; the next resolution is the one measured
         incident.mitigated_at = incident.resolved_at = None
+    if action == "acknowledge":
+        incident.acknowledged_by, incident.acknowledged_automatically = who.name, who.automatic
     incident.version += 1
     session.add(incident)
-    text = f"State {old} → {incident.state}" + (f": {note}" if note else "")
-    _log(session, incident, who, "state.changed", text, **{"from": str(old), "to": str(incident.state)})
-    change = {"from": str(old), "to": str(incident.state), "action": action, "note": note}
+    how = " (automatic)" if who.automatic else ""
+    text = f"State {old} → {incident.state}{how}" + (f": {note}" if note else "")
+    moved = {"from": str(old), "to": str(incident.state), "automatic": who.automatic}
+    _log(session, incident, who, "state.changed", text, **moved)
+    change = {**moved, "action": action, "note": note}
     events.emit(session, "incident.state_changed", "incident", incident.reference, _event(incident, who, **change))
     if action == "acknowledge":
         events.emit(session, "incident.acknowledged", "incident", incident.reference, _event(incident, who, note=note))
@@ -243,27 +267,53 @@ def transition(
 
 
 def _reschedule(session: Session, incident: Incident, action: Action) -> None:
-    """Acknowledging stops escalation; resolving stops every deadline; reopening restarts the open ones."""
+    """Acknowledging stops escalation; resolving stops the RTO and MTPD watch, while the steps and messages still
+    owed keep their reminders; reopening watches the RTO and MTPD again; closing stops everything."""
     if action == "acknowledge":
         scheduled.cancel_escalation(session, incident)
-        return
-    if action not in ("resolve", "close", "reopen"):
-        return
-    steps = list(session.exec(select(IncidentStep).where(IncidentStep.incident_id == incident.id)))
-    if action in ("resolve", "close"):
-        scheduled.cancel_deadlines(session, incident, steps)
-    else:
+    elif action == "resolve":
+        scheduled.cancel_deadlines(session, incident)
+    elif action == "close":
+        scheduled.cancel_all(session, incident)
+    elif action == "reopen":
         spec = (
             playbooks.get_version(session, incident.playbook_slug, incident.playbook_version).parsed()
             if incident.playbook_slug
             else None
         )
         policy = escalations.resolve(session, spec.escalation_policy if spec else None)
-        planned = scheduled.breach_notices(incident, policy)
-        for step in steps:
-            if step.status in (StepStatus.pending, StepStatus.in_progress):
-                planned += scheduled.step_notices(incident, step)
-        scheduler.plan(session, planned)
+        scheduler.plan(session, scheduled.deadline_notices(incident, policy))
+
+
+def _refuse_open_obligations(session: Session, incident: Incident) -> None:
+    """An incident closes only once every required step is done or skipped and every required message sent."""
+    steps = session.exec(
+        select(IncidentStep.key, IncidentStep.status)
+        .where(
+            IncidentStep.incident_id == incident.id, col(IncidentStep.required),
+            col(IncidentStep.status).in_(UNFINISHED_STEP),
+        )
+        .order_by(col(IncidentStep.position))
+    ).all()  # fmt: skip
+    messages = session.exec(
+        select(IncidentMessage.key)
+        .where(
+            IncidentMessage.incident_id == incident.id, col(IncidentMessage.required),
+            col(IncidentMessage.status).in_(UNSENT_MESSAGE),
+        )
+        .order_by(col(IncidentMessage.position))
+    ).all()  # fmt: skip
+    if not steps and not messages:
+        return
+    errors = [
+        field_error(("steps", key), f"{status}: a required step is done or skipped first") for key, status in steps
+    ]
+    errors += [field_error(("communications", key), "unsent: a required message is sent first") for key in messages]
+    raise Conflict(
+        f"{incident.reference} cannot close while it owes {len(steps)} required step(s) and {len(messages)} "
+        "required communication(s): finish or skip the steps and send the messages first.",
+        errors=errors, pending_steps=[key for key, _ in steps], unsent_communications=list(messages),
+    )  # fmt: skip
 
 
 def _event(incident: Incident, who: Principal, **extra: object) -> dict[str, object]:
@@ -292,7 +342,10 @@ def _close(session: Session, incident: Incident, summary: PostIncidentSummary, w
             )
         risk = risks.get_risk(session, risk_id, for_update=True)
         control = ControlCreate(title=action.title, owner=action.owner, due_date=action.due_date)
-        risks.add_control(session, risk, control, who)
+        try:
+            risks.add_control(session, risk, control, who)
+        except InvalidTransition as exc:  # the risk was closed meanwhile: say which follow-up cannot land
+            raise Conflict(exc.detail, errors=[field_error(loc, "the risk is closed")]) from exc
         _log(
             session, incident, who, "control.added", f"Follow-up '{action.title}' became a control on {risk.reference}"
         )
@@ -317,7 +370,7 @@ StepAction = Literal["assign", "start", "complete", "skip"]
 
 def change_step(
     session: Session, incident: Incident, key: str, action: StepAction, who: Principal,
-    *, assignee: str | None = None, reason: str | None = None,
+    *, assignee: str | None = None, reason: str | None = None, note: str | None = None,
 ) -> IncidentStep:  # fmt: skip
     step = _one(session, IncidentStep, incident, key, "step")
     finished = step.status in (StepStatus.done, StepStatus.skipped)
@@ -330,36 +383,41 @@ def change_step(
     elif action == "start":
         if step.status == StepStatus.in_progress:
             raise InvalidTransition(f"Step '{key}' is already in progress.", allowed=["complete", "skip"])
+        _require_dependencies(session, incident, step)
         step.status, step.started_at = StepStatus.in_progress, now
         _log(session, incident, who, "step.started", f"Step '{step.title}' started", step=key)
     elif action == "complete":
-        waiting = _unfinished_dependencies(session, incident, step)
-        if waiting:
-            raise Conflict(
-                f"Step '{key}' depends on steps that are not done: {', '.join(waiting)}.", waiting_for=waiting
-            )
+        _require_dependencies(session, incident, step)
         step.status, step.finished_at, step.finished_by = StepStatus.done, now, who.name
         step.started_at = step.started_at or now
-        _log(session, incident, who, "step.completed", f"Step '{step.title}' done", step=key)
-        events.emit(session, "step.completed", "incident", incident.reference, _event(incident, who, step=key))
-        scheduled.cancel_step(session, step)
+        text = f"Step '{step.title}' done" + (f": {note}" if note else "")
+        _log(session, incident, who, "step.completed", text, step=key, note=note)
+        events.emit(
+            session, "step.completed", "incident", incident.reference, _event(incident, who, step=key, note=note)
+        )
+        scheduled.cancel_obligation(session, step)
     else:
         step.status, step.finished_at, step.finished_by, step.skip_reason = StepStatus.skipped, now, who.name, reason
         _log(session, incident, who, "step.skipped", f"Step '{step.title}' skipped: {reason}", step=key)
-        scheduled.cancel_step(session, step)
+        scheduled.cancel_obligation(session, step)
     session.add(step)
     return step
 
 
-def _unfinished_dependencies(session: Session, incident: Incident, step: IncidentStep) -> list[str]:
+def _require_dependencies(session: Session, incident: Incident, step: IncidentStep) -> None:
+    """A step starts or completes only once every step it depends on is done or skipped."""
     if not step.depends_on:
-        return []
+        return
     rows = session.exec(
         select(IncidentStep.key, IncidentStep.status).where(
             IncidentStep.incident_id == incident.id, col(IncidentStep.key).in_(step.depends_on)
         )
     ).all()
-    return sorted(k for k, status in rows if status not in (StepStatus.done, StepStatus.skipped))
+    waiting = sorted(k for k, status in rows if status in UNFINISHED_STEP)
+    if waiting:
+        raise Conflict(
+            f"Step '{step.key}' depends on steps that are not done: {', '.join(waiting)}.", waiting_for=waiting
+        )
 
 
 def mark_message_sent(
@@ -370,6 +428,7 @@ def mark_message_sent(
         raise InvalidTransition(f"Communication '{key}' was already sent at {message.sent_at}.", allowed=[])
     message.status, message.sent_at, message.sent_by = MessageStatus.sent, utcnow(), who.name
     session.add(message)
+    scheduled.cancel_obligation(session, message)
     text = f"Message to {message.audience} sent: {message.title}" + (f" ({note})" if note else "")
     _log(session, incident, who, "message.sent", text, communication=key, audience=str(message.audience))
     return message
@@ -407,14 +466,14 @@ def linked_risks(session: Session, incident: Incident) -> list[Risk]:
     )  # fmt: skip
 
 
-def _risk_ids(session: Session, incident_ids: list[int]) -> dict[int, list[int]]:
+def _risk_refs(session: Session, incident_ids: list[int]) -> dict[int, list[str]]:
     rows = session.exec(
         select(IncidentRisk.incident_id, IncidentRisk.risk_id)
         .where(col(IncidentRisk.incident_id).in_(incident_ids)).order_by(col(IncidentRisk.risk_id))
     ).all()  # fmt: skip
-    out: dict[int, list[int]] = {i: [] for i in incident_ids}
+    out: dict[int, list[str]] = {i: [] for i in incident_ids}
     for incident_id, risk_id in rows:
-        out[incident_id].append(risk_id)
+        out[incident_id].append(f"R-{risk_id:04d}")  # Risk.reference, without loading the risk
     return out
 
 
@@ -422,25 +481,34 @@ def rto_met(breach_at: datetime | None, resolved_at: datetime | None, at: dateti
     """Whether the recovery time objective was met, as known at `at`: False as soon as the breach time passes
     unresolved (or if resolved late), True once resolved in time, None while it can still go either way or
     without an RTO. `resolved_at` is the resolution as known at `at` (None if later)."""
-    if breach_at is None:
+    return deadline_met(breach_at, resolved_at, at)
+
+
+def deadline_met(deadline: datetime | None, resolved_at: datetime | None, at: datetime) -> bool | None:
+    """rto_met's rule for any deadline the incident must be resolved by (breach_at, mtpd_at)."""
+    if deadline is None:
         return None
     if resolved_at is not None:
-        return resolved_at <= breach_at
-    return False if at > breach_at else None
+        return resolved_at <= deadline
+    return False if at > deadline else None
 
 
 def measures(incident: Incident) -> Measures:
     def seconds(end: datetime | None) -> float | None:
         return None if end is None else (end - incident.declared_at).total_seconds()
 
+    now = utcnow()
     return Measures(
-        time_to_acknowledge_seconds=seconds(incident.acknowledged_at),
+        # A machine's acknowledgement (an integration, a route that does not page) says nothing of people's speed.
+        time_to_acknowledge_seconds=None if incident.acknowledged_automatically else seconds(incident.acknowledged_at),
         time_to_resolve_seconds=seconds(incident.resolved_at),
-        rto_met=rto_met(incident.breach_at, incident.resolved_at, utcnow()),
+        rto_met=rto_met(incident.breach_at, incident.resolved_at, now),
+        breached=deadline_met(incident.breach_at, incident.resolved_at, now) is False,
+        mtpd_exceeded=deadline_met(incident.mtpd_at, incident.resolved_at, now) is False,
     )
 
 
-def summarise(incident: Incident, risk_ids: list[int]) -> IncidentSummaryPublic:
+def summarise(incident: Incident, risk_ids: list[str]) -> IncidentSummaryPublic:
     return IncidentSummaryPublic(
         id=incident.id, reference=incident.reference, title=incident.title, severity=incident.severity,
         state=incident.state, exercise=incident.is_exercise, playbook=incident.playbook_slug,
@@ -455,25 +523,23 @@ def present(session: Session, incident: Incident) -> IncidentPublic:
     roles = session.exec(select(IncidentRole).filter_by(**where).order_by(col(IncidentRole.id))).all()
     steps = session.exec(select(IncidentStep).filter_by(**where).order_by(col(IncidentStep.position))).all()
     messages = session.exec(select(IncidentMessage).filter_by(**where).order_by(col(IncidentMessage.position))).all()
-    open_ = incident.state not in (IncidentState.resolved, IncidentState.closed)
+    # Owed and past due, whatever the incident's state: resolving does not discharge an obligation.
     step_views = [
-        StepPublic.model_validate(s).model_copy(
-            update={"overdue": open_ and s.status in (StepStatus.pending, StepStatus.in_progress) and s.due_at < now}
-        )
+        StepPublic.model_validate(s).model_copy(update={"overdue": s.status in UNFINISHED_STEP and s.due_at < now})
         for s in steps
     ]
     message_views = [
-        MessagePublic.model_validate(m).model_copy(
-            update={"overdue": m.status == MessageStatus.pending and m.due_at < now}
-        )
+        MessagePublic.model_validate(m).model_copy(update={"overdue": m.status in UNSENT_MESSAGE and m.due_at < now})
         for m in messages
     ]
-    base = summarise(incident, _risk_ids(session, [incident.id])[incident.id])  # type: ignore[list-item,index]
+    base = summarise(incident, _risk_refs(session, [incident.id])[incident.id])  # type: ignore[list-item,index]
     return IncidentPublic(
         **base.model_dump(),
-        description=incident.description, declared_by=incident.declared_by,
-        acknowledged_at=incident.acknowledged_at, mitigated_at=incident.mitigated_at,
+        description=incident.description, declared_by=incident.declared_by, detected_at=incident.detected_at,
+        acknowledged_at=incident.acknowledged_at, acknowledged_by=incident.acknowledged_by,
+        acknowledged_automatically=incident.acknowledged_automatically, mitigated_at=incident.mitigated_at,
         resolved_at=incident.resolved_at, closed_at=incident.closed_at, rto_minutes=incident.rto_minutes,
+        mtpd_minutes=incident.mtpd_minutes, mtpd_at=incident.mtpd_at,
         allowed_transitions=sorted(TRANSITIONS[incident.state]),
         unfilled_required_roles=[r.key for r in roles if r.required and r.assignee is None],
         measures=measures(incident),
@@ -486,10 +552,19 @@ def present(session: Session, incident: Incident) -> IncidentPublic:
 
 def list_incidents(
     session: Session, *, exercise: bool = False, state: IncidentState | None = None, severity: Severity | None = None,
-    playbook: str | None = None, risk: str | None = None, cursor: str | None = None, limit: int = 50,
+    playbook: str | None = None, risk: str | None = None, q: str | None = None, cursor: str | None = None,
+    limit: int = 50,
 ) -> tuple[list[IncidentSummaryPublic], str | None]:  # fmt: skip
-    """Newest first. Exercises are listed apart: exercise=true lists only drills, false only real incidents."""
+    """Newest first. Exercises are listed apart: exercise=true lists only drills, false only real incidents.
+    `q` finds text in the title or description, whatever its case."""
     query = select(Incident).where(Incident.is_exercise == exercise)
+    if q:
+        query = query.where(
+            or_(
+                col(Incident.title).icontains(q, autoescape=True),
+                col(Incident.description).icontains(q, autoescape=True),
+            )
+        )
     if state is not None:
         query = query.where(Incident.state == state)
     if severity is not None:
@@ -503,7 +578,7 @@ def list_incidents(
     if before is not None:
         query = query.where(col(Incident.id) < before)
     rows, next_cursor = id_page(list(session.exec(query.order_by(col(Incident.id).desc()).limit(limit + 1))), limit)
-    links = _risk_ids(session, [r.id for r in rows])  # type: ignore[misc]
+    links = _risk_refs(session, [r.id for r in rows])  # type: ignore[misc]
     return [summarise(r, links[r.id]) for r in rows], next_cursor  # type: ignore[index]
 
 

@@ -1,7 +1,7 @@
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import AwareDatetime, BaseModel, ConfigDict, StrictInt
 from pydantic import Field as PydField
 from sqlalchemy import JSON, UniqueConstraint
 from sqlmodel import Field, SQLModel
@@ -46,6 +46,16 @@ class PlaybookSummary(BaseModel):
     versions: list[int]
 
 
+Fit = Literal["risk", "category"]
+
+
+class PlaybookListed(PlaybookSummary):
+    fits: Fit | None = PydField(
+        default=None,
+        description="With ?risk=: 'risk' if the playbook names the risk, 'category' if it answers its category.",
+    )
+
+
 class PlaybookVersionPublic(BaseModel):
     id: str
     version: int
@@ -67,6 +77,14 @@ class Activation(BaseModel):
     )
     description: str = PydField(default="", max_length=20000)
     severity: Severity | None = PydField(default=None, description="Default: the playbook's severity.")
-    risk_ids: list[str] = PydField(default_factory=list, max_length=100, description="Risk ids or references.")
+    # StrictInt: a JSON number is a risk id, but true is not risk 1.
+    risk_ids: list[StrictInt | str] = PydField(
+        default_factory=list, max_length=100, description="Risk ids or references."
+    )
+    detected_at: AwareDatetime | None = PydField(
+        default=None,
+        description="When the organisation became aware (with a time zone, not in the future); default: now. "
+        "Plan items with due_from 'detection' count from here.",
+    )
     version: int | None = PydField(default=None, ge=1, description="Default: the latest version in service.")
     exercise: bool = PydField(default=False, description="A drill: runs the same, kept apart in lists and counts.")

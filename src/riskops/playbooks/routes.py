@@ -1,6 +1,6 @@
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Response, status
+from fastapi import APIRouter, Header, Query, Response, status
 from fastapi.responses import JSONResponse
 from sqlmodel import Session
 
@@ -9,8 +9,9 @@ from riskops.auth import Admin, Db, Reader, Writer
 from riskops.incidents import service as incidents
 from riskops.incidents.models import IncidentCreate, IncidentPublic
 from riskops.playbooks import service
-from riskops.playbooks.models import Activation, PlaybookSummary, PlaybookVersionPublic
+from riskops.playbooks.models import Activation, PlaybookListed, PlaybookVersionPublic
 from riskops.playbooks.spec import PlaybookSpec
+from riskops.risks import service as risks
 
 router = APIRouter(prefix="/api/v1/playbooks", tags=["playbooks"])
 
@@ -21,9 +22,14 @@ IdempotencyKey = Annotated[
 
 
 @router.get("")
-def list_playbooks(db: Db, _: Reader) -> list[PlaybookSummary]:
+def list_playbooks(
+    db: Db,
+    _: Reader,
+    risk: Annotated[str | None, Query(description="A risk id or reference: the playbooks that fit it first.")] = None,
+) -> list[PlaybookListed]:
     with db.read() as session:
-        return service.list_playbooks(session)
+        answering = risks.get_risk(session, risks.parse_risk_ref(risk)) if risk and risk.strip() else None
+        return service.list_playbooks(session, risk=answering)
 
 
 @router.get("/schema")
@@ -73,7 +79,7 @@ def activate(slug: str, data: Activation, db: Db, who: Writer, idempotency_key: 
     """Declare an incident and lay out this playbook's roles, steps and communications, in one transaction."""
     create = IncidentCreate(
         title=data.title, severity=data.severity, description=data.description, risk_ids=data.risk_ids,
-        playbook=slug, playbook_version=data.version, exercise=data.exercise,
+        playbook=slug, playbook_version=data.version, exercise=data.exercise, detected_at=data.detected_at,
     )  # fmt: skip
 
     def work(session: Session) -> IncidentPublic:

@@ -8,8 +8,12 @@ from riskops import audit
 from riskops.clock import now as utcnow
 from riskops.errors import Conflict, NotFound, field_error
 from riskops.playbooks.loader import FileProblem, LoadedPlaybook, PlaybookFilesInvalid, content_hash
-from riskops.playbooks.models import PlaybookSummary, PlaybookVersion, PlaybookVersionPublic
+from riskops.playbooks.models import Fit, PlaybookListed, PlaybookSummary, PlaybookVersion, PlaybookVersionPublic
 from riskops.playbooks.spec import PlaybookSpec
+from riskops.risks import service as risks
+from riskops.risks.models import Risk
+
+_FIT_ORDER: dict[Fit | None, int] = {"risk": 0, "category": 1, None: 2}
 
 
 def publish(session: Session, spec: PlaybookSpec, *, source: str, actor: str) -> tuple[PlaybookVersion, bool]:
@@ -96,8 +100,10 @@ def list_versions(session: Session, slug: str) -> list[PlaybookVersion]:
     return rows
 
 
-def list_playbooks(session: Session) -> list[PlaybookSummary]:
-    """Each playbook by its latest version in service; retired-only playbooks are left out."""
+def list_playbooks(session: Session, *, risk: Risk | None = None) -> list[PlaybookListed]:
+    """Each playbook by its latest version in service; retired-only playbooks are left out.
+
+    Given a risk, those that fit it come first: the ones naming it, then the ones answering its category."""
     rows = session.exec(
         select(PlaybookVersion).order_by(col(PlaybookVersion.slug), col(PlaybookVersion.version).desc())
     ).all()
@@ -106,8 +112,19 @@ def list_playbooks(session: Session) -> list[PlaybookSummary]:
         versions = list(group)
         live = [v for v in versions if v.retired_at is None]
         if live:
-            out.append(summarise(live[0], [v.version for v in versions]))
-    return out
+            summary = summarise(live[0], [v.version for v in versions])
+            fits = fit(live[0].parsed(), risk) if risk is not None else None
+            out.append(PlaybookListed(**summary.model_dump(), fits=fits))
+    return sorted(out, key=lambda p: _FIT_ORDER[p.fits])  # stable: by slug within each kind of fit
+
+
+def fit(spec: PlaybookSpec, risk: Risk) -> Fit | None:
+    """Why a playbook answers a risk: it names the risk, or the risk's category (in any case); else None."""
+    if risk.id in {risks.parse_risk_ref(ref) for ref in spec.answers.risks}:
+        return "risk"
+    if risks.category_key(risk.category) in {risks.category_key(c) for c in spec.answers.categories}:
+        return "category"
+    return None
 
 
 def summarise(row: PlaybookVersion, versions: list[int]) -> PlaybookSummary:

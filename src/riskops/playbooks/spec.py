@@ -2,7 +2,7 @@
 
 import re
 from enum import StrEnum
-from typing import Self
+from typing import Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -47,9 +47,14 @@ class Dependencies(_Strict):
 
 
 class BusinessImpact(_Strict):
-    rto_minutes: int = Field(ge=1, description="Recovery time objective: service back within this many minutes.")
+    rto_minutes: int = Field(
+        ge=1, description="Recovery time objective: service back within this many minutes of the declaration."
+    )
     rpo_minutes: int = Field(ge=0, description="Recovery point objective: data loss tolerated, in minutes.")
-    mtpd_minutes: int = Field(ge=1, description="Maximum tolerable period of disruption, in minutes.")
+    mtpd_minutes: int = Field(
+        ge=1,
+        description="Maximum tolerable period of disruption, in minutes from the declaration: watched like the RTO.",
+    )
     depends_on: Dependencies = Field(default_factory=Dependencies)
 
     @model_validator(mode="after")
@@ -59,6 +64,20 @@ class BusinessImpact(_Strict):
                 "rto_minutes must not exceed mtpd_minutes: recovery must come before disruption is intolerable"
             )
         return self
+
+
+DueFrom = Literal["declaration", "detection"]
+DUE_FROM = (
+    "What due_minutes counts from: 'declaration' (the activation; the default) or 'detection' (the incident's "
+    "detected_at, when the organisation became aware), for deadlines the law counts from awareness such as GDPR "
+    "Art. 33's 72 hours. The RTO and the MTPD are always counted from the declaration."
+)
+
+
+def _at_default(value: object) -> bool:
+    """Fields added after playbooks were first published are left out of a dump at their default, so that
+    unchanged content keeps its content hash (and is no new version)."""
+    return value is False or value == "declaration"
 
 
 class Role(_Strict):
@@ -73,8 +92,14 @@ class Step(_Strict):
     title: str = Field(min_length=1, max_length=200)
     instructions: str = Field(min_length=1)
     role: str = Field(description="The id of the role that owns the step.")
-    due_minutes: int = Field(ge=0, description="Deadline, in minutes after activation.")
+    due_minutes: int = Field(ge=0, description="Deadline, in minutes after activation (or detection, see due_from).")
+    due_from: DueFrom = Field(default="declaration", exclude_if=_at_default, description=DUE_FROM)
     depends_on: list[str] = Field(default_factory=list, description="Step ids that must be done first.")
+    optional: bool = Field(
+        default=False, exclude_if=_at_default,
+        description="An optional step may still be pending when the incident closes; a required one must be done "
+        "or skipped first.",
+    )  # fmt: skip
 
 
 class Communication(_Strict):
@@ -83,10 +108,17 @@ class Communication(_Strict):
     title: str = Field(min_length=1, max_length=200)
     role: str = Field(description="The id of the role that sends it.")
     channel: str = Field(min_length=1, max_length=100, description="e.g. email, status page, regulator portal.")
-    due_minutes: int = Field(ge=0, description="Deadline, in minutes after activation.")
+    due_minutes: int = Field(ge=0, description="Deadline, in minutes after activation (or detection, see due_from).")
+    due_from: DueFrom = Field(default="declaration", exclude_if=_at_default, description=DUE_FROM)
     template: str = Field(
-        min_length=1, description="Message text; {incident_title}, {incident_ref}, {declared_at} are filled in."
+        min_length=1,
+        description="Message text; {incident_title}, {incident_ref}, {declared_at}, {detected_at} are filled in.",
     )
+    optional: bool = Field(
+        default=False, exclude_if=_at_default,
+        description="An optional message (sent only in some cases) may stay unsent when the incident closes; a "
+        "required one must be sent first.",
+    )  # fmt: skip
 
 
 class PlaybookSpec(_Strict):
