@@ -322,3 +322,23 @@ def test_a_follow_up_on_a_risk_closed_meanwhile_refuses_the_close_naming_the_act
     assert risk["reference"] in body["detail"]
     assert row_counts(engine) == before
     assert client.get(f"/api/v1/incidents/{ref}").json()["state"] == "resolved"
+
+
+def test_repeated_state_and_severity_filters_mean_any_of_and_unknown_values_are_422(client: TestClient) -> None:
+    made = {
+        severity: client.post("/api/v1/incidents", json={"title": f"{severity} outage", "severity": severity}).json()
+        for severity in ("SEV1", "SEV2", "SEV3")
+    }
+    ref = made["SEV2"]["reference"]
+    assert client.post(f"/api/v1/incidents/{ref}/acknowledge").status_code == 200
+
+    def listed(**params: object) -> list[str]:
+        response = client.get("/api/v1/incidents", params=params)
+        assert response.status_code == 200, response.text
+        return sorted(i["severity"] for i in response.json()["items"])
+
+    assert listed(severity=["SEV1", "SEV3"]) == ["SEV1", "SEV3"]
+    assert listed(state=["declared", "acknowledged"]) == ["SEV1", "SEV2", "SEV3"]
+    assert listed(state="acknowledged", severity=["SEV1", "SEV2"]) == ["SEV2"]
+    assert_problem(client.get("/api/v1/incidents", params={"state": "open"}), 422, "query.state.0")
+    assert_problem(client.get("/api/v1/incidents", params={"severity": ["SEV1", "SEV9"]}), 422, "query.severity.1")

@@ -48,8 +48,8 @@ def declare(data: IncidentCreate, db: Db, who: Writer, idempotency_key: Idempote
 def list_incidents(
     db: Db,
     _: Reader,
-    state: IncidentState | None = None,
-    severity: Severity | None = None,
+    state: Annotated[list[IncidentState], Query(description="Repeat for any of several states.")] = [],  # noqa: B006
+    severity: Annotated[list[Severity], Query(description="Repeat for any of several severities.")] = [],  # noqa: B006
     playbook: str | None = None,
     risk: str | None = Query(default=None, description="A risk id or reference."),
     q: str | None = Query(default=None, max_length=200, description="Text in the title or description, any case."),

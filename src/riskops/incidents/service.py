@@ -2,6 +2,7 @@
 
 import re
 from collections import Counter
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Literal, TypeVar
 
@@ -551,9 +552,9 @@ def present(session: Session, incident: Incident) -> IncidentPublic:
 
 
 def list_incidents(
-    session: Session, *, exercise: bool = False, state: IncidentState | None = None, severity: Severity | None = None,
-    playbook: str | None = None, risk: str | None = None, q: str | None = None, cursor: str | None = None,
-    limit: int = 50,
+    session: Session, *, exercise: bool = False, state: Sequence[IncidentState] = (),
+    severity: Sequence[Severity] = (), playbook: str | None = None, risk: str | None = None, q: str | None = None,
+    cursor: str | None = None, limit: int = 50,
 ) -> tuple[list[IncidentSummaryPublic], str | None]:  # fmt: skip
     """Newest first. Exercises are listed apart: exercise=true lists only drills, false only real incidents.
     `q` finds text in the title or description, whatever its case."""
@@ -565,10 +566,10 @@ def list_incidents(
                 col(Incident.description).icontains(q, autoescape=True),
             )
         )
-    if state is not None:
-        query = query.where(Incident.state == state)
-    if severity is not None:
-        query = query.where(Incident.severity == severity)
+    if state:  # several values mean any of them
+        query = query.where(col(Incident.state).in_(state))
+    if severity:
+        query = query.where(col(Incident.severity).in_(severity))
     if playbook is not None:
         query = query.where(Incident.playbook_slug == playbook)
     if risk is not None:
