@@ -1,6 +1,9 @@
 """The one clock every rule reads, so that tests can move time instead of waiting for it."""
 
 from datetime import UTC, datetime
+from typing import Annotated
+
+from pydantic import AfterValidator
 
 _fixed: datetime | None = None
 
@@ -15,3 +18,20 @@ def set_fixed(moment: datetime | None) -> None:
     if moment is not None and moment.tzinfo is None:
         raise ValueError("the clock runs in UTC; give an aware datetime")
     _fixed = moment
+
+
+# Instants a client may give: far enough from the calendar's ends that a reminder before or a period after
+# (days, quarters) stays representable.
+EARLIEST_YEAR, LATEST_YEAR = 1900, 8999
+
+
+def within_calendar(value: datetime) -> datetime:
+    """A client's instant, in UTC: it must carry a time zone and lie in years 1900-8999."""
+    if value.tzinfo is None:
+        raise ValueError("must carry a timezone, e.g. 2027-03-31T00:00:00Z")
+    if not EARLIEST_YEAR < value.year < LATEST_YEAR:  # strict: an offset may move it across a year's end
+        raise ValueError(f"must lie between the years {EARLIEST_YEAR} and {LATEST_YEAR}")
+    return value.astimezone(UTC)
+
+
+Moment = Annotated[datetime, AfterValidator(within_calendar)]

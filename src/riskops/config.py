@@ -1,9 +1,9 @@
 from functools import lru_cache
-from ipaddress import IPv4Network, IPv6Network, ip_network
+from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network, ip_address, ip_network
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -22,10 +22,15 @@ class Settings(BaseSettings):
     auth_cache_seconds: float = 5.0
     # Quarterly reviews: the month the fiscal year starts (1 = calendar quarters).
     fiscal_year_start_month: int = Field(default=1, ge=1, le=12)
+    # Largest request body of any endpoint, enforced while it is read, before authentication (413 beyond);
+    # the inbound and import endpoints have their own limits below.
+    max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
     # Largest alert body the inbound endpoints accept (413 beyond).
     inbound_max_bytes: int = 1024 * 1024
-    # Largest upload accepted by the import endpoint.
+    # Largest upload accepted by the import endpoint, what it may unpack to (an XLSX is a zip), and its rows.
     import_max_bytes: int = 10 * 1024 * 1024
+    import_max_uncompressed_bytes: int = Field(default=64 * 1024 * 1024, ge=1024)
+    import_max_rows: int = Field(default=50_000, ge=1)
 
     # The scheduler: how often due work is looked for, and whether `serve` runs it (`riskops worker` always does).
     scheduler_enabled: bool = True
@@ -38,7 +43,8 @@ class Settings(BaseSettings):
     # An alert group firing again this soon after its incident resolved reopens that incident (flapping).
     flap_window_minutes: int = Field(default=30, ge=0)
 
-    # Outgoing webhooks. Only global addresses are reachable unless a network is allowed here (CIDRs, comma-separated).
+    # Outgoing webhooks. Only global addresses are reachable unless allowed here, comma-separated: networks
+    # (10.0.0.0/8, fd00::/8) or exact address:port entries (127.0.0.1:8099, [::1]:8099). Never this service itself.
     webhook_allowed_networks: str = ""
     webhook_timeout_seconds: float = Field(default=10.0, gt=0)
     webhook_disable_after_days: float = Field(default=5.0, gt=0)
@@ -52,9 +58,53 @@ class Settings(BaseSettings):
     smtp_password: str | None = None
     smtp_sender: str = "riskops@localhost"
 
+    @field_validator("webhook_allowed_networks")
+    @classmethod
+    def _allow_list(cls, value: str) -> str:
+        parse_allow_list(value)  # a bad entry stops the service at start, not at the first delivery
+        return value
+
     @property
     def allowed_networks(self) -> list[IPv4Network | IPv6Network]:
-        return [ip_network(n.strip(), strict=False) for n in self.webhook_allowed_networks.split(",") if n.strip()]
+        return parse_allow_list(self.webhook_allowed_networks)[0]
+
+    @property
+    def allowed_endpoints(self) -> list[tuple[IPv4Address | IPv6Address, int]]:
+        return parse_allow_list(self.webhook_allowed_networks)[1]
+
+
+def parse_allow_list(
+    text: str,
+) -> tuple[list[IPv4Network | IPv6Network], list[tuple[IPv4Address | IPv6Address, int]]]:
+    """RISKOPS_WEBHOOK_ALLOWED_NETWORKS as (networks, address:port endpoints); ValueError names a bad entry."""
+    networks: list[IPv4Network | IPv6Network] = []
+    endpoints: list[tuple[IPv4Address | IPv6Address, int]] = []
+    for entry in (e.strip() for e in text.split(",")):
+        if not entry:
+            continue
+        try:
+            if entry.startswith("["):
+                host, bracket, port = entry[1:].partition("]:")
+                if not bracket:
+                    raise ValueError(entry)
+                endpoints.append((ip_address(host), _port(port)))
+            elif entry.count(":") == 1:  # an IPv4 address and port; an IPv6 network has more colons
+                host, port = entry.split(":")
+                endpoints.append((IPv4Address(host), _port(port)))
+            else:
+                networks.append(ip_network(entry, strict=False))
+        except ValueError:
+            raise ValueError(
+                f"'{entry}' is neither a network (10.0.0.0/8, fd00::/8, 192.0.2.7) nor an IP address and port "
+                "(127.0.0.1:8099, [::1]:8099)"
+            ) from None
+    return networks, endpoints
+
+
+def _port(text: str) -> int:
+    if not text.isdigit() or not 0 < int(text) < 65536:
+        raise ValueError(text)
+    return int(text)
 
 
 @lru_cache

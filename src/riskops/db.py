@@ -4,12 +4,14 @@ import threading
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import DateTime, Engine, create_engine, event
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import Session, SQLModel
+
+from riskops.errors import NotFound
 
 # Stable constraint names, so that Alembic migrations can refer to them on both databases.
 SQLModel.metadata.naming_convention = {
@@ -108,3 +110,22 @@ class Database:
             except BaseException:
                 session.rollback()
                 raise
+
+
+# Integer keys are 32-bit on PostgreSQL: a larger number names no row (and must not reach the driver, which
+# refuses it on PostgreSQL and beyond 2**63 on SQLite).
+MAX_ID = 2**31 - 1
+Row = TypeVar("Row", bound=SQLModel)
+
+
+def storable(number: int) -> bool:
+    """Whether an id or version number given by a client could name a row at all."""
+    return 0 < number <= MAX_ID
+
+
+def get_row(session: Session, model: type[Row], row_id: int, what: str, **options: Any) -> Row:
+    """The row with this primary key, or a 404 naming `what` (also for a number no row can have)."""
+    row = session.get(model, row_id, **options) if storable(row_id) else None
+    if row is None:
+        raise NotFound(f"{what} {row_id} does not exist.")
+    return row

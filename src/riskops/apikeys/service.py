@@ -8,7 +8,8 @@ from sqlmodel import Session, col, select
 from riskops import audit
 from riskops.apikeys.models import ApiKey, ApiKeyCreate, Role
 from riskops.clock import now as utcnow
-from riskops.errors import Conflict, NotFound
+from riskops.db import get_row
+from riskops.errors import Conflict
 
 SECRET_PREFIX = "rko_"
 
@@ -63,9 +64,7 @@ def list_keys(session: Session) -> list[ApiKey]:
 
 
 def revoke_key(session: Session, key_id: int, *, revoked_by: str) -> ApiKey:
-    key = session.get(ApiKey, key_id, with_for_update=True)
-    if key is None:
-        raise NotFound(f"API key {key_id} does not exist.")
+    key = get_row(session, ApiKey, key_id, "API key", with_for_update=True)
     if key.revoked_at is not None:
         raise Conflict(f"API key {key_id} is already revoked.")
     key.revoked_at = utcnow()

@@ -20,10 +20,13 @@ class Level(BaseModel):
     emails: list[EmailStr] = PydField(default_factory=list)
 
 
+POLICY_NAME = r"^[a-z0-9][a-z0-9-]*$"
+
+
 class PolicySpec(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    name: str = PydField(min_length=1, max_length=64, pattern=r"^[a-z0-9][a-z0-9-]*$")
+    name: str = PydField(min_length=1, max_length=64, pattern=POLICY_NAME)
     description: str = PydField(default="", max_length=500)
     levels: list[Level] = PydField(min_length=1, max_length=20)
     repeat: int = PydField(default=0, ge=0, le=10, description="Times to run the levels again after the last one.")

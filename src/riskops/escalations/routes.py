@@ -1,8 +1,10 @@
-from fastapi import APIRouter
+from typing import Annotated
+
+from fastapi import APIRouter, Path
 
 from riskops.auth import Admin, Db, Reader
 from riskops.escalations import service
-from riskops.escalations.models import PolicySpec
+from riskops.escalations.models import POLICY_NAME, PolicySpec
 
 router = APIRouter(prefix="/api/v1/escalation-policies", tags=["escalations"])
 
@@ -19,8 +21,12 @@ def get_policy(name: str, db: Db, _: Reader) -> PolicySpec:
         return service.get(session, name).parsed()
 
 
+# The path names the policy: it must be a name a policy may have (422 naming path.name otherwise).
+PolicyName = Annotated[str, Path(min_length=1, max_length=64, pattern=POLICY_NAME)]
+
+
 @router.put("/{name}")
-def save_policy(name: str, spec: PolicySpec, db: Db, who: Admin) -> PolicySpec:
+def save_policy(name: PolicyName, spec: PolicySpec, db: Db, who: Admin) -> PolicySpec:
     """Create or replace. A policy named 'default' applies to incidents whose playbook names none."""
     spec = spec.model_copy(update={"name": name})
     with db.write() as session:

@@ -2,11 +2,12 @@ from datetime import date, datetime
 from enum import StrEnum
 from typing import Any
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, StrictInt
+from pydantic import BaseModel, ConfigDict, StrictInt
 from pydantic import Field as PydField
 from sqlalchemy import JSON, Column, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
+from riskops.clock import Moment
 from riskops.clock import now as utcnow
 from riskops.db import UTCDateTime
 from riskops.playbooks.spec import Audience, Severity
@@ -174,7 +175,7 @@ class IncidentCreate(_Strict):
     severity: Severity | None = PydField(default=None, description="Required unless a playbook gives a default.")
     description: str = PydField(default="", max_length=20000)
     risk_ids: list[RiskRef] = PydField(default_factory=list, max_length=100, description="Risk ids or references.")
-    detected_at: AwareDatetime | None = PydField(
+    detected_at: Moment | None = PydField(
         default=None,
         description="When the organisation became aware (with a time zone, not in the future); default: now. "
         "Plan items with due_from 'detection' count from here.",

@@ -10,6 +10,7 @@ from sqlmodel import Session, col, or_, select
 
 from riskops.apikeys.service import Principal
 from riskops.clock import now as utcnow
+from riskops.db import get_row
 from riskops.errors import Conflict, InvalidTransition, NotFound, Unprocessable, field_error
 from riskops.escalations import service as escalations
 from riskops.events import service as events
@@ -71,11 +72,7 @@ def parse_incident_ref(ref: str) -> int:
 
 
 def get_incident(session: Session, ref: str, *, for_update: bool = False) -> Incident:
-    incident_id = parse_incident_ref(ref)
-    incident = session.get(Incident, incident_id, with_for_update=for_update)
-    if incident is None:
-        raise NotFound(f"Incident {incident_id} does not exist.")
-    return incident
+    return get_row(session, Incident, parse_incident_ref(ref), "Incident", with_for_update=for_update)
 
 
 def get_for_change(session: Session, ref: str) -> Incident:

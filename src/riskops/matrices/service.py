@@ -4,6 +4,7 @@ import yaml
 from sqlmodel import Session, col, func, select
 
 from riskops import audit
+from riskops.db import get_row
 from riskops.errors import NotFound
 from riskops.matrices.models import MatrixSpec, RiskMatrix
 
@@ -41,10 +42,7 @@ def current(session: Session) -> RiskMatrix:
 
 
 def get(session: Session, version: int) -> RiskMatrix:
-    matrix = session.get(RiskMatrix, version)
-    if matrix is None:
-        raise NotFound(f"Risk matrix version {version} does not exist.")
-    return matrix
+    return get_row(session, RiskMatrix, version, "Risk matrix version")
 
 
 def list_versions(session: Session) -> list[RiskMatrix]:

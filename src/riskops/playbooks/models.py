@@ -1,11 +1,12 @@
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, StrictInt
+from pydantic import BaseModel, ConfigDict, StrictInt
 from pydantic import Field as PydField
 from sqlalchemy import JSON, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
+from riskops.clock import Moment
 from riskops.clock import now as utcnow
 from riskops.db import UTCDateTime
 from riskops.playbooks.spec import PlaybookSpec, Severity
@@ -81,7 +82,7 @@ class Activation(BaseModel):
     risk_ids: list[StrictInt | str] = PydField(
         default_factory=list, max_length=100, description="Risk ids or references."
     )
-    detected_at: AwareDatetime | None = PydField(
+    detected_at: Moment | None = PydField(
         default=None,
         description="When the organisation became aware (with a time zone, not in the future); default: now. "
         "Plan items with due_from 'detection' count from here.",

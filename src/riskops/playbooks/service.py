@@ -2,10 +2,12 @@
 
 from itertools import groupby
 
+from sqlalchemy import false
 from sqlmodel import Session, col, select
 
 from riskops import audit
 from riskops.clock import now as utcnow
+from riskops.db import storable
 from riskops.errors import Conflict, NotFound, field_error
 from riskops.playbooks.loader import FileProblem, LoadedPlaybook, PlaybookFilesInvalid, content_hash
 from riskops.playbooks.models import Fit, PlaybookListed, PlaybookSummary, PlaybookVersion, PlaybookVersionPublic
@@ -77,7 +79,7 @@ def get_version(session: Session, slug: str, version: int | None = None) -> Play
     """A given version, or the latest one in service (not retired)."""
     query = select(PlaybookVersion).where(PlaybookVersion.slug == slug)
     if version is not None:
-        query = query.where(PlaybookVersion.version == version)
+        query = query.where(PlaybookVersion.version == version if storable(version) else false())
     else:
         query = query.where(col(PlaybookVersion.retired_at).is_(None)).order_by(col(PlaybookVersion.version).desc())
     found = session.exec(query.limit(1)).first()

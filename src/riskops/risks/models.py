@@ -3,11 +3,12 @@ from datetime import UTC, date, datetime, time
 from enum import StrEnum
 from typing import Annotated, Any
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, StringConstraints, field_validator
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, StringConstraints, field_validator
 from pydantic import Field as PydField
 from sqlalchemy import Column, ForeignKey, Index, Integer, String, Text, func, text
 from sqlmodel import Field, Relationship, SQLModel
 
+from riskops.clock import Moment, within_calendar
 from riskops.clock import now as utcnow
 from riskops.db import UTCDateTime
 
@@ -61,7 +62,7 @@ def through_the_day(value: Any) -> Any:
     return value if day is None else datetime.combine(day, time.max, UTC)
 
 
-Expiry = Annotated[datetime, BeforeValidator(through_the_day)]
+Expiry = Annotated[datetime, BeforeValidator(through_the_day), AfterValidator(within_calendar)]
 
 
 def _normalise_tags(tags: list[str]) -> list[str]:
@@ -223,7 +224,7 @@ class RiskCreate(BaseModel):
     treatment: Treatment = Treatment.mitigate
     acceptance: AcceptanceIn | None = None
     tags: list[Tag] = PydField(default_factory=list, max_length=50)
-    next_review_at: datetime | None = PydField(
+    next_review_at: Moment | None = PydField(
         default=None, description="Set by hand; otherwise it follows from the level's review interval."
     )
     rationale: str = PydField(default="Initial assessment", min_length=1, max_length=2000)
@@ -243,7 +244,7 @@ class RiskUpdate(BaseModel):
     treatment: Treatment | None = None
     acceptance: AcceptanceIn | None = None
     tags: list[Tag] | None = PydField(default=None, max_length=50)
-    next_review_at: datetime | None = PydField(
+    next_review_at: Moment | None = PydField(
         default=None, description="A date set by hand; send null to go back to the level's review interval."
     )
 

@@ -14,6 +14,7 @@ from riskops import audit
 from riskops.apikeys.models import Role
 from riskops.apikeys.service import Principal
 from riskops.clock import now as utcnow
+from riskops.db import get_row, storable
 from riskops.errors import (
     Conflict,
     Forbidden,
@@ -141,10 +142,7 @@ def parse_risk_ref(ref: str) -> int:
 def get_risk(session: Session, risk_id: int, *, for_update: bool = False) -> Risk:
     # One joined query for a plain read; a locking read cannot outer-join (PostgreSQL refuses FOR UPDATE there).
     options = [] if for_update else [joinedload(Risk.tag_rows), joinedload(Risk.controls)]  # type: ignore[arg-type]
-    risk = session.get(Risk, risk_id, with_for_update=for_update, options=options)
-    if risk is None:
-        raise NotFound(f"Risk {risk_id} does not exist.")
-    return risk
+    return get_row(session, Risk, risk_id, "Risk", with_for_update=for_update, options=options)
 
 
 def get_for_change(session: Session, ref: str, if_match: str | None) -> Risk:
@@ -263,15 +261,6 @@ def govern_acceptance(
     _record(session, risk, "acceptance_voided", who, before, note=note, extra=voided)
 
 
-def _aware(value: datetime, loc: Loc) -> datetime:
-    if value.tzinfo is None:
-        raise Unprocessable(
-            "Timestamps must carry a timezone, e.g. 2027-03-31T00:00:00Z.",
-            errors=[field_error(loc, "timezone missing")],
-        )
-    return value.astimezone(UTC)  # stored and compared in UTC, whatever offset the caller wrote
-
-
 # ---- history ----
 
 _AUDITED = (
@@ -359,7 +348,7 @@ def create_risk(session: Session, data: RiskCreate, who: Principal, *, loc: Loc 
     _set_ratings(risk, inherent, residual)
     _check_acceptance(risk, spec, data.acceptance, who, loc)
     if data.next_review_at is not None:
-        risk.next_review_at = _aware(data.next_review_at, (*loc, "next_review_at"))
+        risk.next_review_at = data.next_review_at
         risk.next_review_set_by_hand = True
     schedule_review(risk, spec)
     _set_tags(risk, data.tags)
@@ -392,7 +381,7 @@ def update_risk(session: Session, risk: Risk, data: RiskUpdate, who: Principal) 
         if data.next_review_at is None:
             risk.next_review_set_by_hand = False
         else:
-            risk.next_review_at = _aware(data.next_review_at, ("body", "next_review_at"))
+            risk.next_review_at = data.next_review_at
             risk.next_review_set_by_hand = True
         schedule_review(risk, spec)
     if "treatment" in fields or "acceptance" in fields:
@@ -488,7 +477,7 @@ def add_control(session: Session, risk: Risk, data: ControlCreate, who: Principa
 
 def update_control(session: Session, risk: Risk, control_id: int, data: ControlUpdate, who: Principal) -> RiskControl:
     _require_open(risk, "changing its controls")
-    control = session.get(RiskControl, control_id)
+    control = session.get(RiskControl, control_id) if storable(control_id) else None
     if control is None or control.risk_id != risk.id:
         raise NotFound(f"Control {control_id} does not exist on risk {risk.reference}.")
     before = _control_state(control)
