@@ -3,10 +3,12 @@
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 from sqlalchemy import Engine, text
+from starlette.types import ASGIApp
 
 from riskops import errors, migrations
 from riskops.apikeys.routes import router as apikeys_router
@@ -16,6 +18,7 @@ from riskops.config import Settings, get_settings
 from riskops.db import Database, make_engine
 from riskops.escalations.routes import router as escalations_router
 from riskops.events.routes import router as events_router
+from riskops.guard import RequestGuard
 from riskops.incidents.routes import router as incidents_router
 from riskops.integrations.routes import admin as integrations_router
 from riskops.integrations.routes import inbound as inbound_router
@@ -28,6 +31,34 @@ from riskops.scheduler.runner import Worker
 from riskops.webhooks.routes import router as webhooks_router
 
 log = logging.getLogger("riskops")
+
+_UNREADY = {
+    "description": "Not ready: the database is unreachable, or its schema is not at this code's revision.",
+    "content": {
+        "application/json": {
+            "schema": {
+                "type": "object",
+                "properties": {"status": {"const": "unavailable"}, "reason": {"type": "string"}},
+                "required": ["status", "reason"],
+            }
+        }
+    },
+}
+
+
+class RiskOpsAPI(FastAPI):
+    """FastAPI with the request guard outside everything (Starlette's error middleware included), and the
+    problem answers in the OpenAPI document."""
+
+    def build_middleware_stack(self) -> ASGIApp:
+        return RequestGuard(super().build_middleware_stack(), self.state.settings, lambda: self.openapi()["paths"])
+
+    def openapi(self) -> dict[str, Any]:
+        first = self.openapi_schema is None
+        document = super().openapi()  # built once, then cached by FastAPI
+        if first:
+            errors.document_problems(document)
+        return document
 
 
 def create_app(settings: Settings | None = None, *, engine: Engine | None = None) -> FastAPI:
@@ -44,7 +75,7 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
             worker.stop()
         engine.dispose()
 
-    app = FastAPI(
+    app = RiskOpsAPI(
         title="riskops",
         version="0.1.0",
         summary="Risk register and crisis response.",
@@ -68,7 +99,7 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
         """The process is up."""
         return {"status": "ok"}
 
-    @app.get("/readyz", tags=["health"])
+    @app.get("/readyz", tags=["health"], responses={503: _UNREADY})
     def readyz() -> JSONResponse:
         """The database answers and its schema is at the revision this code expects."""
         try:

@@ -6,7 +6,7 @@ from contextlib import AbstractContextManager, contextmanager, nullcontext
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import DateTime, Engine, create_engine, event
+from sqlalchemy import DateTime, Engine, create_engine, event, make_url
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import Session, SQLModel
@@ -44,6 +44,8 @@ class UTCDateTime(TypeDecorator[datetime]):
 
 
 def make_engine(url: str, **kwargs: Any) -> Engine:
+    # Statement parameters (key hashes, secrets, personal data) stay out of error messages and so out of logs.
+    kwargs.setdefault("hide_parameters", True)
     if url.startswith("sqlite"):
         # A pool as large as the worker thread pool: SQLite connections are cheap to keep, costly to reopen.
         engine = create_engine(
@@ -51,7 +53,10 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         )
         _configure_sqlite(engine)
         return engine
-    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20, **kwargs)
+    # A pooled connection the server dropped is found by the ping at checkout and replaced; an unreachable server
+    # fails within the connect timeout (a 503 for the request) instead of holding a worker thread for minutes.
+    connect_args = {} if "connect_timeout" in make_url(url).query else {"connect_timeout": 5}
+    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20, connect_args=connect_args, **kwargs)
 
 
 def _lower(value: Any) -> Any:

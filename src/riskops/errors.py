@@ -1,12 +1,18 @@
 """Domain errors and their RFC 9457 problem-details answers, in one place."""
 
+import json
 import logging
+from collections.abc import Mapping
 from http import HTTPStatus
 from typing import Any
 
+import psycopg
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 log = logging.getLogger(__name__)
@@ -65,7 +71,9 @@ def field_error(loc: list[str | int] | tuple[str | int, ...], message: str, **ex
     return {"loc": list(loc), "field": ".".join(str(p) for p in loc), "message": message, **extra}
 
 
-def problem(status: int, slug: str, detail: str, instance: str, **members: Any) -> JSONResponse:
+def problem(
+    status: int, slug: str, detail: str, instance: str, *, headers: Mapping[str, str] | None = None, **members: Any
+) -> JSONResponse:
     body: dict[str, Any] = {
         "type": f"https://riskops.dev/problems/{slug}",
         "title": HTTPStatus(status).phrase,
@@ -74,8 +82,31 @@ def problem(status: int, slug: str, detail: str, instance: str, **members: Any) 
         "instance": instance,
     }
     body.update({k: v for k, v in members.items() if v is not None})
-    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
-    return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
+    all_headers = {"WWW-Authenticate": "Bearer"} if status == 401 else {}
+    all_headers.update(headers or {})
+    return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=all_headers or None)
+
+
+def internal_error(instance: str, request_id: str | None) -> JSONResponse:
+    return problem(
+        500, "internal-error", "An unexpected error occurred; it has been logged.", instance, request_id=request_id
+    )
+
+
+# How long a client should wait before retrying while the database is unreachable.
+RETRY_AFTER_SECONDS = 5
+
+
+def database_unavailable(exc: BaseException) -> bool:
+    """A failure to reach or keep the database (or a busy one), not a fault of the request: worth a retry."""
+    if isinstance(exc, DBAPIError):
+        return exc.connection_invalidated or isinstance(exc, OperationalError | InterfaceError)
+    return isinstance(exc, PoolTimeout | psycopg.OperationalError)
+
+
+def _answer(request: Request, status: int, slug: str, detail: str, **members: Any) -> JSONResponse:
+    request_id = getattr(request.state, "request_id", None)
+    return problem(status, slug, detail, request.url.path, request_id=request_id, **members)
 
 
 def _validation_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
@@ -90,19 +121,131 @@ def _validation_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
 def install_handlers(app: FastAPI) -> None:
     @app.exception_handler(DomainError)
     async def _domain(request: Request, exc: DomainError) -> JSONResponse:
-        return problem(exc.status, exc.slug, exc.detail, request.url.path, errors=exc.errors, **exc.extra)
+        return _answer(request, exc.status, exc.slug, exc.detail, errors=exc.errors, **exc.extra)
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
         errors = _validation_errors(exc)
         where = ", ".join(f"{e['field']}: {e['message']}" for e in errors[:3])
-        return problem(422, "validation-error", f"Invalid request: {where}", request.url.path, errors=errors)
+        return _answer(request, 422, "validation-error", f"Invalid request: {where}", errors=errors)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        return problem(exc.status_code, "http-error", str(exc.detail), request.url.path)
+        # Starlette's own headers stay: a 405 names the methods the path takes (Allow, RFC 9110).
+        return _answer(request, exc.status_code, "http-error", str(exc.detail), headers=exc.headers)
 
+    async def _database(request: Request, exc: Exception) -> JSONResponse:
+        if not database_unavailable(exc):
+            raise exc  # any other database error is a bug: the 500 below, logged with its traceback
+        cause = exc.orig if isinstance(exc, DBAPIError) and exc.orig is not None else exc
+        log.warning("database unavailable: %s: %s", type(cause).__name__, str(cause).strip().partition("\n")[0])
+        return _answer(
+            request, 503, "database-unavailable", "The database cannot be reached; try again shortly.",
+            headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+        )  # fmt: skip
+
+    for error in (DBAPIError, PoolTimeout, psycopg.Error):
+        app.add_exception_handler(error, _database)
+
+    # Starlette answers with this handler and then re-raises; the request guard logs the error and keeps the connection.
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
-        log.exception("unhandled error on %s %s", request.method, request.url.path)
-        return problem(500, "internal-error", "An unexpected error occurred; it has been logged.", request.url.path)
+        return internal_error(request.url.path, getattr(request.state, "request_id", None))
+
+
+# ---- the OpenAPI document: every problem answer an operation can give ----
+
+
+class FieldProblem(BaseModel):
+    """What is wrong and where: a field (`loc`, `field`), or a row and column of an imported file."""
+
+    model_config = ConfigDict(extra="allow")
+
+    loc: list[str | int] | None = Field(default=None, description="Where the value came from (body, query, path...).")
+    field: str | None = Field(default=None, description="`loc` joined with dots, e.g. `body.title`.")
+    message: str
+
+
+class ProblemDetails(BaseModel):
+    """An RFC 9457 problem; some carry more members (e.g. `allowed`, `waiting_for`, `pending_steps`)."""
+
+    model_config = ConfigDict(extra="allow", title="ProblemDetails")
+
+    type: str
+    title: str
+    status: int
+    detail: str
+    instance: str
+    errors: list[FieldProblem] | None = Field(default=None, description="One entry per invalid field.")
+    request_id: str | None = Field(default=None, description="Also in the X-Request-ID header and the server's log.")
+
+
+_PROBLEMS = {
+    401: "No valid API key or token was given.",
+    403: "The key's role does not allow this.",
+    404: "Something named in the path does not exist.",
+    409: "The change conflicts with the current state.",
+    412: "The If-Match ETag is not the current one.",
+    413: "The request body is larger than this endpoint accepts.",
+    422: "The request is invalid; `errors` names each field.",
+    500: "An unexpected error; it is logged under `request_id`.",
+    503: "The database cannot be reached; retry after `Retry-After` seconds.",
+}
+_PROBLEM_REF = {"$ref": "#/components/schemas/ProblemDetails"}
+
+
+def _problem_statuses(path: str, method: str, operation: dict[str, Any]) -> set[int]:
+    parameters = operation.get("parameters", [])
+    statuses = {500, 503}
+    if path.startswith("/api/"):  # every API call needs a key or a token; only the health checks are open
+        statuses |= {401, 403}
+    if any(p["in"] == "path" for p in parameters):
+        statuses.add(404)
+    if parameters:
+        statuses.add(422)
+    if "requestBody" in operation:
+        statuses |= {413, 422}
+    if method in ("post", "put", "patch", "delete"):
+        statuses.add(409)
+    if any(p["in"] == "header" and p["name"].lower() == "if-match" for p in parameters):
+        statuses.add(412)
+    return statuses
+
+
+def _problem_response(status: int) -> dict[str, Any]:
+    response: dict[str, Any] = {"description": _PROBLEMS[status], "content": {PROBLEM_JSON: {"schema": _PROBLEM_REF}}}
+    if status == 503:
+        response["headers"] = {"Retry-After": {"description": "Seconds to wait.", "schema": {"type": "integer"}}}
+    return response
+
+
+def _has_body_schema(response: dict[str, Any]) -> bool:
+    return any(media.get("schema") for media in response.get("content", {}).values())
+
+
+def _is_fastapi_default(response: dict[str, Any]) -> bool:
+    """FastAPI's own 422 (its HTTPValidationError shape), which our problem answer replaces."""
+    schema = response.get("content", {}).get("application/json", {}).get("schema", {})
+    return str(schema.get("$ref", "")).endswith("/HTTPValidationError")
+
+
+def document_problems(document: dict[str, Any]) -> None:
+    """Add the problem answers to every operation of a generated OpenAPI document, in place.
+
+    A response the route declares itself keeps its description, and its body shape when it has one.
+    """
+    for path, operations in document.get("paths", {}).items():
+        for method, operation in operations.items():
+            responses = operation.setdefault("responses", {})
+            for status in sorted(_problem_statuses(path, method, operation)):
+                declared = responses.get(str(status))
+                if declared is None or _is_fastapi_default(declared):
+                    responses[str(status)] = _problem_response(status)
+                elif not _has_body_schema(declared):
+                    declared.update({**_problem_response(status), "description": declared["description"]})
+    schemas = document.setdefault("components", {}).setdefault("schemas", {})
+    problem_schema = ProblemDetails.model_json_schema(ref_template="#/components/schemas/{model}")
+    schemas.update(problem_schema.pop("$defs", {}), ProblemDetails=problem_schema)
+    if "/HTTPValidationError" not in json.dumps(document["paths"]):
+        schemas.pop("HTTPValidationError", None)
+        schemas.pop("ValidationError", None)
