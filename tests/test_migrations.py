@@ -16,6 +16,7 @@ from riskops.db import make_engine
 from riskops.incidents.models import Incident, IncidentStep
 from riskops.matrices.models import RiskMatrix
 from riskops.models import metadata
+from riskops.reviews.models import FeedToken
 from riskops.scheduler.models import Notice
 from tests.conftest import drop_postgres_database, new_postgres_database, postgres_or_skip
 
@@ -142,3 +143,57 @@ def test_0006_upgrades_real_incidents_and_keeps_every_row(empty_engine: Engine) 
         indexes = set(conn.execute(text(catalog)).scalars())
     assert {"ix_risk_category_ci_score", "ix_risk_owner_ci_score"} <= indexes
     assert "ix_risk_category_score" not in indexes
+
+
+def test_0007_masks_stored_credentials_and_adds_feed_tokens(empty_engine: Engine) -> None:
+    """Bodies stored under 0006 keep no routing key or token readable under 0007; the rest is untouched."""
+    migrations.upgrade(empty_engine, "0006")
+    at = "2026-07-01 09:00:00.000000+00:00" if empty_engine.dialect.name == "sqlite" else "2026-07-01T09:00Z"
+    pagerduty = {
+        "routing_key": "rki_theIntegrationsOwnToken0123456789",
+        "event_action": "trigger",
+        "payload": {"summary": "Disk full", "source": "db-1", "severity": "critical",
+                    "custom_details": {"runbook": "https://wiki.example/x?token=w1k1&page=1", "free": "1%"}},
+    }  # fmt: skip
+    clean = '{"version": "4",   "groupKey": "{}:{alertname=\\"DatabaseDown\\"}", "status": "firing"}'
+    bodies = {
+        1: json.dumps(pagerduty),
+        2: clean,
+        3: '{"routing_key": "R0UT1NG", "event_action": "trig',  # rejected: not JSON
+        4: "token=abc&password=hunter2",
+    }
+    with empty_engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO integration (id, name, kind, token_hash, token_prefix, routes, default_route, created_at,"
+                " created_by) VALUES (1, 'pd', 'pagerduty-events-v2', :hash, 'rki_theInt', '[]', '{}', :at, 'alice')"
+            ),
+            {"hash": "0" * 64, "at": at},
+        )
+        for row_id, body in bodies.items():
+            conn.execute(
+                text(
+                    "INSERT INTO received_alert (id, integration_id, received_at, outcome, detail, body)"
+                    " VALUES (:id, 1, :at, 'opened', '', :body)"
+                ),
+                {"id": row_id, "at": at, "body": body},
+            )
+    migrations.upgrade(empty_engine)
+    with empty_engine.connect() as conn:
+        stored = {r.id: r.body for r in conn.execute(text("SELECT id, body FROM received_alert ORDER BY id"))}
+    assert "rki_theIntegrationsOwnToken" not in stored[1] and "w1k1" not in stored[1]
+    masked = json.loads(stored[1])
+    assert masked["routing_key"] == "***" and masked["event_action"] == "trigger"
+    assert masked["payload"]["custom_details"] == {"runbook": "https://wiki.example/x?token=***&page=1", "free": "1%"}
+    assert stored[2] == clean  # nothing to mask: byte for byte as received
+    assert stored[3] == '{"routing_key": "***", "event_action": "trig'
+    assert stored[4] == "token=***&password=***"
+    assert "feed_token" in _tables(empty_engine)
+    with Session(empty_engine) as session:  # the new table works through the model
+        session.add(FeedToken(name="calendar", token_hash="1" * 64, prefix="rkf_abcdef", created_by="alice"))
+        session.commit()
+        assert session.exec(select(FeedToken)).one().owner is None
+    migrations.downgrade(empty_engine, "0006")
+    assert "feed_token" not in _tables(empty_engine)
+    with empty_engine.connect() as conn:  # what was masked stays masked
+        assert conn.execute(text("SELECT body FROM received_alert WHERE id = 3")).scalar_one() == stored[3]

@@ -4,7 +4,7 @@ import time
 from collections.abc import Callable, Coroutine
 from typing import Annotated, Any
 
-from fastapi import Depends, Query, Request
+from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.concurrency import run_in_threadpool
 
@@ -14,6 +14,8 @@ from riskops.db import Database
 from riskops.errors import Forbidden, Unauthorized
 
 bearer = HTTPBearer(auto_error=False, description="An API key: `Authorization: Bearer rko_...`")
+# Calendar feed tokens (reviews.calendar.TOKEN_PREFIX) are not API keys: named here to say so when one is sent.
+FEED_TOKEN_PREFIX = "rkf_"
 
 
 async def get_database(request: Request) -> Database:
@@ -56,6 +58,8 @@ class PrincipalCache:
 async def _principal(request: Request, database: Database, secret: str | None, role: Role) -> Principal:
     if not secret:
         raise Unauthorized("An API key is required: send 'Authorization: Bearer <key>'.")
+    if secret.startswith(FEED_TOKEN_PREFIX):
+        raise Unauthorized("A feed token opens the calendar feed only; this needs an API key.")
     cache: PrincipalCache = request.app.state.principals
     key_hash = hash_secret(secret)
     principal = cache.get(key_hash)
@@ -80,11 +84,6 @@ def require(role: Role) -> Callable[..., Coroutine[Any, Any, Principal]]:
     return dependency
 
 
-async def url_reader(request: Request, database: Db, token: Annotated[str, Query()]) -> Principal:
-    """A read key in the URL, for clients that cannot send headers (calendar subscriptions)."""
-    return await _principal(request, database, token, Role.read)
-
-
 def _lookup(database: Database, key_hash: str) -> Principal | None:
     with database.engine.connect() as conn:
         return authenticate(conn, key_hash)
@@ -93,4 +92,3 @@ def _lookup(database: Database, key_hash: str) -> Principal | None:
 Reader = Annotated[Principal, Depends(require(Role.read))]
 Writer = Annotated[Principal, Depends(require(Role.write))]
 Admin = Annotated[Principal, Depends(require(Role.admin))]
-UrlReader = Annotated[Principal, Depends(url_reader)]

@@ -19,7 +19,7 @@ from riskops.integrations.models import AlertGroup, AlertInstance, Integration, 
 from riskops.mail.models import EmailMessage
 from riskops.matrices.models import RiskMatrix
 from riskops.playbooks.models import PlaybookVersion
-from riskops.reviews.models import ReviewCycle, ReviewRequest, RiskReview, Snapshot
+from riskops.reviews.models import FeedToken, ReviewCycle, ReviewRequest, RiskReview, Snapshot
 from riskops.risks.models import Risk, RiskAssessment, RiskControl, RiskTag
 from riskops.scheduler.models import Notice, PeriodicRun
 from riskops.webhooks.models import Delivery, DeliveryAttempt, WebhookSubscription
@@ -27,7 +27,7 @@ from riskops.webhooks.models import Delivery, DeliveryAttempt, WebhookSubscripti
 metadata = SQLModel.metadata
 
 __all__ = [
-    "ReviewCycle", "ReviewRequest", "RiskReview", "Snapshot",
+    "FeedToken", "ReviewCycle", "ReviewRequest", "RiskReview", "Snapshot",
     "AlertGroup", "AlertInstance", "Integration", "ReceivedAlert",
     "Delivery", "DeliveryAttempt", "EmailMessage", "EscalationPolicy", "Event", "Notice", "PeriodicRun",
     "WebhookSubscription",

@@ -39,9 +39,9 @@ def bearer(token: str) -> dict[str, str]:
 
 
 def received(client: TestClient, keys: Keys, integration_id: int) -> list[dict[str, Any]]:
-    """Received bodies, oldest first."""
+    """Received bodies, oldest first (admins only: they are the senders' bodies, credentials masked)."""
     response = client.get(
-        f"/api/v1/integrations/{integration_id}/alerts", params={"limit": 500}, headers=keys.headers("read")
+        f"/api/v1/integrations/{integration_id}/alerts", params={"limit": 500}, headers=keys.headers("admin")
     )
     assert response.status_code == 200, response.text
     items: list[dict[str, Any]] = response.json()["items"]

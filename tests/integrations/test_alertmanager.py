@@ -280,7 +280,8 @@ def test_concurrent_burst_in_one_group_opens_exactly_one_incident(
             listed = http.get("/api/v1/incidents").json()["items"]
             assert len(listed) == 1, listed
             assert listed[0]["playbook"] == "core-service-outage"
-            rows = http.get(f"/api/v1/integrations/{integration['id']}/alerts", params={"limit": 500}).json()["items"]
+            path = f"/api/v1/integrations/{integration['id']}/alerts"
+            rows = http.get(path, params={"limit": 500}, headers=keys.headers("admin")).json()["items"]
     assert len(rows) == 50
     assert sorted(r["outcome"] for r in rows) == ["attached"] * 49 + ["opened"]
     assert {r["incident_id"] for r in rows} == {listed[0]["id"]}
@@ -430,7 +431,7 @@ def test_real_alertmanager_opens_dedups_and_resolves_an_incident(
             kinds = [
                 r["outcome"]
                 for r in http.get(
-                    f"/api/v1/integrations/{integration['id']}/alerts", headers=keys.headers("read")
+                    f"/api/v1/integrations/{integration['id']}/alerts", headers=keys.headers("admin")
                 ).json()["items"]
             ]
             assert kinds[0] == "resolved" and kinds[-1] == "opened" and "rejected" not in kinds

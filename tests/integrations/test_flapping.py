@@ -344,7 +344,8 @@ def test_concurrent_refirings_reopen_the_incident_once(database_url: str, keys: 
 
         with httpx.Client(base_url=base, timeout=30, headers=keys.headers("read")) as http:
             listed = http.get("/api/v1/incidents").json()["items"]
-            rows = http.get(f"/api/v1/integrations/{integration['id']}/alerts", params={"limit": 500}).json()["items"]
+            path = f"/api/v1/integrations/{integration['id']}/alerts"
+            rows = http.get(path, params={"limit": 500}, headers=keys.headers("admin")).json()["items"]
             reopenings = http.get("/api/v1/events", params={"type": "incident.state_changed"}).json()["items"]
     assert [(i["id"], i["state"]) for i in listed] == [(listed[0]["id"], "acknowledged")]
     assert sorted(r["outcome"] for r in rows) == ["attached"] * 29 + ["opened", "reopened", "resolved"]

@@ -254,10 +254,13 @@ def test_token_is_shown_once_and_listing_shows_no_secret(client: TestClient, key
         assert "token" not in item and "signing_secret" not in item and item["token_prefix"].startswith("rki_")
 
 
-def test_received_alerts_need_a_key_and_an_existing_integration(client: TestClient, keys: Keys) -> None:
+def test_received_alerts_need_an_admin_key_and_an_existing_integration(client: TestClient, keys: Keys) -> None:
     integration = make_integration(client, keys, "generic")
     path = f"/api/v1/integrations/{integration['id']}/alerts"
     assert_problem(client.get(path, headers={"Authorization": ""}), 401)
     assert_problem(client.get(path, headers=bearer(integration["token"])), 401)
-    assert_problem(client.get(f"/api/v1/integrations/{integration['id'] + 1000}/alerts"), 404)
-    assert client.get(path, headers=keys.headers("read")).json()["items"] == []
+    for role in ("read", "write"):  # the senders' bodies: admins only
+        assert_problem(client.get(path, headers=keys.headers(role)), 403)
+    admin = keys.headers("admin")
+    assert_problem(client.get(f"/api/v1/integrations/{integration['id'] + 1000}/alerts", headers=admin), 404)
+    assert client.get(path, headers=admin).json()["items"] == []

@@ -209,12 +209,16 @@ def test_scheduler_opens_the_quarter(client: TestClient, worker: Worker, frozen_
     assert len(client.get("/api/v1/events", params={"type": "review.requested"}).json()["items"]) == 1
 
 
-def test_calendar_feed_with_a_read_key_in_the_url(client: TestClient, keys: Keys, frozen_clock: FrozenClock) -> None:
+def test_calendar_feed_with_a_feed_token_in_the_url(client: TestClient, keys: Keys, frozen_clock: FrozenClock) -> None:
     accepted = {"approver": "cfo", "expires_at": (frozen_clock.now + timedelta(days=40)).isoformat()}
     _risk(client, owner="alice", treatment="accept", residual={"likelihood": 1, "impact": 1}, acceptance=accepted)
     _risk(client, owner="bob")
+    created = client.post("/api/v1/register/feed-tokens", json={"name": "register"}, headers=keys.headers("admin"))
+    assert created.status_code == 201, created.text
     feed = client.get(
-        "/api/v1/register/calendar.ics", params={"token": keys.read, "owner": "alice"}, headers={"Authorization": ""}
+        "/api/v1/register/calendar.ics",
+        params={"token": created.json()["token"], "owner": "alice"},
+        headers={"Authorization": ""},
     )
     assert feed.status_code == 200 and feed.headers["content-type"].startswith("text/calendar")
     body = feed.text

@@ -31,16 +31,18 @@ def subscription(client: TestClient, keys: Keys, sub_id: int) -> dict[str, Any]:
     return body
 
 
-def deliveries(client: TestClient, sub_id: int, limit: int = 50) -> list[dict[str, Any]]:
-    """Newest first, each with its attempt_log."""
-    response = client.get(f"{WEBHOOKS}/{sub_id}/deliveries", params={"limit": limit})
+def deliveries(
+    client: TestClient, sub_id: int, limit: int = 50, headers: dict[str, str] | None = None
+) -> list[dict[str, Any]]:
+    """Newest first, each with its attempt_log (as the client's key sees them: excerpts for admins only)."""
+    response = client.get(f"{WEBHOOKS}/{sub_id}/deliveries", params={"limit": limit}, headers=headers)
     assert response.status_code == 200, response.text
     items: list[dict[str, Any]] = response.json()["items"]
     return items
 
 
-def only_delivery(client: TestClient, sub_id: int) -> dict[str, Any]:
-    items = deliveries(client, sub_id)
+def only_delivery(client: TestClient, sub_id: int, headers: dict[str, str] | None = None) -> dict[str, Any]:
+    items = deliveries(client, sub_id, headers=headers)
     assert len(items) == 1, items
     return items[0]
 

@@ -172,7 +172,7 @@ def test_connect_time_check_blocks_a_destination_no_longer_allowed(
             strict.client.close()
 
         assert r.requests == []
-        delivery = only_delivery(client, sub["id"])
+        delivery = only_delivery(client, sub["id"], keys.headers("admin"))
         assert delivery["status"] == "pending" and delivery["attempts"] == 1
         (attempt,) = delivery["attempt_log"]
         assert attempt["status_code"] is None and attempt["response_excerpt"] is None

@@ -125,7 +125,7 @@ class AlertInstance(SQLModel, table=True):
 
 
 class ReceivedAlert(SQLModel, table=True):
-    """Every body received, as received, with what became of it."""
+    """Every body received, as received but with its credentials masked, with what became of it."""
 
     __tablename__ = "received_alert"
 

@@ -12,7 +12,7 @@ from pydantic import BaseModel, ValidationError
 from sqlalchemy.exc import IntegrityError
 from starlette.concurrency import run_in_threadpool
 
-from riskops.auth import Admin, Db, Reader
+from riskops.auth import Admin, Db
 from riskops.config import Settings
 from riskops.db import Database
 from riskops.errors import PayloadTooLarge, Unauthorized
@@ -54,9 +54,10 @@ def list_integrations(db: Db, _: Admin) -> list[IntegrationPublic]:
 
 @admin.get("/{integration_id}/alerts")
 def received_alerts(
-    integration_id: int, db: Db, _: Reader, cursor: str | None = None, limit: Annotated[int, Query(ge=1, le=500)] = 50
+    integration_id: int, db: Db, _: Admin, cursor: str | None = None, limit: Annotated[int, Query(ge=1, le=500)] = 50
 ) -> Page[ReceivedAlertPublic]:
-    """Every body received, newest first: raw, when, what it did, which incident."""
+    """Every body received, newest first: as received but with credentials (routing_key, tokens, Authorization)
+    masked as "***"; when, what it did, which incident. Admin keys only."""
     with db.read() as session:
         rows, next_cursor = service.received(session, service.get(session, integration_id), cursor=cursor, limit=limit)
         return Page(items=[ReceivedAlertPublic.model_validate(r) for r in rows], next_cursor=next_cursor)

@@ -14,7 +14,8 @@ from riskops import audit
 from riskops.apikeys.models import Role
 from riskops.apikeys.service import Principal, hash_secret
 from riskops.clock import now as utcnow
-from riskops.errors import InvalidTransition, NotFound, Unprocessable, field_error
+from riskops.db import get_row
+from riskops.errors import InvalidTransition, Unprocessable, field_error
 from riskops.incidents import service as incidents
 from riskops.incidents.models import Incident, IncidentCreate, IncidentState
 from riskops.integrations.models import (
@@ -30,6 +31,7 @@ from riskops.integrations.models import (
     ReceivedAlert,
     Route,
 )
+from riskops.integrations.redaction import masked_body
 from riskops.pagination import decode_id_cursor, id_page
 from riskops.playbooks.spec import Severity
 from riskops.webhooks import signing
@@ -86,10 +88,7 @@ def present(integration: Integration) -> IntegrationPublic:
 
 
 def get(session: Session, integration_id: int) -> Integration:
-    integration = session.get(Integration, integration_id)
-    if integration is None:
-        raise NotFound(f"Integration {integration_id} does not exist.")
-    return integration
+    return get_row(session, Integration, integration_id, "Integration")
 
 
 def list_integrations(session: Session) -> list[Integration]:
@@ -119,12 +118,10 @@ def received(
 
 
 def reject(session: Session, integration: Integration, body: bytes, reason: str) -> None:
-    """A body that cannot be used is kept for inspection, and changes nothing else."""
-    session.add(ReceivedAlert(integration_id=integration.id, outcome="rejected", detail=reason[:500], body=_text(body)))  # type: ignore[arg-type]
-
-
-def _text(body: bytes) -> str:
-    return body.decode("utf-8", "replace")
+    """A body that cannot be used is kept for inspection (credentials masked), and changes nothing else."""
+    session.add(
+        ReceivedAlert(integration_id=integration.id, outcome="rejected", detail=reason[:500], body=masked_body(body))  # type: ignore[arg-type]
+    )
 
 
 # ---- what every format comes down to ----
@@ -278,7 +275,7 @@ def handle(
         detail = "no open incident for this alert"
     receipt = ReceivedAlert(
         integration_id=integration.id, outcome=outcome, detail=detail, dedup_key=signal.key,  # type: ignore[arg-type]
-        incident_id=incident.id if incident else None, body=_text(body),
+        incident_id=incident.id if incident else None, body=masked_body(body),
     )  # fmt: skip
     session.add(receipt)
     session.flush()

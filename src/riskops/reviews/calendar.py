@@ -1,9 +1,73 @@
-"""An iCalendar feed (RFC 5545) of review dates and acceptance expiries, for calendar subscriptions."""
+"""An iCalendar feed (RFC 5545) of review dates and acceptance expiries, for calendar subscriptions, and the
+feed tokens that open it: a calendar app keeps its URL, token and all, so the token opens this feed only."""
 
-from sqlmodel import Session, col, select
+import secrets
+from datetime import timedelta
 
+from sqlmodel import Session, col, select, update
+
+from riskops import audit
+from riskops.apikeys.service import Principal, hash_secret
 from riskops.clock import now as utcnow
+from riskops.db import get_row
+from riskops.errors import Conflict
+from riskops.reviews.models import FeedToken, FeedTokenCreate
 from riskops.risks.models import Risk, RiskStatus, Treatment
+
+TOKEN_PREFIX = "rkf_"
+FEED_PATH = "/api/v1/register/calendar.ics"
+_USE_RECORDED_EVERY = timedelta(minutes=1)
+
+# ---- tokens ----
+
+
+def create_token(session: Session, data: FeedTokenCreate, who: Principal) -> tuple[FeedToken, str]:
+    secret = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    token = FeedToken(
+        name=data.name, owner=data.owner, token_hash=hash_secret(secret), prefix=secret[:10], created_by=who.name
+    )
+    session.add(token)
+    session.flush()
+    audit.service.record(
+        session, entity_type="feed_token", entity_id=token.id, action="created", actor=who.name,
+        changes={"name": {"old": None, "new": token.name}, "owner": {"old": None, "new": token.owner}},
+    )  # fmt: skip
+    return token, secret
+
+
+def list_tokens(session: Session) -> list[FeedToken]:
+    return list(session.exec(select(FeedToken).order_by(col(FeedToken.id))))
+
+
+def revoke_token(session: Session, token_id: int, who: Principal) -> FeedToken:
+    token = get_row(session, FeedToken, token_id, "Feed token", with_for_update=True)
+    if token.revoked_at is not None:
+        raise Conflict(f"Feed token {token_id} is already revoked.")
+    token.revoked_at = utcnow()
+    session.add(token)
+    audit.service.record(
+        session, entity_type="feed_token", entity_id=token_id, action="revoked", actor=who.name,
+        changes={"revoked_at": {"old": None, "new": token.revoked_at.isoformat()}},
+    )  # fmt: skip
+    return token
+
+
+def active_token(session: Session, secret: str) -> FeedToken | None:
+    return session.exec(
+        select(FeedToken).where(FeedToken.token_hash == hash_secret(secret), col(FeedToken.revoked_at).is_(None))
+    ).first()
+
+
+def use_is_due(token: FeedToken) -> bool:
+    """Whether this use should be noted: at most once a minute, so that polling calendars do not write each time."""
+    return token.last_used_at is None or utcnow() - token.last_used_at >= _USE_RECORDED_EVERY
+
+
+def record_use(session: Session, token_id: int) -> None:
+    session.exec(update(FeedToken).where(col(FeedToken.id) == token_id).values(last_used_at=utcnow()))
+
+
+# ---- the feed ----
 
 
 def _text(value: str) -> str:

@@ -9,7 +9,7 @@ from sqlmodel import Field, SQLModel
 
 from riskops.clock import now as utcnow
 from riskops.db import UTCDateTime
-from riskops.risks.models import Rating
+from riskops.risks.models import Name, Rating
 
 
 class ReviewOutcome(StrEnum):
@@ -164,3 +164,50 @@ class SnapshotPublic(BaseModel):
     taken_at: datetime
     content_hash: str
     content: dict[str, Any]
+
+
+# ---- calendar feed tokens ----
+
+
+class FeedToken(SQLModel, table=True):
+    """A secret that opens the calendar feed and nothing else, for calendar apps that keep it in a URL."""
+
+    __tablename__ = "feed_token"
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(max_length=100)
+    owner: str | None = Field(default=None, max_length=200)
+    # 256 random bits, like an API key: a SHA-256 is enough, and only it is kept.
+    token_hash: str = Field(max_length=64, unique=True)
+    prefix: str = Field(max_length=16)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    created_by: str = Field(max_length=200)
+    revoked_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    last_used_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class FeedTokenCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: Name = PydField(min_length=1, max_length=100, description="What it is for: whose calendar, which app.")
+    owner: Name | None = PydField(
+        default=None, min_length=1, max_length=200, description="Only this owner's risks; none: the whole register."
+    )
+
+
+class FeedTokenPublic(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    name: str
+    owner: str | None
+    prefix: str = PydField(description="The token's first characters, to tell tokens apart.")
+    created_at: datetime
+    created_by: str
+    revoked_at: datetime | None
+    last_used_at: datetime | None
+
+
+class FeedTokenCreated(FeedTokenPublic):
+    token: str = PydField(description="The feed token (rkf_...). Shown this once; only its hash is stored.")
+    path: str = PydField(description="The feed's path with the token, to append to this service's address.")

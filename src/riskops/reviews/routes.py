@@ -1,14 +1,19 @@
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Body, Query, status
+from fastapi import APIRouter, Body, Depends, Query, status
 from fastapi.responses import Response, StreamingResponse
 
-from riskops.auth import Admin, Db, Reader, UrlReader, Writer
+from riskops.auth import Admin, Db, Reader, Writer
+from riskops.errors import Forbidden, Unauthorized
 from riskops.reviews import calendar, exports, heatmap, service
 from riskops.reviews.models import (
     CycleOpen,
     CyclePublic,
     CycleSummary,
+    FeedToken,
+    FeedTokenCreate,
+    FeedTokenCreated,
+    FeedTokenPublic,
     ReminderCreate,
     ReminderPublic,
     ReviewCreate,
@@ -169,9 +174,70 @@ def snapshot_as_of(data: SnapshotCreate, db: Db, who: Admin) -> SnapshotPublic:
         return _snapshot_public(service.take_snapshot(session, data.as_of, who))
 
 
-@register.get("/calendar.ics")
-def calendar_feed(db: Db, _: UrlReader, owner: str | None = None) -> Response:
-    """Review dates and acceptance expiries (RFC 5545) for calendar subscriptions: a read key goes in ?token=."""
+# ---- the calendar feed and its tokens ----
+
+
+def feed_token(
+    db: Db, token: Annotated[str | None, Query(description="A feed token (rkf_...); API keys do not open the feed.")]
+    = None,
+) -> FeedToken:  # fmt: skip
+    """The feed token in the URL: calendar apps cannot send headers, and keep the URL, so it opens the feed only."""
+    with db.read() as session:
+        found = calendar.active_token(session, token) if token else None
+    if found is None:
+        raise Unauthorized(
+            "A feed token is required in ?token= (an admin creates one at /api/v1/register/feed-tokens); "
+            "API keys do not open the calendar feed."
+        )
+    if calendar.use_is_due(found):
+        with db.write() as session:
+            calendar.record_use(session, found.id)  # type: ignore[arg-type]
+    return found
+
+
+@register.get(
+    "/calendar.ics",
+    responses=_problems({401: "No feed token, or an unknown or revoked one", 403: "The token is for another owner"}),
+)
+def calendar_feed(
+    db: Db, token: Annotated[FeedToken, Depends(feed_token)],
+    owner: Annotated[str | None, Query(description="Only this owner's risks (a token for one owner implies it).")]
+    = None,
+) -> Response:  # fmt: skip
+    """Review dates and acceptance expiries (RFC 5545) for calendar subscriptions: a feed token goes in ?token=."""
+    if token.owner is not None:
+        if owner is not None and owner != token.owner:
+            raise Forbidden(f"This feed token shows the risks of '{token.owner}' only.")
+        owner = token.owner
     with db.read() as session:
         body = calendar.feed(session, owner)
     return Response(body, media_type="text/calendar; charset=utf-8")
+
+
+def _token_public(token: FeedToken) -> FeedTokenPublic:
+    return FeedTokenPublic.model_validate(token)
+
+
+@register.post("/feed-tokens", status_code=status.HTTP_201_CREATED)
+def create_feed_token(data: FeedTokenCreate, db: Db, who: Admin) -> FeedTokenCreated:
+    """A token for the calendar feed (of one owner, or the whole register); it is in this answer only.
+    Admins only: whoever holds the URL sees the register's review dates, titles and owners."""
+    with db.write() as session:
+        token, secret = calendar.create_token(session, data, who)
+        return FeedTokenCreated(
+            **_token_public(token).model_dump(), token=secret, path=f"{calendar.FEED_PATH}?token={secret}"
+        )
+
+
+@register.get("/feed-tokens")
+def list_feed_tokens(db: Db, _: Admin) -> list[FeedTokenPublic]:
+    """Every feed token, revoked ones too, by prefix: never the token itself."""
+    with db.read() as session:
+        return [_token_public(t) for t in calendar.list_tokens(session)]
+
+
+@register.delete("/feed-tokens/{token_id}", responses=_problems({404: "No such token", 409: "Already revoked"}))
+def revoke_feed_token(token_id: int, db: Db, who: Admin) -> FeedTokenPublic:
+    """The feed stops answering to it at once."""
+    with db.write() as session:
+        return _token_public(calendar.revoke_token(session, token_id, who))

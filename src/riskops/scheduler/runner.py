@@ -24,6 +24,7 @@ from riskops.reviews.models import ReviewCycle
 from riskops.risks import scheduled as risk_deadlines
 from riskops.scheduler import service as notices
 from riskops.scheduler.models import Notice, PeriodicRun
+from riskops.webhooks import network
 from riskops.webhooks import service as webhooks
 
 log = logging.getLogger(__name__)
@@ -101,10 +102,10 @@ class Worker:
         lease = timedelta(
             seconds=self.settings.webhook_timeout_seconds * (batch // self.settings.webhook_concurrency + 1)
         )
-        networks = self.settings.allowed_networks
+        rules = network.destinations(self.settings)
         sent = 0
         while jobs := webhooks.claim_due(self.database, batch, lease):
-            outcomes = list(self.pool.map(lambda job: (job, webhooks.send(self.client, job, networks)), jobs))
+            outcomes = list(self.pool.map(lambda job: (job, webhooks.send(self.client, job, rules)), jobs))
             webhooks.record(self.database, outcomes, self.settings)
             sent += len(jobs)
         return sent

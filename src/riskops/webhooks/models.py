@@ -152,7 +152,9 @@ class AttemptPublic(BaseModel):
     status_code: int | None
     latency_ms: float
     error: str | None
-    response_excerpt: str | None
+    response_excerpt: str | None = PydField(
+        default=None, description="The first 1 KiB of the receiver's answer. Admin keys only: absent for others."
+    )
 
 
 class DeliveryPublic(BaseModel):

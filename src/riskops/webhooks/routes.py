@@ -2,11 +2,13 @@ from datetime import timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response, status
+from fastapi.responses import JSONResponse
 
+from riskops.apikeys.models import Role
 from riskops.auth import Admin, Db, Reader
 from riskops.config import Settings
 from riskops.pagination import Page
-from riskops.webhooks import service
+from riskops.webhooks import network, service
 from riskops.webhooks.models import (
     DeliveryPublic,
     SecretRotation,
@@ -26,15 +28,21 @@ def _settings(request: Request) -> Settings:
     return settings
 
 
+def _rules(request: Request) -> network.Destinations:
+    """The allow-list, and this service's own addresses: the settings' and the one this request came in on."""
+    return network.destinations(_settings(request), request.scope.get("server"))
+
+
 def _public(sub: WebhookSubscription) -> SubscriptionPublic:
     return SubscriptionPublic.model_validate(sub)
 
 
 @router.post("", status_code=status.HTTP_201_CREATED)
 def subscribe(data: SubscriptionCreate, db: Db, who: Admin, request: Request) -> SubscriptionCreated:
-    """The signing secret is in this answer only. Private, loopback and link-local destinations are refused."""
+    """The signing secret is in this answer only. Private, loopback and link-local destinations are refused unless
+    RISKOPS_WEBHOOK_ALLOWED_NETWORKS allows them; this service's own address always is."""
     with db.write() as session:
-        sub = service.create_subscription(session, data, who, _settings(request).allowed_networks)
+        sub = service.create_subscription(session, data, who, _rules(request))
         return SubscriptionCreated.model_validate({**_public(sub).model_dump(), "secret": sub.secret})
 
 
@@ -56,7 +64,7 @@ def update_subscription(
 ) -> SubscriptionPublic:
     with db.write() as session:
         sub = service.get_subscription(session, sub_id, for_update=True)
-        return _public(service.update_subscription(session, sub, data, who, _settings(request).allowed_networks))
+        return _public(service.update_subscription(session, sub, data, who, _rules(request)))
 
 
 @router.post("/{sub_id}/pause")
@@ -100,16 +108,22 @@ def send_test(sub_id: int, db: Db, _: Admin) -> dict[str, str]:
         return {"message_id": event.message_id}
 
 
-@router.get("/{sub_id}/deliveries")
+# The receiver's answers may be anything it (or whatever the URL reaches) says: admins only.
+_EXCERPTS = {"items": {"__all__": {"attempt_log": {"__all__": {"response_excerpt"}}}}}
+
+
+@router.get("/{sub_id}/deliveries", response_model=Page[DeliveryPublic])
 def list_deliveries(
-    sub_id: int, db: Db, _: Reader, cursor: str | None = None, limit: Annotated[int, Query(ge=1, le=500)] = 50
-) -> Page[DeliveryPublic]:
-    """Newest first, each with every attempt: status, latency, error, the start of the answer."""
+    sub_id: int, db: Db, who: Reader, cursor: str | None = None, limit: Annotated[int, Query(ge=1, le=500)] = 50
+) -> JSONResponse:
+    """Newest first, each with every attempt: status, latency, error; and, for admin keys only, the start of the
+    receiver's answer (`response_excerpt`, left out for read and write keys)."""
     with db.read() as session:
         items, next_cursor = service.list_deliveries(
             session, service.get_subscription(session, sub_id), cursor=cursor, limit=limit
         )
-        return Page(items=items, next_cursor=next_cursor)
+    page: Page[DeliveryPublic] = Page(items=items, next_cursor=next_cursor)
+    return JSONResponse(page.model_dump(mode="json", exclude=None if who.may(Role.admin) else _EXCERPTS))
 
 
 @router.post("/{sub_id}/deliveries/{delivery_id}/resend", status_code=status.HTTP_202_ACCEPTED)

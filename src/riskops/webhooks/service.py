@@ -16,7 +16,7 @@ from riskops import audit
 from riskops.apikeys.service import Principal
 from riskops.clock import now as utcnow
 from riskops.config import Settings
-from riskops.db import Database
+from riskops.db import Database, get_row, storable
 from riskops.errors import Conflict, NotFound, Unprocessable, field_error
 from riskops.events.models import Event
 from riskops.events.service import emit, matches
@@ -46,17 +46,17 @@ EXCERPT_BYTES = 1024
 # ---- subscriptions ----
 
 
-def check_destination(url: str, networks: list[network.Network]) -> None:
+def check_destination(url: str, rules: network.Rules) -> None:
     try:
-        network.resolve(url, networks)
+        network.resolve(url, rules)
     except network.BlockedDestination as exc:
         raise Unprocessable(f"Webhook URL refused: {exc}.", errors=[field_error(("body", "url"), str(exc))]) from exc
 
 
 def create_subscription(
-    session: Session, data: SubscriptionCreate, who: Principal, networks: list[network.Network]
+    session: Session, data: SubscriptionCreate, who: Principal, rules: network.Rules
 ) -> WebhookSubscription:
-    check_destination(str(data.url), networks)
+    check_destination(str(data.url), rules)
     sub = WebhookSubscription(
         url=str(data.url), description=data.description, event_types=data.event_types, format=data.format,
         secret=signing.new_secret(), created_by=who.name,
@@ -68,10 +68,7 @@ def create_subscription(
 
 
 def get_subscription(session: Session, sub_id: int, *, for_update: bool = False) -> WebhookSubscription:
-    sub = session.get(WebhookSubscription, sub_id, with_for_update=for_update)
-    if sub is None:
-        raise NotFound(f"Webhook subscription {sub_id} does not exist.")
-    return sub
+    return get_row(session, WebhookSubscription, sub_id, "Webhook subscription", with_for_update=for_update)
 
 
 def list_subscriptions(session: Session) -> list[WebhookSubscription]:
@@ -79,8 +76,7 @@ def list_subscriptions(session: Session) -> list[WebhookSubscription]:
 
 
 def update_subscription(
-    session: Session, sub: WebhookSubscription, data: SubscriptionUpdate, who: Principal,
-    networks: list[network.Network],
+    session: Session, sub: WebhookSubscription, data: SubscriptionUpdate, who: Principal, rules: network.Rules,
 ) -> WebhookSubscription:  # fmt: skip
     changes = {}
     for name in data.model_fields_set:
@@ -89,7 +85,7 @@ def update_subscription(
             raise Unprocessable(f"{name} cannot be null.", errors=[field_error(("body", name), "cannot be null")])
         value = str(value) if name == "url" else value
         if name == "url":
-            check_destination(value, networks)
+            check_destination(value, rules)
         if getattr(sub, name) != value:
             changes[name] = {"old": getattr(sub, name), "new": value}
             setattr(sub, name, value)
@@ -170,7 +166,7 @@ def send_test(session: Session, sub: WebhookSubscription) -> Event:
 
 
 def resend(session: Session, sub: WebhookSubscription, delivery_id: int) -> Delivery:
-    delivery = session.get(Delivery, delivery_id, with_for_update=True)
+    delivery = session.get(Delivery, delivery_id, with_for_update=True) if storable(delivery_id) else None
     if delivery is None or delivery.subscription_id != sub.id:
         raise NotFound(f"Delivery {delivery_id} does not exist on subscription {sub.id}.")
     if delivery.status == DeliveryStatus.pending:
@@ -259,7 +255,7 @@ class Outcome:
         return self.status_code is not None and 200 <= self.status_code < 300
 
 
-def send(client: httpx.Client, job: Job, networks: list[network.Network]) -> Outcome:
+def send(client: httpx.Client, job: Job, rules: network.Rules) -> Outcome:
     """One POST, to the address checked at connect time; redirects are not followed, the answer is read capped."""
     started = time.perf_counter()
 
@@ -267,7 +263,7 @@ def send(client: httpx.Client, job: Job, networks: list[network.Network]) -> Out
         return round((time.perf_counter() - started) * 1000, 2)
 
     try:
-        host, host_header, ip = network.resolve(job.url, networks)
+        host, host_header, ip = network.resolve(job.url, rules)
     except network.BlockedDestination as exc:
         return Outcome(None, elapsed(), f"blocked: {exc}"[:500], None)
     timestamp = int(time.time())  # the receiver checks it against its own wall clock (replay protection)
