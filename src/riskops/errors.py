@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import compile_path
 
 log = logging.getLogger(__name__)
 
@@ -109,6 +110,18 @@ def _answer(request: Request, status: int, slug: str, detail: str, **members: An
     return problem(status, slug, detail, request.url.path, request_id=request_id, **members)
 
 
+def _methods_for(request: Request) -> list[str]:
+    """The methods the OpenAPI document gives this request's path: what a client was told it may call."""
+    path = request.url.path
+    methods = {
+        method.upper()
+        for template, operations in request.app.openapi()["paths"].items()
+        if compile_path(template)[0].match(path)
+        for method in operations
+    }
+    return sorted(methods)
+
+
 def _validation_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
     out = []
     for err in exc.errors():
@@ -131,8 +144,10 @@ def install_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        # Starlette's own headers stay: a 405 names the methods the path takes (Allow, RFC 9110).
-        return _answer(request, exc.status_code, "http-error", str(exc.detail), headers=exc.headers)
+        headers = dict(exc.headers or {})
+        if exc.status_code == 405:  # Allow names every method the path takes (RFC 9110), not one route's
+            headers["Allow"] = ", ".join(_methods_for(request))
+        return _answer(request, exc.status_code, "http-error", str(exc.detail), headers=headers)
 
     async def _database(request: Request, exc: Exception) -> JSONResponse:
         if not database_unavailable(exc):
@@ -199,8 +214,8 @@ def _problem_statuses(path: str, method: str, operation: dict[str, Any]) -> set[
     statuses = {500, 503}
     if path.startswith("/api/"):  # every API call needs a key or a token; only the health checks are open
         statuses |= {401, 403}
-    if any(p["in"] == "path" for p in parameters):
-        statuses.add(404)
+    if any(p["in"] in ("path", "query") for p in parameters):
+        statuses.add(404)  # a path names a row; a filter may name one too (?risk=R-0042)
     if parameters:
         statuses.add(422)
     if "requestBody" in operation:

@@ -6,7 +6,7 @@ from typing import Any, Generic, Protocol, TypeVar
 
 from pydantic import BaseModel
 
-from riskops.errors import BadRequest, field_error
+from riskops.errors import Unprocessable, field_error
 
 T = TypeVar("T")
 
@@ -36,14 +36,14 @@ def decode_cursor(cursor: str) -> list[Any]:
             raise ValueError("not a list")
         return values
     except (ValueError, TypeError) as exc:
-        raise BadRequest(
+        raise Unprocessable(
             "The cursor is malformed; pass back next_cursor exactly as it was returned.",
             errors=[field_error(("query", "cursor"), "malformed cursor")],
         ) from exc
 
 
-def malformed_cursor() -> BadRequest:
-    return BadRequest(
+def malformed_cursor() -> Unprocessable:
+    return Unprocessable(
         "The cursor does not belong to this listing; pass back next_cursor with the same sort.",
         errors=[field_error(("query", "cursor"), "cursor does not match the sort order")],
     )

@@ -205,13 +205,13 @@ def test_cursor_pages_stay_correct_while_rows_are_added(
     assert len(seen) == len(set(seen)), "no row may be returned twice"
 
 
-def test_malformed_or_foreign_cursor_is_a_400(client: TestClient) -> None:
-    assert_problem(client.get("/api/v1/risks", params={"cursor": "%%%"}), 400, "query.cursor")
+def test_malformed_or_foreign_cursor_is_a_422(client: TestClient) -> None:
+    assert_problem(client.get("/api/v1/risks", params={"cursor": "%%%"}), 422, "query.cursor")
     for _ in range(3):
         _create(client)
     cursor = client.get("/api/v1/risks", params={"limit": 1, "sort": "score"}).json()["next_cursor"]
-    assert_problem(client.get("/api/v1/risks", params={"cursor": cursor, "sort": "-updated_at"}), 400, "query.cursor")
-    assert_problem(client.get("/api/v1/risks/1/assessments", params={"cursor": cursor}), 400, "query.cursor")
+    assert_problem(client.get("/api/v1/risks", params={"cursor": cursor, "sort": "-updated_at"}), 422, "query.cursor")
+    assert_problem(client.get("/api/v1/risks/1/assessments", params={"cursor": cursor}), 422, "query.cursor")
 
 
 def test_publish_matrix_and_rescore_through_the_api(client: TestClient, keys: Keys) -> None:
