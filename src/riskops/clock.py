@@ -3,7 +3,7 @@
 from datetime import UTC, datetime
 from typing import Annotated
 
-from pydantic import AfterValidator
+from pydantic import AfterValidator, BeforeValidator
 
 _fixed: datetime | None = None
 
@@ -34,4 +34,11 @@ def within_calendar(value: datetime) -> datetime:
     return value.astimezone(UTC)
 
 
-Moment = Annotated[datetime, AfterValidator(within_calendar)]
+def _written(value: object) -> object:
+    """An instant is written as text (ISO 8601): a bare number is not taken for seconds since 1970."""
+    if isinstance(value, int | float):
+        raise ValueError("must be an ISO 8601 date and time, e.g. 2027-03-31T00:00:00Z")
+    return value
+
+
+Moment = Annotated[datetime, BeforeValidator(_written), AfterValidator(within_calendar)]

@@ -113,13 +113,9 @@ def _answer(request: Request, status: int, slug: str, detail: str, **members: An
 def _methods_for(request: Request) -> list[str]:
     """The methods the OpenAPI document gives this request's path: what a client was told it may call."""
     path = request.url.path
-    methods = {
-        method.upper()
-        for template, operations in request.app.openapi()["paths"].items()
-        if compile_path(template)[0].match(path)
-        for method in operations
-    }
-    return sorted(methods)
+    matching = {t: ops for t, ops in request.app.openapi()["paths"].items() if compile_path(t)[0].match(path)}
+    literal = {t: ops for t, ops in matching.items() if "{" not in t}  # /risks/import, not /risks/{risk_ref}
+    return sorted({method.upper() for operations in (literal or matching).values() for method in operations})
 
 
 def _validation_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
@@ -144,6 +140,13 @@ def install_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        if exc.status_code == 400 and request.method in ("POST", "PUT", "PATCH"):
+            # FastAPI's word for a body it could not even decode (not JSON, not the declared form): bad input
+            # like any other, so the same 422 naming the body.
+            return _answer(
+                request, 422, "validation-error", f"The request body could not be read: {exc.detail}.",
+                errors=[field_error(("body",), "not a readable JSON (or form) body")],
+            )  # fmt: skip
         headers = dict(exc.headers or {})
         if exc.status_code == 405:  # Allow names every method the path takes (RFC 9110), not one route's
             headers["Allow"] = ", ".join(_methods_for(request))
@@ -220,7 +223,7 @@ def _problem_statuses(path: str, method: str, operation: dict[str, Any]) -> set[
         statuses.add(422)
     if "requestBody" in operation:
         statuses |= {413, 422}
-    if method in ("post", "put", "patch", "delete"):
+    if path.startswith("/api/"):  # a change, or a read of something not there yet (an open cycle's snapshot)
         statuses.add(409)
     if any(p["in"] == "header" and p["name"].lower() == "if-match" for p in parameters):
         statuses.add(412)
@@ -251,6 +254,9 @@ def document_problems(document: dict[str, Any]) -> None:
     """
     for path, operations in document.get("paths", {}).items():
         for method, operation in operations.items():
+            for parameter in operation.get("parameters", []):
+                if parameter["in"] == "query" and not parameter.get("required"):
+                    parameter["allowEmptyValue"] = True  # the request guard drops `?name=`: the same as absent
             responses = operation.setdefault("responses", {})
             for status in sorted(_problem_statuses(path, method, operation)):
                 declared = responses.get(str(status))

@@ -60,6 +60,7 @@ class RequestGuard:
             logs.request_id.reset(token)
 
     async def _guarded(self, scope: Scope, receive: Receive, send: Send) -> None:
+        scope["query_string"] = _without_blanks(scope["query_string"])
         refusal = self._nul_in_parameters(scope)
         if refusal is not None:
             await refusal(scope, receive, send)
@@ -117,6 +118,12 @@ class _Answer:
         elif message["type"] == "http.response.body" and not message.get("more_body", False):
             self.complete = True
         await self._send(message)
+
+
+def _without_blanks(query: bytes) -> bytes:
+    """`?cursor=&level=high` is `?level=high`: an empty parameter says the same as none (documented in the
+    OpenAPI document as allowEmptyValue)."""
+    return b"&".join(part for part in query.split(b"&") if part.partition(b"=")[2])
 
 
 def _request_id(scope: Scope) -> str:

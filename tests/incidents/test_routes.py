@@ -188,7 +188,7 @@ def test_concurrent_retries_make_one_incident(database_url: str, keys: Keys, tmp
         ("/api/v1/playbooks/ransomware/activate", {"colour": "red"}, 422, "body.colour"),
         ("/api/v1/incidents", {"title": "No severity"}, 422, "body.severity"),
         ("/api/v1/incidents", {"severity": "SEV1"}, 422, "body.title"),
-        ("/api/v1/incidents", {"title": "x", "severity": "SEV1", "playbook": "nope"}, 404, None),
+        ("/api/v1/incidents", {"title": "x", "severity": "SEV1", "playbook": "nope"}, 422, "body.playbook"),
     ],
 )
 def test_bad_declarations_write_nothing(

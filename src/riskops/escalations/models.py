@@ -1,7 +1,7 @@
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, EmailStr
+from pydantic import BaseModel, ConfigDict, EmailStr, StrictInt
 from pydantic import Field as PydField
 from sqlalchemy import JSON
 from sqlmodel import Field, SQLModel
@@ -15,8 +15,10 @@ DEFAULT_POLICY = "default"
 class Level(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    wait_minutes: int = PydField(ge=0, le=7 * 24 * 60, description="After the previous level (or the declaration).")
-    webhooks: list[int] = PydField(default_factory=list, description="Subscription ids to notify.")
+    wait_minutes: StrictInt = PydField(
+        ge=0, le=7 * 24 * 60, description="After the previous level (or the declaration)."
+    )
+    webhooks: list[StrictInt] = PydField(default_factory=list, description="Subscription ids to notify.")
     emails: list[EmailStr] = PydField(default_factory=list)
 
 
@@ -29,7 +31,9 @@ class PolicySpec(BaseModel):
     name: str = PydField(min_length=1, max_length=64, pattern=POLICY_NAME)
     description: str = PydField(default="", max_length=500)
     levels: list[Level] = PydField(min_length=1, max_length=20)
-    repeat: int = PydField(default=0, ge=0, le=10, description="Times to run the levels again after the last one.")
+    repeat: StrictInt = PydField(
+        default=0, ge=0, le=10, description="Times to run the levels again after the last one."
+    )
 
 
 class EscalationPolicy(SQLModel, table=True):

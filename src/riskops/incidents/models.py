@@ -2,7 +2,7 @@ from datetime import date, datetime
 from enum import StrEnum
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, StrictInt
+from pydantic import BaseModel, ConfigDict, StrictBool, StrictInt
 from pydantic import Field as PydField
 from sqlalchemy import JSON, Column, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
@@ -181,8 +181,8 @@ class IncidentCreate(_Strict):
         "Plan items with due_from 'detection' count from here.",
     )
     playbook: str | None = PydField(default=None, description="A playbook id to activate with the incident.")
-    playbook_version: int | None = PydField(default=None, ge=1)
-    exercise: bool = False
+    playbook_version: StrictInt | None = PydField(default=None, ge=1)
+    exercise: StrictBool = False
 
 
 class FollowUpAction(_Strict):
@@ -199,7 +199,7 @@ class PostIncidentSummary(_Strict):
     impact: str = PydField(min_length=1, max_length=20000)
     root_cause: str = PydField(min_length=1, max_length=20000)
     follow_up_actions: list[FollowUpAction] = PydField(default_factory=list, max_length=100)
-    objectives_met: bool | None = PydField(
+    objectives_met: StrictBool | None = PydField(
         default=None, description="Exercises only: did the plan meet its objectives?"
     )
 

@@ -95,7 +95,10 @@ def declare(session: Session, data: IncidentCreate, who: Principal) -> Incident:
             errors=[field_error(("body", "detected_at"), "in the future")],
         )
     linked = _resolve_risks(session, data.risk_ids)
-    plan = playbooks.get_version(session, data.playbook, data.playbook_version) if data.playbook else None
+    try:
+        plan = playbooks.get_version(session, data.playbook, data.playbook_version) if data.playbook else None
+    except NotFound as exc:  # a reference in the body: the body is wrong, like a risk id that does not exist
+        raise Unprocessable(exc.detail, errors=[field_error(("body", "playbook"), "no such playbook")]) from exc
     if plan is not None and plan.retired_at is not None:
         raise Conflict(
             f"Playbook '{plan.slug}' version {plan.version} is retired and cannot be activated.",

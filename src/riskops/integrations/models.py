@@ -2,7 +2,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, StrictBool
 from pydantic import Field as PydField
 from sqlalchemy import JSON, Index, String, Text, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
@@ -35,7 +35,7 @@ class Route(BaseModel):
     risks: list[str] = PydField(default_factory=list, description="Risk ids or references to link.")
     playbook: str | None = None
     severity: Severity | None = PydField(default=None, description="Default: the playbook's, else from the alert.")
-    page: bool = PydField(default=True, description="Start escalation; false declares the incident acknowledged.")
+    page: StrictBool = PydField(default=True, description="Start escalation; false declares the incident acknowledged.")
 
 
 class IntegrationCreate(BaseModel):

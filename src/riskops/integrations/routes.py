@@ -14,7 +14,7 @@ from starlette.concurrency import run_in_threadpool
 
 from riskops.auth import Admin, Db
 from riskops.config import Settings
-from riskops.db import Database
+from riskops.db import Database, storable
 from riskops.errors import PayloadTooLarge, Unauthorized
 from riskops.integrations import service
 from riskops.integrations.models import (
@@ -188,7 +188,7 @@ async def generic_signed(integration_id: int, request: Request, db: Db) -> JSONR
 
     def check() -> Integration:
         with db.read() as session:
-            integration = session.get(Integration, integration_id)
+            integration = session.get(Integration, integration_id) if storable(integration_id) else None
         if (
             integration is None or integration.kind != IntegrationKind.generic or not integration.signing_secret
             or not signing.verify(
@@ -203,7 +203,19 @@ async def generic_signed(integration_id: int, request: Request, db: Db) -> JSONR
     return await _receive(request, db, integration, body, GenericAlert, service.from_generic)
 
 
-@inbound.post("/pagerduty/v2/enqueue", status_code=status.HTTP_202_ACCEPTED)
+# PagerDuty's own contract, answered as PagerDuty answers: a JSON event in, {"status", ...} out.
+_PAGERDUTY_ANSWER = {"type": "object", "properties": {"status": {"type": "string"}, "message": {"type": "string"}}}
+
+
+@inbound.post(
+    "/pagerduty/v2/enqueue",
+    status_code=status.HTTP_202_ACCEPTED,
+    openapi_extra={"requestBody": {"required": True, "content": {"application/json": {"schema": {"type": "object"}}}}},
+    responses={
+        202: {"description": "Accepted", "content": {"application/json": {"schema": _PAGERDUTY_ANSWER}}},
+        400: {"description": "Invalid event", "content": {"application/json": {"schema": _PAGERDUTY_ANSWER}}},
+    },
+)
 async def pagerduty(request: Request, db: Db) -> JSONResponse:
     """PagerDuty Events API v2: `routing_key` is the integration token; answers as PagerDuty does."""
     body = await _body(request)

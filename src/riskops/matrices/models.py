@@ -1,7 +1,7 @@
 from datetime import datetime, timedelta
 from typing import Any, Self
 
-from pydantic import BaseModel, ConfigDict, model_validator
+from pydantic import BaseModel, ConfigDict, StrictInt, model_validator
 from pydantic import Field as PydField
 from sqlalchemy import JSON
 from sqlmodel import Field, SQLModel
@@ -13,7 +13,7 @@ from riskops.db import UTCDateTime
 class ScalePoint(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    value: int = PydField(ge=1, description="The number a user enters; a scale runs 1..N.")
+    value: StrictInt = PydField(ge=1, description="The number a user enters; a scale runs 1..N.")
     name: str = PydField(min_length=1, max_length=60)
     description: str = ""
 
@@ -22,7 +22,7 @@ class Level(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     name: str = PydField(min_length=1, max_length=40, pattern=r"^[a-z][a-z0-9-]*$")
-    review_interval_days: int = PydField(ge=1, le=3660)
+    review_interval_days: StrictInt = PydField(ge=1, le=3660)
     color: str = PydField(default="#9e9e9e", pattern=r"^#[0-9a-fA-F]{6}$")
 
 

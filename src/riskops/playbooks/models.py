@@ -1,7 +1,7 @@
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, StrictInt
+from pydantic import BaseModel, ConfigDict, StrictBool, StrictInt
 from pydantic import Field as PydField
 from sqlalchemy import JSON, UniqueConstraint
 from sqlmodel import Field, SQLModel
@@ -87,5 +87,7 @@ class Activation(BaseModel):
         description="When the organisation became aware (with a time zone, not in the future); default: now. "
         "Plan items with due_from 'detection' count from here.",
     )
-    version: int | None = PydField(default=None, ge=1, description="Default: the latest version in service.")
-    exercise: bool = PydField(default=False, description="A drill: runs the same, kept apart in lists and counts.")
+    version: StrictInt | None = PydField(default=None, ge=1, description="Default: the latest version in service.")
+    exercise: StrictBool = PydField(
+        default=False, description="A drill: runs the same, kept apart in lists and counts."
+    )

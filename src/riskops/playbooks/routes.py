@@ -83,6 +83,7 @@ def activate(slug: str, data: Activation, db: Db, who: Writer, idempotency_key: 
     )  # fmt: skip
 
     def work(session: Session) -> IncidentPublic:
+        service.get_version(session, slug, data.version)  # the path names the playbook: 404 if there is none
         return incidents.present(session, incidents.declare(session, create, who))
 
     fingerprint = idempotency.fingerprint("POST", f"{router.prefix}/{slug}/activate", data)

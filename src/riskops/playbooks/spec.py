@@ -4,7 +4,7 @@ import re
 from enum import StrEnum
 from typing import Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, model_validator
 
 SLUG = r"^[a-z0-9][a-z0-9-]{1,62}$"
 
@@ -47,11 +47,11 @@ class Dependencies(_Strict):
 
 
 class BusinessImpact(_Strict):
-    rto_minutes: int = Field(
+    rto_minutes: StrictInt = Field(
         ge=1, description="Recovery time objective: service back within this many minutes of the declaration."
     )
-    rpo_minutes: int = Field(ge=0, description="Recovery point objective: data loss tolerated, in minutes.")
-    mtpd_minutes: int = Field(
+    rpo_minutes: StrictInt = Field(ge=0, description="Recovery point objective: data loss tolerated, in minutes.")
+    mtpd_minutes: StrictInt = Field(
         ge=1,
         description="Maximum tolerable period of disruption, in minutes from the declaration: watched like the RTO.",
     )
@@ -84,7 +84,7 @@ class Role(_Strict):
     id: str = Field(pattern=SLUG)
     title: str = Field(min_length=1, max_length=100)
     instructions: str = Field(min_length=1)
-    required: bool = True
+    required: StrictBool = True
 
 
 class Step(_Strict):
@@ -92,10 +92,12 @@ class Step(_Strict):
     title: str = Field(min_length=1, max_length=200)
     instructions: str = Field(min_length=1)
     role: str = Field(description="The id of the role that owns the step.")
-    due_minutes: int = Field(ge=0, description="Deadline, in minutes after activation (or detection, see due_from).")
+    due_minutes: StrictInt = Field(
+        ge=0, description="Deadline, in minutes after activation (or detection, see due_from)."
+    )
     due_from: DueFrom = Field(default="declaration", exclude_if=_at_default, description=DUE_FROM)
     depends_on: list[str] = Field(default_factory=list, description="Step ids that must be done first.")
-    optional: bool = Field(
+    optional: StrictBool = Field(
         default=False, exclude_if=_at_default,
         description="An optional step may still be pending when the incident closes; a required one must be done "
         "or skipped first.",
@@ -108,13 +110,15 @@ class Communication(_Strict):
     title: str = Field(min_length=1, max_length=200)
     role: str = Field(description="The id of the role that sends it.")
     channel: str = Field(min_length=1, max_length=100, description="e.g. email, status page, regulator portal.")
-    due_minutes: int = Field(ge=0, description="Deadline, in minutes after activation (or detection, see due_from).")
+    due_minutes: StrictInt = Field(
+        ge=0, description="Deadline, in minutes after activation (or detection, see due_from)."
+    )
     due_from: DueFrom = Field(default="declaration", exclude_if=_at_default, description=DUE_FROM)
     template: str = Field(
         min_length=1,
         description="Message text; {incident_title}, {incident_ref}, {declared_at}, {detected_at} are filled in.",
     )
-    optional: bool = Field(
+    optional: StrictBool = Field(
         default=False, exclude_if=_at_default,
         description="An optional message (sent only in some cases) may stay unsent when the incident closes; a "
         "required one must be sent first.",
@@ -123,7 +127,7 @@ class Communication(_Strict):
 
 class PlaybookSpec(_Strict):
     id: str = Field(pattern=SLUG, description="Slug, stable across versions.")
-    version: int = Field(ge=1, description="Bump it whenever the content changes.")
+    version: StrictInt = Field(ge=1, description="Bump it whenever the content changes.")
     title: str = Field(min_length=1, max_length=200)
     summary: str = Field(min_length=1)
     answers: Answers = Field(default_factory=Answers)

@@ -7,6 +7,7 @@ from pydantic import Field as PydField
 from sqlalchemy import JSON, String, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
+from riskops.clock import Moment
 from riskops.clock import now as utcnow
 from riskops.db import UTCDateTime
 from riskops.risks.models import Name, Rating
@@ -154,7 +155,7 @@ class ReminderPublic(BaseModel):
 class SnapshotCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    as_of: datetime
+    as_of: Moment = PydField(description="With a time zone; the register as it stood then.")
 
 
 class SnapshotPublic(BaseModel):

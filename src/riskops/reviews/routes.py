@@ -38,6 +38,18 @@ MEDIA = {
 }
 
 
+def _files(*media_types: str, description: str) -> dict[int | str, dict[str, Any]]:
+    """The 200 answer of a route that returns a file: its media types, each an opaque body."""
+
+    def schema(media: str) -> dict[str, str]:
+        return {"type": "object"} if media == "application/json" else {"type": "string", "format": "binary"}
+
+    return {200: {"description": description, "content": {media: {"schema": schema(media)} for media in media_types}}}
+
+
+SVG = "image/svg+xml"
+
+
 def _problems(described: dict[int, str]) -> dict[int | str, dict[str, Any]]:
     """OpenAPI entries for the problem-details answers a route gives."""
     return {code: {"description": why, "content": {"application/problem+json": {}}} for code, why in described.items()}
@@ -130,7 +142,7 @@ def cycle_movements(
         return service.movements(old, new)
 
 
-@router.get("/{cycle_id}/export")
+@router.get("/{cycle_id}/export", response_class=Response, responses=_files(*MEDIA.values(), description="The file"))
 def export(cycle_id: str, db: Db, _: Reader, format: Format = "json") -> Response:  # noqa: A002 (the API's word)
     """The frozen snapshot as JSON, CSV, XLSX or PDF; every file carries the snapshot's hash."""
     with db.read() as session:
@@ -153,18 +165,18 @@ def export(cycle_id: str, db: Db, _: Reader, format: Format = "json") -> Respons
     return Response(body, media_type=MEDIA[format], headers=headers)
 
 
-@router.get("/{cycle_id}/heatmap.svg")
+@router.get("/{cycle_id}/heatmap.svg", response_class=Response, responses=_files(SVG, description="The heat map"))
 def cycle_heatmap(cycle_id: str, db: Db, _: Reader, view: View = "inherent") -> Response:
     with db.read() as session:
         snapshot = service.cycle_snapshot(session, cycle_id)
-    return Response(heatmap.svg(snapshot.content, view, f"{cycle_id} {view}"), media_type="image/svg+xml")
+    return Response(heatmap.svg(snapshot.content, view, f"{cycle_id} {view}"), media_type=SVG)
 
 
-@register.get("/heatmap.svg")
+@register.get("/heatmap.svg", response_class=Response, responses=_files(SVG, description="The heat map"))
 def live_heatmap(db: Db, _: Reader, view: View = "inherent") -> Response:
     with db.read() as session:
         content = service.live_content(session)
-    return Response(heatmap.svg(content, view, f"register now, {view}"), media_type="image/svg+xml")
+    return Response(heatmap.svg(content, view, f"register now, {view}"), media_type=SVG)
 
 
 @register.post("/snapshots", status_code=status.HTTP_201_CREATED)
@@ -197,7 +209,11 @@ def feed_token(
 
 @register.get(
     "/calendar.ics",
-    responses=_problems({401: "No feed token, or an unknown or revoked one", 403: "The token is for another owner"}),
+    response_class=Response,
+    responses={
+        **_files("text/calendar", description="The iCalendar feed"),
+        **_problems({401: "No feed token, or an unknown or revoked one", 403: "The token is for another owner"}),
+    },
 )
 def calendar_feed(
     db: Db, token: Annotated[FeedToken, Depends(feed_token)],

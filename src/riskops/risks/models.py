@@ -3,12 +3,19 @@ from datetime import UTC, date, datetime, time
 from enum import StrEnum
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, StringConstraints, field_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    StrictInt,
+    StringConstraints,
+    field_validator,
+)
 from pydantic import Field as PydField
 from sqlalchemy import Column, ForeignKey, Index, Integer, String, Text, func, text
 from sqlmodel import Field, Relationship, SQLModel
 
-from riskops.clock import Moment, within_calendar
+from riskops.clock import Moment
 from riskops.clock import now as utcnow
 from riskops.db import UTCDateTime
 
@@ -62,7 +69,7 @@ def through_the_day(value: Any) -> Any:
     return value if day is None else datetime.combine(day, time.max, UTC)
 
 
-Expiry = Annotated[datetime, BeforeValidator(through_the_day), AfterValidator(within_calendar)]
+Expiry = Annotated[Moment, BeforeValidator(through_the_day)]
 
 
 def _normalise_tags(tags: list[str]) -> list[str]:
@@ -186,8 +193,8 @@ class Rating(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    likelihood: int = PydField(ge=1, le=20)
-    impact: int = PydField(ge=1, le=20)
+    likelihood: StrictInt = PydField(ge=1, le=20)
+    impact: StrictInt = PydField(ge=1, le=20)
 
 
 class ScoredRating(BaseModel):

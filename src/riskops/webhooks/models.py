@@ -1,7 +1,7 @@
 from datetime import datetime
 from enum import StrEnum
 
-from pydantic import AnyHttpUrl, BaseModel, ConfigDict, field_validator
+from pydantic import AnyHttpUrl, BaseModel, ConfigDict, StrictInt, field_validator
 from pydantic import Field as PydField
 from sqlalchemy import JSON, Index, String, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
@@ -140,7 +140,7 @@ class SubscriptionCreated(SubscriptionPublic):
 class SecretRotation(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    grace_minutes: int = PydField(
+    grace_minutes: StrictInt = PydField(
         default=24 * 60, ge=0, le=7 * 24 * 60, description="How long the old secret signs too."
     )
 
