@@ -46,3 +46,27 @@ def test_instants_without_a_zone_or_beyond_the_calendar_are_422_naming_the_field
     declared = {"title": "Breach", "severity": "SEV2", "detected_at": moment}
     assert_problem(client.post("/api/v1/incidents", json=declared), 422, "body.detected_at")
     assert client.get("/api/v1/risks").json()["items"] == []
+
+
+def test_booleans_are_not_numbers_nor_numbers_instants(client: TestClient, keys: Keys) -> None:
+    admin = keys.headers("admin")
+    for body, field in (
+        (risk_body(inherent={"likelihood": True, "impact": 3}), "body.inherent.likelihood"),
+        (risk_body(next_review_at=0), "body.next_review_at"),
+    ):
+        assert_problem(client.post("/api/v1/risks", json=body), 422, field)
+    declared = {"title": "Outage", "severity": "SEV2", "exercise": 1}
+    assert_problem(client.post("/api/v1/incidents", json=declared), 422, "body.exercise")
+    policy = {"name": "night", "levels": [{"wait_minutes": 5}], "repeat": False}
+    assert_problem(client.put("/api/v1/escalation-policies/night", json=policy, headers=admin), 422, "body.repeat")
+    assert_problem(client.post("/api/v1/register/snapshots", json={"as_of": 0}, headers=admin), 422, "body.as_of")
+    assert client.get("/api/v1/risks").json()["items"] == []
+
+
+def test_an_empty_query_parameter_is_the_same_as_none(client: TestClient) -> None:
+    created = client.post("/api/v1/risks", json=risk_body())
+    assert created.status_code == 201, created.text
+    listed = client.get("/api/v1/risks?cursor=&level=&overdue=&q=")
+    assert listed.status_code == 200, listed.text
+    assert [r["id"] for r in listed.json()["items"]] == [created.json()["id"]]
+    assert client.get("/api/v1/incidents?state=&cursor=").status_code == 200
