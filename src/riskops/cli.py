@@ -1,6 +1,5 @@
 """The `riskops` command: serve, migrate, apikey, matrix, import."""
 
-import logging
 import signal
 import sys
 import threading
@@ -13,7 +12,7 @@ from pydantic import ValidationError
 from sqlalchemy import Engine
 from sqlmodel import Session
 
-from riskops import bootstrap, db
+from riskops import bootstrap, db, logs
 from riskops.apikeys import service as apikeys
 from riskops.apikeys.models import ApiKeyCreate, Role
 from riskops.apikeys.service import Principal
@@ -53,7 +52,7 @@ def serve(
 ) -> None:
     """Apply pending migrations, then serve the API."""
     settings = get_settings()
-    logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    logs.configure(settings.log_level)
     engine = _engine()
     bootstrap.prepare_database(engine)
     try:
@@ -71,7 +70,7 @@ def serve(
         )
     uvicorn.run(
         "riskops.app:create_app", factory=True, host=host or settings.host, port=port or settings.port,
-        log_level=settings.log_level, proxy_headers=True,
+        log_level=settings.log_level, log_config=None, proxy_headers=True,  # uvicorn logs through logs.configure
     )  # fmt: skip
 
 
@@ -79,7 +78,7 @@ def serve(
 def worker() -> None:
     """Run the scheduler without the API: reminders, escalations, webhook and e-mail delivery."""
     settings = get_settings()
-    logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    logs.configure(settings.log_level)
     engine = _engine()
     bootstrap.prepare_database(engine)
     runner = Worker(db.Database(engine), settings)
@@ -199,13 +198,14 @@ def import_register(
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Check every row, write nothing.")] = False,
     actor: Annotated[str, typer.Option(help="Name recorded as who imported.")] = "cli",
 ) -> None:
-    """Import risks from CSV or XLSX: all rows or none."""
+    """Import risks from CSV or XLSX: all rows or none, within the import limits of the settings."""
+    settings = get_settings()
     engine = _engine()
     bootstrap.prepare_database(engine)
     who = Principal(key_id=0, name=actor, role=Role.admin)
     try:
-        with db.Database(engine).write() as session:
-            report = importer.import_file(session, file.name, file.read_bytes(), who, dry_run=dry_run)
+        with file.open("rb") as stream:
+            report = importer.import_file(db.Database(engine), file.name, stream, who, settings, dry_run=dry_run)
     except DomainError as exc:
         for problem in exc.errors or []:
             typer.echo(
@@ -214,7 +214,9 @@ def import_register(
         _fail(exc.detail)
     for row_error in report.errors:
         typer.echo(f"row {row_error.row}, column {row_error.column or '-'}: {row_error.message}", err=True)
+    if report.error_count > len(report.errors):
+        typer.echo(f"... and {report.error_count - len(report.errors)} more problem(s)", err=True)
     verb = "would import" if dry_run else "imported"
     typer.echo(f"{verb} {report.rows if dry_run else len(report.created)} risk(s)")
-    if report.errors:
+    if report.error_count:
         sys.exit(1)

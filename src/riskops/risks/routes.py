@@ -1,13 +1,12 @@
 from enum import StrEnum
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Query, Response, UploadFile, status
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from fastapi import APIRouter, Header, Query, Request, Response, UploadFile, status
+from pydantic import BaseModel, ConfigDict, Field
 
 from riskops import audit
 from riskops.audit.models import AuditEntryPublic
 from riskops.auth import Db, Reader, Writer
-from riskops.config import get_settings
 from riskops.pagination import Page
 from riskops.risks import importer, service
 from riskops.risks.models import (
@@ -35,7 +34,8 @@ def _any_of(values: type[StrEnum]) -> dict[str, Any]:
 
 
 class RiskQuery(BaseModel):
-    """Repeat a filter for any of several values (level=high&level=critical); an empty parameter is absent."""
+    """Repeat a filter for any of several values (level=high&level=critical). An empty parameter is absent: the
+    request guard drops it before routing."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -51,23 +51,6 @@ class RiskQuery(BaseModel):
     sort: service.SortKey = "-score"
     cursor: str | None = None
     limit: int = Field(default=50, ge=1, le=500)
-
-    @model_validator(mode="before")
-    @classmethod
-    def _blank_is_absent(cls, data: Any) -> Any:
-        if not isinstance(data, dict):
-            return data
-        out = {}
-        for name, value in data.items():
-            if isinstance(value, list):
-                value = [v for v in value if not _blank(v)]
-            if not _blank(value) and value != []:
-                out[name] = value
-        return out
-
-
-def _blank(value: Any) -> bool:
-    return isinstance(value, str) and not value.strip()
 
 
 def _answer(response: Response, risk: Risk) -> RiskPublic:
@@ -93,16 +76,29 @@ def list_risks(params: Annotated[RiskQuery, Query()], db: Db, _: Reader) -> Page
         return Page(items=[service.present(r) for r in rows], next_cursor=next_cursor)
 
 
-@router.post("/import")
+_IMPORT_PROBLEMS: dict[int | str, dict[str, Any]] = {
+    status_code: {"description": why, "content": {"application/problem+json": {}}}
+    for status_code, why in {
+        409: "A new risk matrix was published while the file was checked; nothing was imported",
+        413: "Beyond RISKOPS_IMPORT_MAX_BYTES, RISKOPS_IMPORT_MAX_UNCOMPRESSED_BYTES or RISKOPS_IMPORT_MAX_ROWS",
+        422: "Problems in the header or the rows (the first 1,000 listed, all counted); nothing was imported",
+    }.items()
+}
+
+
+@router.post("/import", responses=_IMPORT_PROBLEMS)
 def import_risks(
+    request: Request,
     file: UploadFile,
     db: Db,
     who: Writer,
     dry_run: Annotated[bool, Query(description="Check every row and write nothing.")] = False,
 ) -> importer.ImportReport:
-    content = importer.read_upload(file.file, get_settings().import_max_bytes)
-    with db.write() as session:
-        return importer.import_file(session, file.filename or "upload.csv", content, who, dry_run=dry_run)
+    """Every row is checked before anything is written; then all rows are created, or none (422 lists the first
+    1,000 problems and counts them all). 413 beyond the size, unpacked size or row limits; 409 if a new matrix
+    was published while the file was being checked."""
+    settings = request.app.state.settings
+    return importer.import_file(db, file.filename or "upload.csv", file.file, who, settings, dry_run=dry_run)
 
 
 @router.get("/{risk_ref}")

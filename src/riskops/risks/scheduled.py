@@ -2,11 +2,12 @@
 
 import hashlib
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlmodel import Session
 
 from riskops.clock import now as utcnow
-from riskops.config import get_settings
+from riskops.config import Settings, get_settings
 from riskops.events import service as events
 from riskops.mail import service as mail
 from riskops.risks.models import Risk, RiskStatus, Treatment
@@ -26,37 +27,45 @@ def owner_key(owner: str) -> str:
 
 
 def plan_owner_assigned(session: Session, risk: Risk) -> None:
-    """Planned when a risk is logged, reopened or changes owner; due at once. Keyed by owner and the risk's
-    version, so every hand-over (back to an earlier owner too) plans one; the review cycle asks each owner once."""
-    if risk.status != RiskStatus.open:
-        return
-    now = utcnow()
-    digest = hashlib.sha256(owner_key(risk.owner).encode()).hexdigest()[:32]
-    ref = f"{digest}@v{risk.version}"
-    scheduler.plan(session, [scheduler.notice(OWNER_ASSIGNED, "risk", risk.id, ref, now, {"owner": risk.owner})])
+    """Planned when a risk is logged, reopened or changes owner; due at once."""
+    if risk.status == RiskStatus.open:
+        scheduler.plan(session, [owner_assigned_notice(risk.id, risk.owner, risk.version, utcnow())])  # type: ignore[arg-type]
+
+
+def owner_assigned_notice(risk_id: int, owner: str, version: int, now: datetime) -> dict[str, Any]:
+    """Keyed by owner and the risk's version, so every hand-over (back to an earlier owner too) plans one; the
+    review cycle asks each owner once."""
+    digest = hashlib.sha256(owner_key(owner).encode()).hexdigest()[:32]
+    return scheduler.notice(OWNER_ASSIGNED, "risk", risk_id, f"{digest}@v{version}", now, {"owner": owner})
 
 
 def plan_notices(session: Session, risk: Risk) -> None:
     """Re-plan the risk's notices after any change: each is keyed by the date it is about, so one fired
     for the same date is never planned again, and one for a date that moved is dropped."""
-    settings = get_settings()
     scheduler.cancel(session, "risk", risk.id, KINDS)  # type: ignore[arg-type]
     if risk.status != RiskStatus.open:
         return
-    review = risk.next_review_at
+    settings = get_settings()
+    planned = date_notices(risk.id, risk.next_review_at, risk.treatment, risk.acceptance_expires_at, settings)  # type: ignore[arg-type]
+    scheduler.plan(session, planned)
+
+
+def date_notices(
+    risk_id: int, review: datetime, treatment: Treatment, expiry: datetime | None, settings: Settings
+) -> list[dict[str, Any]]:
+    """An open risk's review reminder and overdue notice, and for an acceptance its warning and expiry."""
     reminder = review - timedelta(days=settings.review_reminder_days)
     planned = [
-        scheduler.notice(REVIEW_DUE, "risk", risk.id, review.isoformat(), reminder),
-        scheduler.notice(REVIEW_OVERDUE, "risk", risk.id, review.isoformat(), review),
+        scheduler.notice(REVIEW_DUE, "risk", risk_id, review.isoformat(), reminder),
+        scheduler.notice(REVIEW_OVERDUE, "risk", risk_id, review.isoformat(), review),
     ]
-    expiry = risk.acceptance_expires_at
-    if risk.treatment == Treatment.accept and expiry is not None:
+    if treatment == Treatment.accept and expiry is not None:
         warning = expiry - timedelta(days=settings.acceptance_warning_days)
         planned += [
-            scheduler.notice(ACCEPTANCE_EXPIRING, "risk", risk.id, expiry.isoformat(), warning),
-            scheduler.notice(ACCEPTANCE_EXPIRED, "risk", risk.id, expiry.isoformat(), expiry),
+            scheduler.notice(ACCEPTANCE_EXPIRING, "risk", risk_id, expiry.isoformat(), warning),
+            scheduler.notice(ACCEPTANCE_EXPIRED, "risk", risk_id, expiry.isoformat(), expiry),
         ]
-    scheduler.plan(session, planned)
+    return planned
 
 
 def fire(session: Session, notice: Notice) -> None:

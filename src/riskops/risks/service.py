@@ -1,19 +1,21 @@
 """The rules of the register: scoring, review cadence, acceptance, history. Callers commit."""
 
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from sqlalchemy import ColumnElement, and_, exists, func, or_
+from sqlalchemy import ColumnElement, Table, and_, exists, func, insert, or_
 from sqlalchemy.orm import joinedload
-from sqlmodel import Session, col, select
+from sqlmodel import Session, SQLModel, col, select
 
 from riskops import audit
 from riskops.apikeys.models import Role
 from riskops.apikeys.service import Principal
+from riskops.audit.models import AuditEntry
 from riskops.clock import now as utcnow
+from riskops.config import Settings
 from riskops.db import get_row, storable
 from riskops.errors import (
     Conflict,
@@ -25,6 +27,7 @@ from riskops.errors import (
     field_error,
 )
 from riskops.events import service as events
+from riskops.events.models import Event
 from riskops.matrices import service as matrices
 from riskops.matrices.models import MatrixSpec, RescoreResult, RiskMatrix
 from riskops.pagination import decode_cursor, decode_id_cursor, encode_cursor, id_page, malformed_cursor
@@ -51,6 +54,8 @@ from riskops.risks.models import (
     StatusChange,
     Treatment,
 )
+from riskops.scheduler import service as scheduler
+from riskops.webhooks import service as webhooks
 
 Loc = tuple[str | int, ...]
 
@@ -139,6 +144,11 @@ def parse_risk_ref(ref: str) -> int:
     return int(match.group(1))
 
 
+def reference(risk_id: int) -> str:
+    """The human reference of a risk known by its id alone (what Risk.reference shows)."""
+    return f"R-{risk_id:04d}"
+
+
 def get_risk(session: Session, risk_id: int, *, for_update: bool = False) -> Risk:
     # One joined query for a plain read; a locking read cannot outer-join (PostgreSQL refuses FOR UPDATE there).
     options = [] if for_update else [joinedload(Risk.tag_rows), joinedload(Risk.controls)]  # type: ignore[arg-type]
@@ -210,17 +220,27 @@ def may_hold_acceptance(spec: MatrixSpec, level: str, who: Principal) -> bool:
 
 def _check_acceptance(risk: Risk, spec: MatrixSpec, acceptance: AcceptanceIn | None, who: Principal, loc: Loc) -> None:
     """Accepting needs an approver and a future expiry; above the appetite it needs an admin."""
-    if risk.treatment != Treatment.accept:
+    held = (risk.acceptance_approver, risk.acceptance_expires_at)
+    granted = _acceptance_of(risk.treatment, risk.level, held, spec, acceptance, who, loc)
+    if granted != held:
+        risk.acceptance_approver, risk.acceptance_expires_at = granted
+
+
+def _acceptance_of(
+    treatment: Treatment, level: str, held: tuple[str | None, datetime | None], spec: MatrixSpec,
+    acceptance: AcceptanceIn | None, who: Principal, loc: Loc,
+) -> tuple[str | None, datetime | None]:  # fmt: skip
+    """The (approver, expiry) a risk of this treatment and level holds, given the acceptance asked for."""
+    if treatment != Treatment.accept:
         if acceptance is not None:
             raise Unprocessable(
                 "An acceptance applies only to treatment 'accept'.",
                 errors=[field_error((*loc, "acceptance"), "only allowed with treatment 'accept'")],
             )
-        risk.acceptance_approver = risk.acceptance_expires_at = None
-        return
+        return None, None
     if acceptance is None:
-        if risk.acceptance_approver is not None:
-            return  # an existing acceptance carries over an edit of other fields
+        if held[0] is not None:
+            return held  # an existing acceptance carries over an edit of other fields
         raise Unprocessable(
             "Accepting a risk needs an approver and an expiry date.",
             errors=[field_error((*loc, "acceptance"), "required when treatment is 'accept'")],
@@ -230,13 +250,12 @@ def _check_acceptance(risk: Risk, spec: MatrixSpec, acceptance: AcceptanceIn | N
             "The acceptance must expire in the future (timezone-aware).",
             errors=[field_error((*loc, "acceptance", "expires_at"), "must be a future, timezone-aware time")],
         )
-    if not may_hold_acceptance(spec, risk.level, who):
+    if not may_hold_acceptance(spec, level, who):
         raise Forbidden(
-            f"Level '{risk.level}' is above the risk appetite ('{spec.appetite}'); only an admin may accept it.",
+            f"Level '{level}' is above the risk appetite ('{spec.appetite}'); only an admin may accept it.",
             errors=[field_error((*loc, "treatment"), "above risk appetite")],
         )
-    risk.acceptance_approver = acceptance.approver
-    risk.acceptance_expires_at = acceptance.expires_at.astimezone(UTC)
+    return acceptance.approver, acceptance.expires_at.astimezone(UTC)
 
 
 def govern_acceptance(
@@ -273,9 +292,27 @@ _AUDITED = (
 
 
 def _state(risk: Risk) -> dict[str, Any]:
-    state: dict[str, Any] = {name: getattr(risk, name) for name in _AUDITED}
-    state["tags"] = risk.tags
+    return _state_of(_columns(risk), risk.tags)
+
+
+def _columns(risk: Risk) -> dict[str, Any]:
+    return {name: getattr(risk, name) for name in _AUDITED}
+
+
+def _state_of(columns: Mapping[str, Any], tags: Sequence[str]) -> dict[str, Any]:
+    """What the history records of a risk: its audited columns (as stored) and tags, times as ISO text."""
+    state: dict[str, Any] = {name: columns[name] for name in _AUDITED}
+    state["tags"] = list(tags)
     return {k: v.isoformat() if isinstance(v, datetime) else v for k, v in state.items()}
+
+
+def _event_data(risk_id: int, columns: Mapping[str, Any], who: Principal, changes: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "id": risk_id, "reference": reference(risk_id), "title": columns["title"], "owner": columns["owner"],
+        "category": columns["category"], "status": str(columns["status"]), "score": columns["score"],
+        "level": columns["level"], "next_review_at": columns["next_review_at"].isoformat(), "actor": who.name,
+        "changes": changes,
+    }  # fmt: skip
 
 
 _EVENT_FOR = {
@@ -293,11 +330,7 @@ def _record(
     audit.service.record(
         session, entity_type="risk", entity_id=risk.id, action=action, actor=who.name, changes=changes, note=note
     )
-    data = {
-        "id": risk.id, "reference": risk.reference, "title": risk.title, "owner": risk.owner,
-        "category": risk.category, "status": str(risk.status), "score": risk.score, "level": risk.level,
-        "next_review_at": risk.next_review_at.isoformat(), "actor": who.name, "changes": changes,
-    }  # fmt: skip
+    data = _event_data(risk.id, _columns(risk), who, changes)  # type: ignore[arg-type]  # flushed: it has an id
     events.emit(session, _EVENT_FOR.get(action, "risk.updated"), "risk", risk.reference, {**data, **(extra or {})})
     if before and before.get("level") != risk.level:
         events.emit(
@@ -336,28 +369,180 @@ def _new_assessment(risk: Risk, kind: AssessmentKind, rationale: str, who: Princ
 def create_risk(session: Session, data: RiskCreate, who: Principal, *, loc: Loc = ("body",)) -> Risk:
     matrix = matrices.current(session)
     spec = matrix.parsed()
-    inherent = score(spec, data.inherent, (*loc, "inherent"))
-    residual = score(spec, data.residual, (*loc, "residual")) if data.residual else None
-    now = utcnow()
-    risk = Risk(
-        title=data.title, description=data.description, category=data.category, owner=data.owner,
-        treatment=data.treatment, matrix_version=matrix.version, created_at=now, updated_at=now,
-        last_reviewed_at=now, next_review_at=now,
-        inherent_likelihood=0, inherent_impact=0, inherent_score=0, inherent_level="", score=0, level="",
-    )  # fmt: skip
-    _set_ratings(risk, inherent, residual)
-    _check_acceptance(risk, spec, data.acceptance, who, loc)
-    if data.next_review_at is not None:
-        risk.next_review_at = data.next_review_at
-        risk.next_review_set_by_hand = True
-    schedule_review(risk, spec)
-    _set_tags(risk, data.tags)
+    new = check_new_risk(spec, data, who, loc)
+    risk = Risk(**_new_columns(new, matrix.version, spec, utcnow()))
+    _set_tags(risk, list(new.tags))
     session.add(risk)
     session.flush()
-    session.add(_new_assessment(risk, AssessmentKind.initial, data.rationale, who))
-    _record(session, risk, "created", who, {}, note=data.rationale)
+    session.add(_new_assessment(risk, AssessmentKind.initial, new.rationale, who))
+    _record(session, risk, "created", who, {}, note=new.rationale)
     session.flush()
     return risk
+
+
+@dataclass(frozen=True, slots=True)
+class NewRisk:
+    """A risk checked and scored on one matrix version, not yet written (flat and slotted: an import holds
+    tens of thousands of them while it checks a file, before it takes the write lock)."""
+
+    title: str
+    description: str
+    category: str
+    owner: str
+    treatment: Treatment
+    tags: tuple[str, ...]
+    rationale: str
+    inherent_likelihood: int
+    inherent_impact: int
+    inherent_score: int
+    inherent_level: str
+    residual_likelihood: int | None
+    residual_impact: int | None
+    residual_score: int | None
+    residual_level: str | None
+    acceptance_approver: str | None
+    acceptance_expires_at: datetime | None
+    next_review_at: datetime | None  # set by hand; otherwise it follows from the level when written
+
+
+def check_new_risk(spec: MatrixSpec, data: RiskCreate, who: Principal, loc: Loc) -> NewRisk:
+    """Every check of creating a risk, without a session: the scales of `spec`, and the acceptance."""
+    inherent = score(spec, data.inherent, (*loc, "inherent"))
+    residual = score(spec, data.residual, (*loc, "residual")) if data.residual else None
+    level = (residual or inherent).level
+    approver, expires_at = _acceptance_of(data.treatment, level, (None, None), spec, data.acceptance, who, loc)
+    return NewRisk(
+        title=data.title, description=data.description, category=data.category, owner=data.owner,
+        treatment=data.treatment, tags=tuple(data.tags), rationale=data.rationale,
+        inherent_likelihood=inherent.likelihood, inherent_impact=inherent.impact, inherent_score=inherent.score,
+        inherent_level=inherent.level,
+        residual_likelihood=residual.likelihood if residual else None,
+        residual_impact=residual.impact if residual else None,
+        residual_score=residual.score if residual else None, residual_level=residual.level if residual else None,
+        acceptance_approver=approver, acceptance_expires_at=expires_at, next_review_at=data.next_review_at,
+    )  # fmt: skip
+
+
+def _new_columns(new: NewRisk, matrix_version: int, spec: MatrixSpec, now: datetime) -> dict[str, Any]:
+    """Every column of a new risk, as create_risk and create_checked write it."""
+    rated = "residual" if new.residual_level is not None else "inherent"
+    level: str = getattr(new, f"{rated}_level")
+    return {
+        "title": new.title, "description": new.description, "category": new.category, "owner": new.owner,
+        "status": RiskStatus.open, "treatment": new.treatment, "matrix_version": matrix_version,
+        "inherent_likelihood": new.inherent_likelihood, "inherent_impact": new.inherent_impact,
+        "inherent_score": new.inherent_score, "inherent_level": new.inherent_level,
+        "residual_likelihood": new.residual_likelihood, "residual_impact": new.residual_impact,
+        "residual_score": new.residual_score, "residual_level": new.residual_level,
+        "score": getattr(new, f"{rated}_score"), "level": level,
+        "acceptance_approver": new.acceptance_approver, "acceptance_expires_at": new.acceptance_expires_at,
+        "created_at": now, "updated_at": now, "last_reviewed_at": now,
+        # schedule_review's rule: the level's interval from the last review (now), unless set by hand
+        "next_review_at": new.next_review_at or now + spec.review_interval(level),
+        "next_review_set_by_hand": new.next_review_at is not None,
+        "closed_at": None, "closure_reason": None, "materialised_at": None, "version": 1,
+    }  # fmt: skip
+
+
+# A batch of an import: large enough for few statements, small enough that its rows stay a few MB.
+_BATCH = 500
+
+
+def create_checked(
+    session: Session, matrix_version: int, spec: MatrixSpec, risks: Sequence[NewRisk], who: Principal,
+    settings: Settings,
+) -> list[str]:  # fmt: skip
+    """Write risks that check_new_risk passed on `matrix_version`, with all that create_risk writes for each
+    (tags, initial assessment, history entry, risk.created event and its deliveries, review and owner notices),
+    in a few statements per thousand: an import holds the write lock only this long. Their references, in order.
+
+    The rows were scored before the write transaction began: if another matrix version has been published
+    since, nothing is written (409) and the file is to be imported again, to be checked on the new matrix."""
+    latest = matrices.current(session).version
+    if latest != matrix_version:
+        raise Conflict(
+            f"A new risk matrix (version {latest}) was published while the file was checked on version "
+            f"{matrix_version}; nothing was imported. Import the file again to check it on the new matrix.",
+            matrix_version=latest,
+        )
+    references: list[str] = []
+    for start in range(0, len(risks), _BATCH):
+        references += _insert_batch(session, matrix_version, spec, risks[start : start + _BATCH], who, settings)
+    return references
+
+
+def _insert_batch(
+    session: Session, matrix_version: int, spec: MatrixSpec, batch: Sequence[NewRisk], who: Principal,
+    settings: Settings,
+) -> list[str]:  # fmt: skip
+    now = utcnow()
+    rows = [_new_columns(new, matrix_version, spec, now) for new in batch]
+    ids = _insert_numbered(session, Risk, rows)
+    tags = [{"risk_id": risk_id, "tag": tag} for risk_id, new in zip(ids, batch, strict=True) for tag in new.tags]
+    if tags:
+        session.execute(insert(_table(RiskTag)), tags)
+    assessments: list[dict[str, Any]] = []
+    entries: list[dict[str, Any]] = []
+    events_out: list[dict[str, Any]] = []
+    notices: list[dict[str, Any]] = []
+    for risk_id, new, columns in zip(ids, batch, rows, strict=True):
+        assessments.append({
+            "risk_id": risk_id, "kind": AssessmentKind.initial, "matrix_version": matrix_version,
+            "rationale": new.rationale, "assessed_by": who.name, "assessed_at": now,
+            **{name: columns[name] for name in _RATING_COLUMNS},
+        })  # fmt: skip
+        changes = audit.service.diff({}, _state_of(columns, new.tags))
+        entries.append({
+            "entity_type": "risk", "entity_id": str(risk_id), "action": "created", "actor": who.name, "at": now,
+            "changes": changes, "note": new.rationale,
+        })  # fmt: skip
+        events_out.append({
+            "type": _EVENT_FOR["created"], "subject_type": "risk", "subject_id": reference(risk_id),
+            "occurred_at": now, "data": _event_data(risk_id, columns, who, changes),
+        })  # fmt: skip
+        notices += _creation_notices(risk_id, columns, settings)
+    session.execute(insert(_table(RiskAssessment)), assessments)
+    session.execute(insert(_table(AuditEntry)), entries)
+    for event_id, event in zip(_insert_numbered(session, Event, events_out), events_out, strict=True):
+        webhooks.enqueue(session, Event(id=event_id, **event))  # as events.emit queues them
+    scheduler.plan(session, notices)
+    session.flush()  # the deliveries, so that the session lets go of this batch
+    return [reference(risk_id) for risk_id in ids]
+
+
+def _table(model: type[SQLModel]) -> Table:
+    """The model's table: Core inserts of many rows skip the ORM's work per row."""
+    table: Table = model.__table__  # type: ignore[attr-defined]
+    return table
+
+
+def _insert_numbered(session: Session, model: type[Risk] | type[Event], rows: list[dict[str, Any]]) -> list[int]:
+    """Insert rows in a few statements and give their new ids, in the order of `rows`."""
+    table = _table(model)
+    if session.get_bind().dialect.name != "sqlite":
+        numbered = insert(table).returning(table.c.id, sort_by_parameter_order=True)
+        return list(session.execute(numbered, rows).scalars())
+    # SQLite cannot say which returned id is which row's (SQLAlchemy would insert them one by one); but this
+    # transaction holds the only write lock (BEGIN IMMEDIATE), so the ids are those SQLite would give: the next.
+    first = (session.scalar(select(func.max(table.c.id))) or 0) + 1
+    ids = list(range(first, first + len(rows)))
+    session.execute(insert(table), [{**row, "id": row_id} for row, row_id in zip(rows, ids, strict=True)])
+    return ids
+
+
+_RATING_COLUMNS = tuple(
+    f"{which}_{part}" for which in ("inherent", "residual") for part in ("likelihood", "impact", "score", "level")
+)
+
+
+def _creation_notices(risk_id: int, columns: Mapping[str, Any], settings: Settings) -> list[dict[str, Any]]:
+    """What plan_notices and plan_owner_assigned plan for a new open risk, as rows for one statement a batch."""
+    return [
+        *scheduled.date_notices(
+            risk_id, columns["next_review_at"], columns["treatment"], columns["acceptance_expires_at"], settings
+        ),
+        scheduled.owner_assigned_notice(risk_id, columns["owner"], columns["version"], columns["created_at"]),
+    ]
 
 
 def _require_open(risk: Risk, doing: str) -> None:
