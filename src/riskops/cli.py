@@ -1,5 +1,6 @@
 """The `riskops` command: serve, migrate, apikey, matrix, import."""
 
+import os
 import signal
 import sys
 import threading
@@ -16,7 +17,7 @@ from riskops import bootstrap, db, logs
 from riskops.apikeys import service as apikeys
 from riskops.apikeys.models import ApiKeyCreate, Role
 from riskops.apikeys.service import Principal
-from riskops.config import get_settings
+from riskops.config import Settings, get_settings
 from riskops.errors import DomainError
 from riskops.matrices import service as matrices
 from riskops.playbooks import loader
@@ -36,8 +37,18 @@ app.add_typer(matrix_app, name="matrix")
 app.add_typer(playbooks_app, name="playbooks")
 
 
+def _settings() -> Settings:
+    """The settings, or a clear `error:` line naming each bad variable (not a traceback)."""
+    try:
+        return get_settings()
+    except ValidationError as exc:
+        bad = "; ".join(f"RISKOPS_{'_'.join(map(str, e['loc'])).upper()}: {e['msg']}" for e in exc.errors())
+        _fail(f"settings: {bad}")
+        raise  # unreachable: _fail exits
+
+
 def _engine() -> Engine:
-    return db.make_engine(get_settings().database_url)
+    return db.make_engine(_settings().database_url)
 
 
 def _fail(message: str) -> None:
@@ -51,7 +62,14 @@ def serve(
     port: Annotated[int | None, typer.Option(help="Port (default RISKOPS_PORT).")] = None,
 ) -> None:
     """Apply pending migrations, then serve the API."""
-    settings = get_settings()
+    # The app (created by uvicorn in this process) and its worker must know the address really served: the
+    # webhook guard refuses the service's own host and port.
+    if host is not None:
+        os.environ["RISKOPS_HOST"] = host
+    if port is not None:
+        os.environ["RISKOPS_PORT"] = str(port)
+    get_settings.cache_clear()
+    settings = _settings()
     logs.configure(settings.log_level)
     engine = _engine()
     bootstrap.prepare_database(engine)
@@ -69,7 +87,7 @@ def serve(
             err=True,
         )
     uvicorn.run(
-        "riskops.app:create_app", factory=True, host=host or settings.host, port=port or settings.port,
+        "riskops.app:create_app", factory=True, host=settings.host, port=settings.port,
         log_level=settings.log_level, log_config=None, proxy_headers=True,  # uvicorn logs through logs.configure
     )  # fmt: skip
 
@@ -77,7 +95,7 @@ def serve(
 @app.command()
 def worker() -> None:
     """Run the scheduler without the API: reminders, escalations, webhook and e-mail delivery."""
-    settings = get_settings()
+    settings = _settings()
     logs.configure(settings.log_level)
     engine = _engine()
     bootstrap.prepare_database(engine)
@@ -146,7 +164,7 @@ def playbooks_validate(
     ] = None,
 ) -> None:
     """Check playbook files without touching the database: each problem names the file, the field and the reason."""
-    targets = paths or [get_settings().playbooks_dir]
+    targets = paths or [_settings().playbooks_dir]
     missing = [p for p in targets if not p.exists()]
     if missing:
         _fail(", ".join(f"{p}: not found" for p in missing))
@@ -199,7 +217,7 @@ def import_register(
     actor: Annotated[str, typer.Option(help="Name recorded as who imported.")] = "cli",
 ) -> None:
     """Import risks from CSV or XLSX: all rows or none, within the import limits of the settings."""
-    settings = get_settings()
+    settings = _settings()
     engine = _engine()
     bootstrap.prepare_database(engine)
     who = Principal(key_id=0, name=actor, role=Role.admin)
