@@ -2,9 +2,6 @@
 address:port entries and its validation, refusals that never tell what a name resolved to, and who may read
 the receivers' answers."""
 
-import os
-import subprocess
-import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from ipaddress import ip_address, ip_network
@@ -175,16 +172,6 @@ def test_allow_list_entries_are_parsed() -> None:
 def test_a_bad_allow_list_entry_is_a_settings_error(entry: str) -> None:
     with pytest.raises(ValidationError, match="is neither a network"):
         Settings(webhook_allowed_networks=f"10.0.0.0/8,{entry}")
-
-
-def test_a_bad_allow_list_entry_stops_the_service_at_start() -> None:
-    env = {**os.environ, "RISKOPS_WEBHOOK_ALLOWED_NETWORKS": "10.0.0.0/8,localhost:8099", "RISKOPS_PORT": "1"}
-    done = subprocess.run(
-        [sys.executable, "-m", "riskops", "serve"], env=env, capture_output=True, text=True, timeout=60
-    )
-    assert done.returncode != 0
-    said = " ".join(done.stderr.split())  # however the traceback printer wraps it
-    assert "webhook_allowed_networks" in said and "'localhost:8099' is neither a network" in said
 
 
 # ---- what a refusal says ----
