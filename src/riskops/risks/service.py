@@ -503,8 +503,8 @@ def _insert_batch(
         notices += _creation_notices(risk_id, columns, settings)
     session.execute(insert(_table(RiskAssessment)), assessments)
     session.execute(insert(_table(AuditEntry)), entries)
-    for event_id, event in zip(_insert_numbered(session, Event, events_out), events_out, strict=True):
-        webhooks.enqueue(session, Event(id=event_id, **event))  # as events.emit queues them
+    ids_out = _insert_numbered(session, Event, events_out)
+    webhooks.enqueue_many(session, [Event(id=i, **event) for i, event in zip(ids_out, events_out, strict=True)])
     scheduler.plan(session, notices)
     session.flush()  # the deliveries, so that the session lets go of this batch
     return [reference(risk_id) for risk_id in ids]

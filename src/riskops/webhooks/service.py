@@ -3,13 +3,14 @@
 import json
 import random
 import time
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from email.utils import parsedate_to_datetime
 from typing import Any
 
 import httpx
+from sqlalchemy import insert
 from sqlmodel import Session, col, delete, select
 
 from riskops import audit
@@ -142,18 +143,27 @@ def _audit(session: Session, sub: WebhookSubscription, action: str, who: Princip
 
 def enqueue(session: Session, event: Event, targets: Collection[int] = (), *, fan_out: bool = True) -> int:
     """A delivery per subscription that wants this event (by type) or is named in `targets`."""
+    return enqueue_many(session, [event], targets, fan_out=fan_out)
+
+
+def enqueue_many(
+    session: Session, events: Sequence[Event], targets: Collection[int] = (), *, fan_out: bool = True
+) -> int:
+    """The deliveries of several stored events, with one look at the subscriptions and one insert."""
     subs = session.exec(
         select(WebhookSubscription.id, WebhookSubscription.event_types).where(
             col(WebhookSubscription.status) != SubscriptionStatus.disabled
         )
     ).all()
-    wanted: set[int] = {
-        sub_id for sub_id, patterns in subs  # type: ignore[misc]
+    rows = [
+        Delivery(subscription_id=sub_id, event_id=event.id).model_dump(exclude={"id"})  # type: ignore[arg-type]  # stored rows have ids; the dump carries the defaults
+        for event in events
+        for sub_id, patterns in sorted(subs)
         if sub_id in targets or (fan_out and any(matches(p, event.type) for p in patterns))
-    }  # fmt: skip
-    for sub_id in sorted(wanted):
-        session.add(Delivery(subscription_id=sub_id, event_id=event.id))  # type: ignore[arg-type]
-    return len(wanted)
+    ]  # fmt: skip
+    if rows:
+        session.execute(insert(Delivery), rows)
+    return len(rows)
 
 
 def send_test(session: Session, sub: WebhookSubscription) -> Event:
