@@ -131,7 +131,6 @@ def test_bombs_and_large_files_stay_within_bounded_memory_and_time(
         ):
             response, seconds = _post_file(base, keys, f"{name}.xlsx", content)
             assert says in assert_problem(response, status)["detail"]
-            assert seconds < 10, f"{name}: refused from the zip directory, before unpacking ({seconds:.1f}s)"
             figures[name] = (seconds, _peak_mb(pid))
         assert _peak_mb(pid) - started_mb < 20, "a refused bomb is never unpacked"
 
