@@ -4,10 +4,9 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy.dialects.postgresql import insert as postgresql_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session, col, delete, select
 
+from riskops.db import insert_unless_present
 from riskops.scheduler.models import Notice
 
 
@@ -27,9 +26,7 @@ def plan(session: Session, notices: list[dict[str, Any]]) -> None:
     the unique constraint deciding (INSERT ... ON CONFLICT DO NOTHING on both databases)."""
     if not notices:
         return
-    insert = postgresql_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
-    table = Notice.__table__  # type: ignore[attr-defined]
-    session.connection().execute(insert(table).on_conflict_do_nothing(), notices)
+    session.connection().execute(insert_unless_present(session, Notice.__table__), notices)  # type: ignore[attr-defined]
 
 
 def cancel(session: Session, subject_type: str, subject_id: int, kinds: Iterable[str]) -> None:
