@@ -3,7 +3,7 @@
 import re
 from collections import Counter
 from collections.abc import Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Literal, TypeVar
 
 from sqlmodel import Session, col, or_, select
@@ -44,7 +44,7 @@ from riskops.playbooks import service as playbooks
 from riskops.playbooks.models import PlaybookVersion
 from riskops.playbooks.spec import Severity
 from riskops.risks import service as risks
-from riskops.risks.models import ControlCreate, Risk
+from riskops.risks.models import ControlCreate, Risk, reference
 from riskops.scheduler import service as scheduler
 
 # ---- the state machine ----
@@ -116,7 +116,7 @@ def declare(session: Session, data: IncidentCreate, who: Principal) -> Incident:
     incident = Incident(
         title=title, description=data.description, severity=severity, is_exercise=data.exercise,
         declared_at=now, declared_by=who.name,
-        detected_at=data.detected_at.astimezone(UTC) if data.detected_at else now,
+        detected_at=data.detected_at or now,  # Moment: already in UTC
     )  # fmt: skip
     session.add(incident)
     session.flush()
@@ -474,7 +474,7 @@ def _risk_refs(session: Session, incident_ids: list[int]) -> dict[int, list[str]
     ).all()  # fmt: skip
     out: dict[int, list[str]] = {i: [] for i in incident_ids}
     for incident_id, risk_id in rows:
-        out[incident_id].append(f"R-{risk_id:04d}")  # Risk.reference, without loading the risk
+        out[incident_id].append(reference(risk_id))
     return out
 
 

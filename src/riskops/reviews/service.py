@@ -8,8 +8,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import and_
-from sqlalchemy.dialects.postgresql import insert as postgresql_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session, col, func, select, update
 
 from riskops import audit
@@ -17,6 +15,7 @@ from riskops.apikeys.service import Principal
 from riskops.audit.models import AuditEntry
 from riskops.clock import now as utcnow
 from riskops.config import get_settings
+from riskops.db import insert_unless_present
 from riskops.errors import Conflict, InvalidTransition, NotFound, Unprocessable, field_error
 from riskops.events import service as events
 from riskops.incidents import service as incidents
@@ -38,7 +37,7 @@ from riskops.reviews.models import (
 )
 from riskops.risks import scheduled as risk_deadlines
 from riskops.risks import service as risks
-from riskops.risks.models import AssessmentCreate, Risk, RiskStatus
+from riskops.risks.models import AssessmentCreate, Risk, RiskStatus, reference
 
 # ---- quarters ----
 
@@ -148,17 +147,16 @@ def request_review(session: Session, cycle: ReviewCycle, owner: str) -> bool:
 def _claim_request(session: Session, cycle: ReviewCycle, key: str, owner: str) -> bool:
     """Record the owner's request in the cycle unless there is one: False if there was. The unique key decides
     (INSERT ... ON CONFLICT DO NOTHING), so concurrent workers and admins never ask twice nor fail."""
-    insert = postgresql_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
     row = {"cycle_id": cycle.id, "owner_key": key, "owner": owner, "requested_at": utcnow(), "reminded_at": None}
     table = ReviewRequest.__table__  # type: ignore[attr-defined]
-    claimed = insert(table).values(row).on_conflict_do_nothing().returning(table.c.id)
+    claimed = insert_unless_present(session, table).values(row).returning(table.c.id)
     return session.connection().execute(claimed).first() is not None
 
 
 def _send_request(
     session: Session, cycle: ReviewCycle, owner: str, risk_ids: list[int], *, reminder: bool = False
 ) -> None:
-    refs = [f"R-{risk_id:04d}" for risk_id in risk_ids]
+    refs = [reference(risk_id) for risk_id in risk_ids]
     data = {
         "cycle": cycle.id, "owner": owner, "risks": refs, "ends_at": cycle.ends_at.isoformat(), "reminder": reminder,
     }  # fmt: skip
@@ -432,7 +430,7 @@ def _risk_record(
     if s.get("acceptance_approver") and expires:
         acceptance = {"approver": s["acceptance_approver"], "expires_at": expires, "expired": expires <= as_of}
     return {
-        "id": risk_id, "reference": f"R-{risk_id:04d}", "title": s.get("title"), "category": s.get("category"),
+        "id": risk_id, "reference": reference(risk_id), "title": s.get("title"), "category": s.get("category"),
         "owner": s.get("owner"), "status": s.get("status"), "treatment": s.get("treatment"),
         "tags": s.get("tags") or [], "matrix_version": s.get("matrix_version"),
         "inherent": rating("inherent"), "residual": rating("residual"),
@@ -457,7 +455,7 @@ def _incidents(session: Session, start: datetime, as_of: datetime) -> list[dict[
             col(IncidentRisk.incident_id).in_([r.id for r in rows])
         )
     ):
-        links[incident_id].append(f"R-{risk_id:04d}")
+        links[incident_id].append(reference(risk_id))
     out = []
     for incident in rows:
         resolved = incident.resolved_at if incident.resolved_at and incident.resolved_at <= as_of else None

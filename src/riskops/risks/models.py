@@ -80,6 +80,11 @@ def _normalise_tags(tags: list[str]) -> list[str]:
     return cleaned
 
 
+def reference(risk_id: int) -> str:
+    """The human reference of a risk (R-0042), also for one known by its id alone."""
+    return f"R-{risk_id:04d}"
+
+
 # ---- tables ----
 
 
@@ -142,7 +147,7 @@ class Risk(SQLModel, table=True):
 
     @property
     def reference(self) -> str:
-        return f"R-{self.id:04d}"
+        return reference(self.id)  # type: ignore[arg-type]  # a stored risk has its id
 
     @property
     def tags(self) -> list[str]:

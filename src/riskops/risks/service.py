@@ -53,6 +53,7 @@ from riskops.risks.models import (
     ScoredRating,
     StatusChange,
     Treatment,
+    reference,
 )
 from riskops.scheduler import service as scheduler
 from riskops.webhooks import service as webhooks
@@ -142,11 +143,6 @@ def parse_risk_ref(ref: str) -> int:
     if match is None:
         raise NotFound(f"'{ref}' is not a risk id or reference (like 42 or R-0042).")
     return int(match.group(1))
-
-
-def reference(risk_id: int) -> str:
-    """The human reference of a risk known by its id alone (what Risk.reference shows)."""
-    return f"R-{risk_id:04d}"
 
 
 def get_risk(session: Session, risk_id: int, *, for_update: bool = False) -> Risk:
