@@ -59,7 +59,9 @@ def test_booleans_are_not_numbers_nor_numbers_instants(client: TestClient, keys:
     assert_problem(client.post("/api/v1/incidents", json=declared), 422, "body.exercise")
     policy = {"name": "night", "levels": [{"wait_minutes": 5}], "repeat": False}
     assert_problem(client.put("/api/v1/escalation-policies/night", json=policy, headers=admin), 422, "body.repeat")
-    assert_problem(client.post("/api/v1/register/snapshots", json={"as_of": 0}, headers=admin), 422, "body.as_of")
+    for number in (0, "+0.0", "1e9"):
+        snapshot = client.post("/api/v1/register/snapshots", json={"as_of": number}, headers=admin)
+        assert_problem(snapshot, 422, "body.as_of")
     assert client.get("/api/v1/risks").json()["items"] == []
 
 

@@ -1,5 +1,6 @@
 """The one clock every rule reads, so that tests can move time instead of waiting for it."""
 
+import re
 from datetime import UTC, datetime
 from typing import Annotated
 
@@ -34,9 +35,13 @@ def within_calendar(value: datetime) -> datetime:
     return value.astimezone(UTC)
 
 
+# A number, bare or as text ("+0.0", "1e9"): pydantic would read it as seconds since 1970.
+_NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
+
+
 def _written(value: object) -> object:
-    """An instant is written as text (ISO 8601): a bare number is not taken for seconds since 1970."""
-    if isinstance(value, int | float):
+    """An instant is written as an ISO 8601 date and time: a number is not taken for seconds since 1970."""
+    if isinstance(value, int | float) or (isinstance(value, str) and _NUMBER.fullmatch(value.strip())):
         raise ValueError("must be an ISO 8601 date and time, e.g. 2027-03-31T00:00:00Z")
     return value
 
