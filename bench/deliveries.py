@@ -27,12 +27,13 @@ from riskops.apikeys.service import Principal
 from riskops.bootstrap import prepare_database
 from riskops.config import Settings
 from riskops.db import Database, make_engine
-from riskops.events.models import Event
+from riskops.events.models import Delivery, Event, PayloadFormat
+from riskops.notices.models import Notice
 from riskops.risks.models import Risk
-from riskops.scheduler.models import Notice
-from riskops.scheduler.runner import Worker, fire_due_notices
 from riskops.webhooks import service as webhooks
-from riskops.webhooks.models import Delivery, SubscriptionCreate
+from riskops.webhooks.delivery import payload
+from riskops.webhooks.models import SubscriptionCreate
+from riskops.worker import Worker, fire_due_notices
 
 RECEIVER_APP = """
 async def app(scope, receive, send):
@@ -89,7 +90,7 @@ def deliveries(url: str, n: int, levels: list[int], workdir: str) -> list[dict[s
             {"sub": sub_id, "now": now.replace(tzinfo=None)},
         )
     results = []
-    bodies = [webhooks.payload(e, webhooks.PayloadFormat.standard) for e in _events(database, n)]
+    bodies = [payload(e, PayloadFormat.standard) for e in _events(database, n)]
     for level in levels:
         with engine.begin() as conn:  # every delivery due again
             conn.execute(update(Delivery).values(status="pending", attempts=0, lease_until=None, next_attempt_at=now))
@@ -154,10 +155,10 @@ def tick_over_register(n_risks: int, n_due: int, workdir: str) -> dict[str, floa
         ).all()  # fmt: skip
     database = Database(engine)
     started = time.perf_counter()
-    fired = fire_due_notices(database)
+    fired = fire_due_notices(database, Settings())
     tick_s = time.perf_counter() - started
     started = time.perf_counter()
-    idle = fire_due_notices(database)
+    idle = fire_due_notices(database, Settings())
     idle_s = time.perf_counter() - started
     engine.dispose()
     assert fired == n_due and idle == 0, (fired, idle)

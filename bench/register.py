@@ -36,8 +36,8 @@ from riskops.apikeys.models import ApiKeyCreate, Role
 from riskops.apikeys.service import create_key
 from riskops.bootstrap import prepare_database
 from riskops.db import Database, make_engine
-from riskops.matrices import service as matrices
-from riskops.matrices.models import MatrixSpec
+from riskops.risks.matrices import service as matrices
+from riskops.risks.matrices.models import MatrixSpec
 from riskops.risks.models import Risk, RiskAssessment, RiskTag
 
 REPO = Path(__file__).resolve().parent.parent

@@ -23,9 +23,9 @@ from riskops.apikeys.service import Principal
 from riskops.app import create_app
 from riskops.config import Settings
 from riskops.db import Database, make_engine
-from riskops.matrices import service as matrices
 from riskops.models import metadata
-from riskops.scheduler.runner import Worker
+from riskops.risks.matrices import service as matrices
+from riskops.worker import Worker
 
 PG_URL = os.environ.get("RISKOPS_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 

@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import text
 
 from riskops.db import make_engine
-from riskops.matrices.service import BUILTIN_MATRICES
+from riskops.risks.matrices.service import BUILTIN_MATRICES
 from tests.conftest import drop_postgres_database, new_postgres_database, postgres_or_skip
 from tests.helpers import risk_body, running_service
 

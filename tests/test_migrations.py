@@ -14,10 +14,10 @@ from sqlmodel import Session, select
 from riskops import bootstrap, migrations
 from riskops.db import make_engine
 from riskops.incidents.models import Incident, IncidentStep
-from riskops.matrices.models import RiskMatrix
 from riskops.models import metadata
+from riskops.notices.models import Notice
 from riskops.reviews.models import FeedToken
-from riskops.scheduler.models import Notice
+from riskops.risks.matrices.models import RiskMatrix
 from tests.conftest import drop_postgres_database, new_postgres_database, postgres_or_skip
 
 

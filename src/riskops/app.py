@@ -16,19 +16,20 @@ from riskops.audit.routes import router as audit_router
 from riskops.auth import PrincipalCache
 from riskops.config import Settings, get_settings
 from riskops.db import Database, make_engine
-from riskops.escalations.routes import router as escalations_router
 from riskops.events.routes import router as events_router
 from riskops.guard import RequestGuard
+from riskops.incidents.escalations.routes import router as escalations_router
+from riskops.incidents.routes import activation as activation_router
 from riskops.incidents.routes import router as incidents_router
 from riskops.integrations.routes import admin as integrations_router
 from riskops.integrations.routes import inbound as inbound_router
-from riskops.matrices.routes import router as matrices_router
 from riskops.playbooks.routes import router as playbooks_router
 from riskops.reviews.routes import register as register_router
 from riskops.reviews.routes import router as reviews_router
+from riskops.risks.matrices.routes import router as matrices_router
 from riskops.risks.routes import router as risks_router
-from riskops.scheduler.runner import Worker
 from riskops.webhooks.routes import router as webhooks_router
+from riskops.worker import Worker
 
 log = logging.getLogger("riskops")
 
@@ -87,7 +88,8 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     app.state.settings = settings
     errors.install_handlers(app)
     routers = (
-        risks_router, playbooks_router, incidents_router, escalations_router, webhooks_router, events_router,
+        risks_router, playbooks_router, activation_router, incidents_router, escalations_router, webhooks_router,
+        events_router,
         integrations_router, inbound_router, reviews_router, register_router, matrices_router, apikeys_router,
         audit_router,
     )  # fmt: skip

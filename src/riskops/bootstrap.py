@@ -8,10 +8,10 @@ from sqlmodel import Session
 from riskops import migrations
 from riskops.apikeys import service as apikeys
 from riskops.apikeys.models import ApiKeyCreate, Role
-from riskops.matrices import service as matrices
 from riskops.playbooks import loader
 from riskops.playbooks import service as playbooks
 from riskops.playbooks.loader import FileProblem, PlaybookFilesInvalid
+from riskops.risks.matrices import service as matrices
 
 
 def prepare_database(engine: Engine) -> None:

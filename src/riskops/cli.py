@@ -19,14 +19,14 @@ from riskops.apikeys.models import ApiKeyCreate, Role
 from riskops.apikeys.service import Principal
 from riskops.config import Settings, get_settings
 from riskops.errors import DomainError
-from riskops.matrices import service as matrices
 from riskops.playbooks import loader
 from riskops.playbooks.loader import PlaybookFilesInvalid
 from riskops.reviews import exports
 from riskops.reviews import service as reviews
 from riskops.reviews.models import ReviewCycle
 from riskops.risks import importer
-from riskops.scheduler.runner import Worker
+from riskops.risks.matrices import service as matrices
+from riskops.worker import Worker
 
 app = typer.Typer(help="riskops: risk register and crisis response.", no_args_is_help=True, add_completion=False)
 apikey_app = typer.Typer(help="Manage API keys.", no_args_is_help=True)

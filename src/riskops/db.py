@@ -10,7 +10,7 @@ from sqlalchemy import DateTime, Engine, Table, create_engine, event, make_url
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator
-from sqlmodel import Session, SQLModel
+from sqlmodel import Field, Session, SQLModel
 
 from riskops.errors import NotFound
 
@@ -22,6 +22,18 @@ SQLModel.metadata.naming_convention = {
     "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
     "pk": "pk_%(table_name)s",
 }
+
+
+def primary_key() -> Any:
+    """A table's autoincrement id. It is None only between `add` and the flush that inserts the row; every row
+    the code hands on has been flushed or read, so the field is typed `int` (`id: int = primary_key()`)."""
+    return Field(default=None, primary_key=True)
+
+
+def table_of(model: type[SQLModel]) -> Table:
+    """The Core table behind a table model, for statements the ORM does not write (bulk and conflict inserts)."""
+    table: Table = getattr(model, "__table__")  # noqa: B009  # set on table models; absent from SQLModel's types
+    return table
 
 
 class UTCDateTime(TypeDecorator[datetime]):

@@ -4,8 +4,9 @@ import hashlib
 import json
 from collections.abc import Callable
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
+from fastapi import Header
 from pydantic import BaseModel
 from sqlalchemy import JSON, UniqueConstraint
 from sqlalchemy.exc import IntegrityError
@@ -13,8 +14,14 @@ from sqlmodel import Field, Session, SQLModel, select
 
 from riskops.apikeys.service import Principal
 from riskops.clock import now as utcnow
-from riskops.db import Database, UTCDateTime
+from riskops.db import Database, UTCDateTime, primary_key
 from riskops.errors import Unprocessable, field_error
+
+# The request header, as routes declare it.
+IdempotencyKey = Annotated[
+    str | None,
+    Header(max_length=200, description="Retries with the same key get the first answer; no second incident."),
+]
 
 
 class IdempotentRequest(SQLModel, table=True):
@@ -23,7 +30,7 @@ class IdempotentRequest(SQLModel, table=True):
     __tablename__ = "idempotent_request"
     __table_args__ = (UniqueConstraint("principal_id", "key"),)
 
-    id: int | None = Field(default=None, primary_key=True)
+    id: int = primary_key()
     principal_id: int
     key: str = Field(max_length=200)
     fingerprint: str = Field(max_length=64)

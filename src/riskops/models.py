@@ -4,9 +4,9 @@ from sqlmodel import SQLModel
 
 from riskops.apikeys.models import ApiKey
 from riskops.audit.models import AuditEntry
-from riskops.escalations.models import EscalationPolicy
-from riskops.events.models import Event
+from riskops.events.models import Delivery, Event, WebhookSubscription
 from riskops.idempotency import IdempotentRequest
+from riskops.incidents.escalations.models import EscalationPolicy
 from riskops.incidents.models import (
     Incident,
     IncidentMessage,
@@ -17,12 +17,12 @@ from riskops.incidents.models import (
 )
 from riskops.integrations.models import AlertGroup, AlertInstance, Integration, ReceivedAlert
 from riskops.mail.models import EmailMessage
-from riskops.matrices.models import RiskMatrix
+from riskops.notices.models import Notice, PeriodicRun
 from riskops.playbooks.models import PlaybookVersion
 from riskops.reviews.models import FeedToken, ReviewCycle, ReviewRequest, RiskReview, Snapshot
+from riskops.risks.matrices.models import RiskMatrix
 from riskops.risks.models import Risk, RiskAssessment, RiskControl, RiskTag
-from riskops.scheduler.models import Notice, PeriodicRun
-from riskops.webhooks.models import Delivery, DeliveryAttempt, WebhookSubscription
+from riskops.webhooks.models import DeliveryAttempt
 
 metadata = SQLModel.metadata
 

@@ -15,7 +15,7 @@ from sqlalchemy import Engine, event, text
 from sqlalchemy.exc import DBAPIError
 
 from riskops.reviews import service
-from riskops.scheduler.runner import Worker
+from riskops.worker import Worker
 from tests.conftest import FrozenClock, Keys
 from tests.helpers import assert_problem, risk_body, row_counts
 

@@ -14,9 +14,9 @@ import pytest
 from openpyxl import load_workbook
 from pypdf import PdfReader
 
-from riskops.matrices import service as matrices
 from riskops.reviews import exports, heatmap
 from riskops.reviews import service as reviews
+from riskops.risks.matrices import service as matrices
 
 AS_OF = "2026-09-30T23:59:59+00:00"
 SVG = "{http://www.w3.org/2000/svg}"

@@ -15,7 +15,7 @@ from sqlmodel import Session, col, select
 from riskops.mail.models import EmailMessage
 from riskops.reviews import service
 from riskops.reviews.models import ReviewCycle
-from riskops.scheduler.runner import Worker
+from riskops.worker import Worker
 from tests.conftest import ADMIN, FrozenClock, Keys
 from tests.helpers import assert_problem, risk_body, row_counts
 

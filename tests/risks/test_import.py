@@ -19,12 +19,11 @@ from riskops.audit.models import AuditEntry
 from riskops.config import Settings
 from riskops.db import Database
 from riskops.errors import Conflict
-from riskops.events.models import Event
-from riskops.matrices import service as matrices
+from riskops.events.models import Delivery, Event
+from riskops.notices.models import Notice
 from riskops.risks import importer, service
+from riskops.risks.matrices import service as matrices
 from riskops.risks.models import Risk, RiskAssessment, RiskTag
-from riskops.scheduler.models import Notice
-from riskops.webhooks.models import Delivery
 from tests.conftest import ADMIN, FrozenClock, Keys
 from tests.helpers import assert_problem, row_counts
 from tests.webhooks.support import subscribe

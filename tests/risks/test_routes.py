@@ -7,7 +7,7 @@ import yaml
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 
-from riskops.matrices.service import BUILTIN_MATRICES
+from riskops.risks.matrices.service import BUILTIN_MATRICES
 from tests.conftest import FrozenClock, Keys
 from tests.helpers import assert_problem, risk_body, row_counts
 

@@ -12,9 +12,9 @@ from riskops.audit.models import AuditEntry
 from riskops.db import Database
 from riskops.errors import Conflict, Forbidden, InvalidTransition, Unprocessable
 from riskops.events.models import Event
-from riskops.matrices import service as matrices
-from riskops.matrices.service import BUILTIN_MATRICES, load_spec_file
 from riskops.risks import service
+from riskops.risks.matrices import service as matrices
+from riskops.risks.matrices.service import BUILTIN_MATRICES, load_spec_file
 from riskops.risks.models import (
     AcceptanceIn,
     AssessmentCreate,

@@ -10,7 +10,7 @@ from sqlalchemy import Engine
 
 from riskops.config import Settings
 from riskops.db import Database
-from riskops.scheduler.runner import Worker
+from riskops.worker import Worker
 from tests.conftest import FrozenClock, Keys
 from tests.receiver import receiver
 from tests.webhooks.support import (

@@ -14,8 +14,8 @@ from sqlalchemy import Engine
 from riskops.app import create_app
 from riskops.config import Settings, parse_allow_list
 from riskops.db import Database
-from riskops.scheduler.runner import Worker
 from riskops.webhooks.network import Destinations, destinations
+from riskops.worker import Worker
 from tests.conftest import FrozenClock, Keys
 from tests.helpers import assert_problem, row_counts
 from tests.receiver import receiver

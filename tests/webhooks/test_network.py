@@ -12,11 +12,11 @@ from sqlalchemy import Engine
 from riskops.app import create_app
 from riskops.config import Settings
 from riskops.db import Database
-from riskops.scheduler.runner import Worker
+from riskops.events.models import PayloadFormat
 from riskops.webhooks import signing
-from riskops.webhooks.models import PayloadFormat
+from riskops.webhooks.delivery import Job, send
 from riskops.webhooks.network import BlockedDestination, allowed, pinned_url, resolve
-from riskops.webhooks.service import Job, send
+from riskops.worker import Worker
 from tests.conftest import FrozenClock, Keys
 from tests.helpers import assert_problem, row_counts
 from tests.receiver import receiver
@@ -209,8 +209,7 @@ def test_ipv6_destination_gets_a_well_formed_host_header(engine: Engine, keys: K
         ("https://127.0.0.1/hook", "127.0.0.1"),
         ("http://127.0.0.1:8080/hook", "127.0.0.1:8080"),
         ("https://127.0.0.1:8443/hook", "127.0.0.1:8443"),
-        # BUG (src/riskops/webhooks/service.py:275): the port is dropped whenever it is 80 or 443, whatever
-        # the scheme, so these two go out with `Host: 127.0.0.1`, naming the scheme's default port instead.
+        # Only the scheme's own default port is left out of Host; the other scheme's default is kept.
         ("http://127.0.0.1:443/hook", "127.0.0.1:443"),
         ("https://127.0.0.1:80/hook", "127.0.0.1:80"),
     ],

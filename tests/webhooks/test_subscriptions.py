@@ -9,7 +9,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
-from riskops.scheduler.runner import Worker
+from riskops.worker import Worker
 from tests.conftest import FrozenClock, Keys
 from tests.helpers import assert_problem, row_counts
 from tests.receiver import receiver

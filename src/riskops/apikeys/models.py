@@ -5,7 +5,7 @@ from sqlalchemy import String
 from sqlmodel import Field, SQLModel
 
 from riskops.clock import now as utcnow
-from riskops.db import UTCDateTime
+from riskops.db import UTCDateTime, primary_key
 
 
 class Role(StrEnum):
@@ -26,7 +26,7 @@ class ApiKeyBase(SQLModel):
 class ApiKey(ApiKeyBase, table=True):
     __tablename__ = "api_key"
 
-    id: int | None = Field(default=None, primary_key=True)
+    id: int = primary_key()
     # Keys are 256 random bits, so a fast SHA-256 is safe and keeps per-request auth cheap.
     key_hash: str = Field(max_length=64, unique=True)
     prefix: str = Field(max_length=16)

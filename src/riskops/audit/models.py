@@ -5,7 +5,7 @@ from sqlalchemy import JSON, Index, Text
 from sqlmodel import Field, SQLModel
 
 from riskops.clock import now as utcnow
-from riskops.db import UTCDateTime
+from riskops.db import UTCDateTime, primary_key
 
 
 class AuditEntry(SQLModel, table=True):
@@ -14,7 +14,7 @@ class AuditEntry(SQLModel, table=True):
     __tablename__ = "audit_entry"
     __table_args__ = (Index("ix_audit_entry_entity", "entity_type", "entity_id", "id"),)
 
-    id: int | None = Field(default=None, primary_key=True)
+    id: int = primary_key()
     entity_type: str = Field(max_length=32)
     entity_id: str = Field(max_length=64)
     action: str = Field(max_length=64)

@@ -1,29 +1,13 @@
-"""The outbox: events are rows added to the caller's transaction, then fanned out to subscriptions."""
+"""The outbox: events are rows added to the caller's transaction, fanned out to subscriptions in it too."""
 
-import fnmatch
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from typing import Any
 
+from sqlalchemy import insert
 from sqlmodel import Session, col, select
 
-from riskops.events.models import Event, EventPublic
+from riskops.events.models import Delivery, Event, EventPublic, SubscriptionStatus, WebhookSubscription, matches
 from riskops.pagination import decode_id_cursor, id_page
-
-# Every type the service emits; subscriptions may name these or patterns over them (incident.*).
-EVENT_TYPES = (
-    "risk.created", "risk.updated", "risk.assessed", "risk.level_changed", "risk.closed", "risk.reopened",
-    "risk.review_due", "risk.review_overdue", "risk.acceptance_expiring", "risk.acceptance_expired",
-    "risk.materialised", "risk.acceptance_voided",
-    "incident.declared", "incident.acknowledged", "incident.escalated", "incident.state_changed",
-    "incident.breach_imminent", "incident.breached", "incident.mtpd_imminent", "incident.mtpd_breached",
-    "playbook.activated", "step.due", "step.overdue", "step.completed",
-    "communication.due", "communication.overdue",
-    "review.quarter_started", "review.requested", "webhook.disabled", "webhook.test",
-)  # fmt: skip
-
-
-def matches(pattern: str, event_type: str) -> bool:
-    return fnmatch.fnmatchcase(event_type, pattern)
 
 
 def emit(
@@ -34,13 +18,32 @@ def emit(
 
     Deliveries go to the subscriptions whose patterns match (unless fan_out is off) and to `targets`.
     """
-    from riskops.webhooks import service as webhooks  # the delivery side depends on events, not the reverse
-
     event = Event(type=event_type, subject_type=subject_type, subject_id=subject_id, data=data)
     session.add(event)
     session.flush()
-    webhooks.enqueue(session, event, targets, fan_out=fan_out)
+    fan_out_to(session, [event], targets, fan_out=fan_out)
     return event
+
+
+def fan_out_to(
+    session: Session, events: Sequence[Event], targets: Collection[int] = (), *, fan_out: bool = True
+) -> int:
+    """A delivery per stored event and subscription that wants it (by type) or is named in `targets`, with one
+    look at the subscriptions and one insert."""
+    subs = session.exec(
+        select(WebhookSubscription.id, WebhookSubscription.event_types).where(
+            col(WebhookSubscription.status) != SubscriptionStatus.disabled
+        )
+    ).all()
+    rows = [
+        Delivery(subscription_id=sub_id, event_id=event.id).model_dump(exclude={"id"})  # the dump carries the defaults
+        for event in events
+        for sub_id, patterns in sorted(subs)
+        if sub_id in targets or (fan_out and any(matches(p, event.type) for p in patterns))
+    ]  # fmt: skip
+    if rows:
+        session.execute(insert(Delivery), rows)
+    return len(rows)
 
 
 def present(event: Event) -> EventPublic:

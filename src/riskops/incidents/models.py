@@ -9,8 +9,8 @@ from sqlmodel import Field, SQLModel
 
 from riskops.clock import Moment
 from riskops.clock import now as utcnow
-from riskops.db import UTCDateTime
-from riskops.playbooks.spec import Audience, Severity
+from riskops.crisis import Audience, Severity
+from riskops.db import UTCDateTime, primary_key
 
 
 class IncidentState(StrEnum):
@@ -44,7 +44,7 @@ UNSENT_MESSAGE = (MessageStatus.pending,)
 class Incident(SQLModel, table=True):
     __table_args__ = (Index("ix_incident_state_declared", "is_exercise", "state", "declared_at"),)
 
-    id: int | None = Field(default=None, primary_key=True)
+    id: int = primary_key()
     title: str = Field(max_length=200)
     description: str = Field(default="", sa_type=Text)
     severity: Severity = Field(sa_type=String(8))
@@ -88,7 +88,7 @@ class IncidentRole(SQLModel, table=True):
     __tablename__ = "incident_role"
     __table_args__ = (UniqueConstraint("incident_id", "key"),)
 
-    id: int | None = Field(default=None, primary_key=True)
+    id: int = primary_key()
     incident_id: int = Field(foreign_key="incident.id", index=True)
     key: str = Field(max_length=64)
     title: str = Field(max_length=100)
@@ -102,7 +102,7 @@ class IncidentStep(SQLModel, table=True):
     __tablename__ = "incident_step"
     __table_args__ = (UniqueConstraint("incident_id", "key"), Index("ix_incident_step_due", "status", "due_at"))
 
-    id: int | None = Field(default=None, primary_key=True)
+    id: int = primary_key()
     incident_id: int = Field(foreign_key="incident.id", index=True)
     key: str = Field(max_length=64)
     position: int
@@ -126,7 +126,7 @@ class IncidentMessage(SQLModel, table=True):
     __tablename__ = "incident_message"
     __table_args__ = (UniqueConstraint("incident_id", "key"),)
 
-    id: int | None = Field(default=None, primary_key=True)
+    id: int = primary_key()
     incident_id: int = Field(foreign_key="incident.id", index=True)
     key: str = Field(max_length=64)
     position: int
@@ -148,7 +148,7 @@ class TimelineEntry(SQLModel, table=True):
     __tablename__ = "incident_timeline"
     __table_args__ = (Index("ix_incident_timeline_incident_id_id", "incident_id", "id"),)
 
-    id: int | None = Field(default=None, primary_key=True)
+    id: int = primary_key()
     incident_id: int = Field(foreign_key="incident.id")
     at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     actor: str = Field(max_length=200)
@@ -348,3 +348,28 @@ class IncidentCounts(BaseModel):
     exercise: bool
     by_state: dict[str, int]
     by_severity: dict[str, int]
+
+
+class Activation(BaseModel):
+    """Start a playbook: declares the incident and lays out its plan in one transaction."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    title: str | None = PydField(
+        default=None, min_length=1, max_length=200, description="Default: the playbook's title."
+    )
+    description: str = PydField(default="", max_length=20000)
+    severity: Severity | None = PydField(default=None, description="Default: the playbook's severity.")
+    # StrictInt: a JSON number is a risk id, but true is not risk 1.
+    risk_ids: list[StrictInt | str] = PydField(
+        default_factory=list, max_length=100, description="Risk ids or references."
+    )
+    detected_at: Moment | None = PydField(
+        default=None,
+        description="When the organisation became aware (with a time zone, not in the future); default: now. "
+        "Plan items with due_from 'detection' count from here.",
+    )
+    version: StrictInt | None = PydField(default=None, ge=1, description="Default: the latest version in service.")
+    exercise: StrictBool = PydField(
+        default=False, description="A drill: runs the same, kept apart in lists and counts."
+    )

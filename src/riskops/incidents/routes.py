@@ -1,4 +1,4 @@
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Query, status
 from fastapi.responses import JSONResponse
@@ -6,8 +6,11 @@ from sqlmodel import Session
 
 from riskops import idempotency
 from riskops.auth import Db, Reader, Writer
+from riskops.crisis import Severity
+from riskops.idempotency import IdempotencyKey
 from riskops.incidents import service
 from riskops.incidents.models import (
+    Activation,
     Assignment,
     Closure,
     IncidentCounts,
@@ -26,10 +29,11 @@ from riskops.incidents.models import (
     Transition,
 )
 from riskops.pagination import Page
-from riskops.playbooks.routes import IdempotencyKey, incident_created
-from riskops.playbooks.spec import Severity
+from riskops.playbooks import service as playbooks
 
 router = APIRouter(prefix="/api/v1/incidents", tags=["incidents"])
+# Activation declares an incident, so it is this domain's; its path stays under the playbook it starts.
+activation = APIRouter(prefix="/api/v1/playbooks", tags=["playbooks"])
 
 
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=IncidentPublic)
@@ -42,6 +46,30 @@ def declare(data: IncidentCreate, db: Db, who: Writer, idempotency_key: Idempote
     fingerprint = idempotency.fingerprint("POST", router.prefix, data)
     replayed, body = idempotency.run_once(db, who, idempotency_key, fingerprint, work)
     return incident_created(body, replayed)
+
+
+@activation.post("/{slug}/activate", status_code=status.HTTP_201_CREATED, response_model=IncidentPublic)
+def activate(slug: str, data: Activation, db: Db, who: Writer, idempotency_key: IdempotencyKey = None) -> JSONResponse:
+    """Declare an incident and lay out this playbook's roles, steps and communications, in one transaction."""
+    create = IncidentCreate(
+        title=data.title, severity=data.severity, description=data.description, risk_ids=data.risk_ids,
+        playbook=slug, playbook_version=data.version, exercise=data.exercise, detected_at=data.detected_at,
+    )  # fmt: skip
+
+    def work(session: Session) -> IncidentPublic:
+        playbooks.get_version(session, slug, data.version)  # the path names the playbook: 404 if there is none
+        return service.present(session, service.declare(session, create, who))
+
+    fingerprint = idempotency.fingerprint("POST", f"{activation.prefix}/{slug}/activate", data)
+    replayed, body = idempotency.run_once(db, who, idempotency_key, fingerprint, work)
+    return incident_created(body, replayed)
+
+
+def incident_created(body: dict[str, Any], replayed: bool) -> JSONResponse:
+    headers = {"Location": f"/api/v1/incidents/{body['id']}"}
+    if replayed:
+        headers["Idempotent-Replayed"] = "true"
+    return JSONResponse(body, status_code=status.HTTP_201_CREATED, headers=headers)
 
 
 @router.get("")

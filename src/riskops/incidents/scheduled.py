@@ -6,10 +6,10 @@ from typing import Any
 
 from sqlmodel import Session, col, select
 
-from riskops.config import get_settings
-from riskops.escalations import service as escalations
-from riskops.escalations.models import PolicySpec
+from riskops.config import Settings, get_settings
 from riskops.events import service as events
+from riskops.incidents.escalations import service as escalations
+from riskops.incidents.escalations.models import PolicySpec
 from riskops.incidents.models import (
     UNFINISHED_STEP,
     UNSENT_MESSAGE,
@@ -19,8 +19,9 @@ from riskops.incidents.models import (
     IncidentStep,
 )
 from riskops.mail import service as mail
-from riskops.scheduler import service as scheduler
-from riskops.scheduler.models import Notice
+from riskops.notices import service as scheduler
+from riskops.notices.models import Notice
+from riskops.notices.service import NoticeHandler
 
 STEP_DUE, STEP_OVERDUE = "step.due", "step.overdue"
 MESSAGE_DUE, MESSAGE_OVERDUE = "communication.due", "communication.overdue"
@@ -30,7 +31,6 @@ ESCALATION = escalations.ESCALATION
 # The incident's watched deadlines: the field each is due at, its warning and the notice when it passes.
 WATCHED = {"breach_at": (BREACH_IMMINENT, BREACHED), "mtpd_at": (MTPD_IMMINENT, MTPD_BREACHED)}
 _WATCHED_FIELD = {kind: field for field, kinds in WATCHED.items() for kind in kinds}
-KINDS = (STEP_DUE, STEP_OVERDUE, MESSAGE_DUE, MESSAGE_OVERDUE, ESCALATION, *_WATCHED_FIELD)
 OPEN = (IncidentState.declared, IncidentState.acknowledged, IncidentState.mitigated)
 
 Obligation = IncidentStep | IncidentMessage
@@ -96,12 +96,12 @@ def obligation_notices(incident: Incident, row: Obligation) -> list[dict[str, An
 
 
 def cancel_escalation(session: Session, incident: Incident) -> None:
-    scheduler.cancel(session, "incident", incident.id, (ESCALATION,))  # type: ignore[arg-type]
+    scheduler.cancel(session, "incident", incident.id, (ESCALATION,))
 
 
 def cancel_deadlines(session: Session, incident: Incident) -> None:
     """Resolved: no more escalation, RTO or MTPD notices (the steps and messages still owed keep theirs)."""
-    scheduler.cancel(session, "incident", incident.id, (ESCALATION, *_WATCHED_FIELD))  # type: ignore[arg-type]
+    scheduler.cancel(session, "incident", incident.id, (ESCALATION, *_WATCHED_FIELD))
 
 
 def cancel_all(session: Session, incident: Incident) -> None:
@@ -119,32 +119,33 @@ def cancel_all(session: Session, incident: Incident) -> None:
 
 def cancel_obligation(session: Session, row: Obligation) -> None:
     subject_type = _subject_type(row)
-    scheduler.cancel(session, subject_type, row.id, OBLIGATIONS[subject_type][0])  # type: ignore[arg-type]
+    scheduler.cancel(session, subject_type, row.id, OBLIGATIONS[subject_type][0])
 
 
 def _subject_type(row: Obligation) -> str:
     return "step" if isinstance(row, IncidentStep) else "message"
 
 
-def fire(session: Session, notice: Notice) -> None:
-    if notice.subject_type in OBLIGATIONS:
-        _remind(session, notice)
-        return
+def escalate(session: Session, notice: Notice, settings: Settings) -> None:
+    """Still unacknowledged at this level's time: notify the level's targets."""
+    incident = session.get(Incident, notice.subject_id)
+    if incident is None or incident.state != IncidentState.declared:
+        return  # acknowledged meanwhile: escalation stops
+    extra = {k: notice.data[k] for k in ("policy", "level", "round")}
+    _notify(session, incident, "incident.escalated", notice, **extra)
+
+
+def watch_deadline(session: Session, notice: Notice, settings: Settings) -> None:
+    """The RTO or MTPD is near or past while the incident is unresolved: notify every policy target."""
     incident = session.get(Incident, notice.subject_id)
     if incident is None:
-        return
-    if notice.kind == ESCALATION:
-        if incident.state != IncidentState.declared:
-            return  # acknowledged meanwhile: escalation stops
-        extra = {k: notice.data[k] for k in ("policy", "level", "round")}
-        _notify(session, incident, "incident.escalated", notice, **extra)
         return
     at = getattr(incident, _WATCHED_FIELD[notice.kind])
     if incident.state in OPEN and at is not None and at == datetime.fromisoformat(notice.ref):
         _notify(session, incident, notice.kind, notice)
 
 
-def _remind(session: Session, notice: Notice) -> None:
+def remind_obligation(session: Session, notice: Notice, settings: Settings) -> None:
     """A step or communication is reminded of in any state of the incident but closed, until it is finished."""
     row: Obligation | None = (
         session.get(IncidentStep, notice.subject_id)
@@ -177,3 +178,10 @@ def _notify(session: Session, incident: Incident, kind: str, notice: Notice, **e
             + (f"; disruption intolerable after {incident.mtpd_at:%Y-%m-%d %H:%M} UTC" if incident.mtpd_at else "")
             + ".",
         )  # fmt: skip
+
+
+NOTICE_HANDLERS: dict[str, NoticeHandler] = {
+    ESCALATION: escalate,
+    **dict.fromkeys(_WATCHED_FIELD, watch_deadline),
+    **dict.fromkeys((STEP_DUE, STEP_OVERDUE, MESSAGE_DUE, MESSAGE_OVERDUE), remind_obligation),
+}

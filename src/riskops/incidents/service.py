@@ -10,11 +10,12 @@ from sqlmodel import Session, col, or_, select
 
 from riskops.apikeys.service import Principal
 from riskops.clock import now as utcnow
+from riskops.crisis import Severity
 from riskops.db import get_row
 from riskops.errors import Conflict, InvalidTransition, NotFound, Unprocessable, field_error
-from riskops.escalations import service as escalations
 from riskops.events import service as events
 from riskops.incidents import scheduled
+from riskops.incidents.escalations import service as escalations
 from riskops.incidents.models import (
     UNFINISHED_STEP,
     UNSENT_MESSAGE,
@@ -39,13 +40,12 @@ from riskops.incidents.models import (
     StepStatus,
     TimelineEntry,
 )
+from riskops.notices import service as scheduler
 from riskops.pagination import decode_id_cursor, id_page
 from riskops.playbooks import service as playbooks
 from riskops.playbooks.models import PlaybookVersion
-from riskops.playbooks.spec import Severity
 from riskops.risks import service as risks
 from riskops.risks.models import ControlCreate, Risk, reference
-from riskops.scheduler import service as scheduler
 
 # ---- the state machine ----
 
@@ -126,7 +126,7 @@ def declare(session: Session, data: IncidentCreate, who: Principal) -> Incident:
         text += f" (detected {incident.detected_at:%Y-%m-%d %H:%M} UTC)"
     _log(session, incident, who, "declared", text, severity=severity, detected_at=incident.detected_at.isoformat())
     for risk in linked:
-        session.add(IncidentRisk(incident_id=incident.id, risk_id=risk.id))  # type: ignore[arg-type]
+        session.add(IncidentRisk(incident_id=incident.id, risk_id=risk.id))
         if not data.exercise:  # a drill is not the risk happening
             risks.mark_materialised(session, risk, f"{incident.reference}: {incident.title}", who)
         _log(session, incident, who, "risk.linked", f"Linked to {risk.reference} {risk.title}", risk=risk.reference)
@@ -173,13 +173,13 @@ def _instantiate(
     for role in spec.roles:
         session.add(
             IncidentRole(
-                incident_id=incident.id, key=role.id, title=role.title, instructions=role.instructions,  # type: ignore[arg-type]
+                incident_id=incident.id, key=role.id, title=role.title, instructions=role.instructions,
                 required=role.required,
             )
         )  # fmt: skip
     obligations: list[IncidentStep | IncidentMessage] = [
         IncidentStep(
-            incident_id=incident.id, key=step.id, position=i, title=step.title,  # type: ignore[arg-type]
+            incident_id=incident.id, key=step.id, position=i, title=step.title,
             instructions=step.instructions, role=step.role, depends_on=step.depends_on,
             due_at=start[step.due_from] + timedelta(minutes=step.due_minutes), required=not step.optional,
         )
@@ -187,7 +187,7 @@ def _instantiate(
     ]  # fmt: skip
     obligations += [
         IncidentMessage(
-            incident_id=incident.id, key=message.id, position=i, audience=message.audience,  # type: ignore[arg-type]
+            incident_id=incident.id, key=message.id, position=i, audience=message.audience,
             title=message.title, role=message.role, channel=message.channel, body=render(message.template, incident),
             due_at=start[message.due_from] + timedelta(minutes=message.due_minutes), required=not message.optional,
         )
@@ -450,7 +450,7 @@ def _one(session: Session, model: type[PlanRow], incident: Incident, key: str, w
 
 
 def _log(session: Session, incident: Incident, who: Principal, kind: str, text: str, **data: object) -> TimelineEntry:
-    entry = TimelineEntry(incident_id=incident.id, actor=who.name, kind=kind, text=text, data=data)  # type: ignore[arg-type]
+    entry = TimelineEntry(incident_id=incident.id, actor=who.name, kind=kind, text=text, data=data)
     session.add(entry)
     return entry
 
@@ -533,7 +533,7 @@ def present(session: Session, incident: Incident) -> IncidentPublic:
         MessagePublic.model_validate(m).model_copy(update={"overdue": m.status in UNSENT_MESSAGE and m.due_at < now})
         for m in messages
     ]
-    base = summarise(incident, _risk_refs(session, [incident.id])[incident.id])  # type: ignore[list-item,index]
+    base = summarise(incident, _risk_refs(session, [incident.id])[incident.id])
     return IncidentPublic(
         **base.model_dump(),
         description=incident.description, declared_by=incident.declared_by, detected_at=incident.detected_at,
@@ -579,8 +579,8 @@ def list_incidents(
     if before is not None:
         query = query.where(col(Incident.id) < before)
     rows, next_cursor = id_page(list(session.exec(query.order_by(col(Incident.id).desc()).limit(limit + 1))), limit)
-    links = _risk_refs(session, [r.id for r in rows])  # type: ignore[misc]
-    return [summarise(r, links[r.id]) for r in rows], next_cursor  # type: ignore[index]
+    links = _risk_refs(session, [r.id for r in rows])
+    return [summarise(r, links[r.id]) for r in rows], next_cursor
 
 
 def counts(session: Session, *, exercise: bool = False) -> IncidentCounts:

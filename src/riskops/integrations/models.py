@@ -8,8 +8,8 @@ from sqlalchemy import JSON, Index, String, Text, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
 from riskops.clock import now as utcnow
-from riskops.db import UTCDateTime
-from riskops.playbooks.spec import Severity
+from riskops.crisis import Severity
+from riskops.db import UTCDateTime, primary_key
 
 
 class IntegrationKind(StrEnum):
@@ -48,7 +48,7 @@ class IntegrationCreate(BaseModel):
 
 
 class Integration(SQLModel, table=True):
-    id: int | None = Field(default=None, primary_key=True)
+    id: int = primary_key()
     name: str = Field(max_length=100)
     kind: IntegrationKind = Field(sa_type=String(32))
     # The token is the sender's credential: only its hash is kept, like an API key's.
@@ -100,7 +100,7 @@ class AlertGroup(SQLModel, table=True):
         Index("ix_alert_group_key_id", "integration_id", "key", "id"),
     )
 
-    id: int | None = Field(default=None, primary_key=True)
+    id: int = primary_key()
     integration_id: int = Field(foreign_key="integration.id")
     key: str = Field(max_length=300)
     incident_id: int = Field(foreign_key="incident.id", index=True)
@@ -114,7 +114,7 @@ class AlertInstance(SQLModel, table=True):
     __tablename__ = "alert_instance"
     __table_args__ = (UniqueConstraint("integration_id", "fingerprint", "starts_at"),)
 
-    id: int | None = Field(default=None, primary_key=True)
+    id: int = primary_key()
     integration_id: int = Field(foreign_key="integration.id")
     group_key: str = Field(max_length=300, index=True)
     fingerprint: str = Field(max_length=200)
@@ -129,7 +129,7 @@ class ReceivedAlert(SQLModel, table=True):
 
     __tablename__ = "received_alert"
 
-    id: int | None = Field(default=None, primary_key=True)
+    id: int = primary_key()
     integration_id: int = Field(foreign_key="integration.id", index=True)
     received_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     outcome: str = Field(max_length=32)  # opened, attached, reopened, resolved, acknowledged, ignored, rejected

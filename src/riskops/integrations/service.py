@@ -14,6 +14,7 @@ from riskops import audit
 from riskops.apikeys.models import Role
 from riskops.apikeys.service import Principal, hash_secret
 from riskops.clock import now as utcnow
+from riskops.crisis import Severity
 from riskops.db import get_row
 from riskops.errors import InvalidTransition, Unprocessable, field_error
 from riskops.incidents import service as incidents
@@ -33,7 +34,6 @@ from riskops.integrations.models import (
 )
 from riskops.integrations.redaction import masked_body
 from riskops.pagination import decode_id_cursor, id_page
-from riskops.playbooks.spec import Severity
 from riskops.webhooks import signing
 
 ENDPOINTS = {
@@ -120,7 +120,7 @@ def received(
 def reject(session: Session, integration: Integration, body: bytes, reason: str) -> None:
     """A body that cannot be used is kept for inspection (credentials masked), and changes nothing else."""
     session.add(
-        ReceivedAlert(integration_id=integration.id, outcome="rejected", detail=reason[:500], body=masked_body(body))  # type: ignore[arg-type]
+        ReceivedAlert(integration_id=integration.id, outcome="rejected", detail=reason[:500], body=masked_body(body))
     )
 
 
@@ -249,7 +249,7 @@ def handle(
                 session.add(group)
                 session.flush()
             incident = _open(session, integration, signal, who)
-            group = AlertGroup(integration_id=integration.id, key=signal.key, incident_id=incident.id)  # type: ignore[arg-type]
+            group = AlertGroup(integration_id=integration.id, key=signal.key, incident_id=incident.id)
             outcome = "opened"
         elif incident.state == IncidentState.resolved:
             incidents.transition(session, incident, "reopen", who, note="the alert fired again")
@@ -274,7 +274,7 @@ def handle(
     else:
         detail = "no open incident for this alert"
     receipt = ReceivedAlert(
-        integration_id=integration.id, outcome=outcome, detail=detail, dedup_key=signal.key,  # type: ignore[arg-type]
+        integration_id=integration.id, outcome=outcome, detail=detail, dedup_key=signal.key,
         incident_id=incident.id if incident else None, body=masked_body(body),
     )  # fmt: skip
     session.add(receipt)
@@ -307,7 +307,7 @@ def _update_instances(session: Session, integration: Integration, signal: Signal
         if known is None:
             session.add(
                 AlertInstance(
-                    integration_id=integration.id, group_key=signal.key, fingerprint=item.fingerprint,  # type: ignore[arg-type]
+                    integration_id=integration.id, group_key=signal.key, fingerprint=item.fingerprint,
                     starts_at=item.starts_at, status=item.status, labels=item.labels,
                 )
             )  # fmt: skip

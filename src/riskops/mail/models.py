@@ -4,7 +4,7 @@ from sqlalchemy import Index, String, Text
 from sqlmodel import Field, SQLModel
 
 from riskops.clock import now as utcnow
-from riskops.db import UTCDateTime
+from riskops.db import UTCDateTime, primary_key
 
 
 class EmailMessage(SQLModel, table=True):
@@ -13,7 +13,7 @@ class EmailMessage(SQLModel, table=True):
     __tablename__ = "email_message"
     __table_args__ = (Index("ix_email_message_due", "status", "next_attempt_at"),)
 
-    id: int | None = Field(default=None, primary_key=True)
+    id: int = primary_key()
     to_address: str = Field(max_length=320)
     subject: str = Field(max_length=300)
     body: str = Field(sa_type=Text)

@@ -7,11 +7,11 @@ from email.message import EmailMessage as MimeMessage
 
 from sqlmodel import Session, col, select
 
+from riskops import retry
 from riskops.clock import now as utcnow
 from riskops.config import Settings
 from riskops.db import Database
 from riskops.mail.models import EmailMessage
-from riskops.webhooks.service import RETRY_SCHEDULE
 
 
 def queue(session: Session, to: str, subject: str, body: str) -> None:
@@ -59,11 +59,11 @@ def send_due(database: Database, settings: Settings, limit: int = 50) -> int:
             if error is None:
                 message.status, message.sent_at = "sent", utcnow()
                 sent += 1
-            elif message.attempts > len(RETRY_SCHEDULE):
+            elif (wait := retry.wait_after(message.attempts)) is None:
                 message.status, message.last_error = "failed", error
             else:
                 message.last_error = error
-                message.next_attempt_at = utcnow() + RETRY_SCHEDULE[message.attempts - 1]
+                message.next_attempt_at = utcnow() + wait
             session.add(message)
     return sent
 

@@ -1,24 +1,14 @@
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Query, Response, status
-from fastapi.responses import JSONResponse
-from sqlmodel import Session
+from fastapi import APIRouter, Query, Response, status
 
-from riskops import idempotency
-from riskops.auth import Admin, Db, Reader, Writer
-from riskops.incidents import service as incidents
-from riskops.incidents.models import IncidentCreate, IncidentPublic
+from riskops.auth import Admin, Db, Reader
 from riskops.playbooks import service
-from riskops.playbooks.models import Activation, PlaybookListed, PlaybookVersionPublic
+from riskops.playbooks.models import PlaybookListed, PlaybookVersionPublic
 from riskops.playbooks.spec import PlaybookSpec
 from riskops.risks import service as risks
 
 router = APIRouter(prefix="/api/v1/playbooks", tags=["playbooks"])
-
-IdempotencyKey = Annotated[
-    str | None,
-    Header(max_length=200, description="Retries with the same key get the first answer; no second incident."),
-]
 
 
 @router.get("")
@@ -72,27 +62,3 @@ def retire_version(slug: str, version: int, db: Db, who: Admin) -> PlaybookVersi
     """No new activations of this version; incidents already running it keep it."""
     with db.write() as session:
         return service.present(service.retire(session, slug, version, actor=who.name))
-
-
-@router.post("/{slug}/activate", status_code=status.HTTP_201_CREATED, response_model=IncidentPublic)
-def activate(slug: str, data: Activation, db: Db, who: Writer, idempotency_key: IdempotencyKey = None) -> JSONResponse:
-    """Declare an incident and lay out this playbook's roles, steps and communications, in one transaction."""
-    create = IncidentCreate(
-        title=data.title, severity=data.severity, description=data.description, risk_ids=data.risk_ids,
-        playbook=slug, playbook_version=data.version, exercise=data.exercise, detected_at=data.detected_at,
-    )  # fmt: skip
-
-    def work(session: Session) -> IncidentPublic:
-        service.get_version(session, slug, data.version)  # the path names the playbook: 404 if there is none
-        return incidents.present(session, incidents.declare(session, create, who))
-
-    fingerprint = idempotency.fingerprint("POST", f"{router.prefix}/{slug}/activate", data)
-    replayed, body = idempotency.run_once(db, who, idempotency_key, fingerprint, work)
-    return incident_created(body, replayed)
-
-
-def incident_created(body: dict[str, Any], replayed: bool) -> JSONResponse:
-    headers = {"Location": f"/api/v1/incidents/{body['id']}"}
-    if replayed:
-        headers["Idempotent-Replayed"] = "true"
-    return JSONResponse(body, status_code=status.HTTP_201_CREATED, headers=headers)

@@ -1,31 +1,13 @@
 """What a playbook file says: the published JSON Schema is generated from these models."""
 
 import re
-from enum import StrEnum
 from typing import Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, model_validator
 
+from riskops.crisis import Audience, Severity
+
 SLUG = r"^[a-z0-9][a-z0-9-]{1,62}$"
-
-
-class Severity(StrEnum):
-    sev1 = "SEV1"
-    sev2 = "SEV2"
-    sev3 = "SEV3"
-    sev4 = "SEV4"
-
-
-class Audience(StrEnum):
-    staff = "staff"
-    customers = "customers"
-    regulator = "regulator"
-    press = "press"
-    board = "board"
-    suppliers = "suppliers"
-    partners = "partners"
-    authorities = "authorities"
-    insurer = "insurer"
 
 
 class _Strict(BaseModel):

@@ -9,7 +9,7 @@ from sqlmodel import Field, SQLModel
 
 from riskops.clock import Moment
 from riskops.clock import now as utcnow
-from riskops.db import UTCDateTime
+from riskops.db import UTCDateTime, primary_key
 from riskops.risks.models import Name, Rating
 
 
@@ -38,7 +38,7 @@ class RiskReview(SQLModel, table=True):
     __tablename__ = "risk_review"
     __table_args__ = (UniqueConstraint("cycle_id", "risk_id"),)
 
-    id: int | None = Field(default=None, primary_key=True)
+    id: int = primary_key()
     cycle_id: str = Field(foreign_key="review_cycle.id", max_length=8, index=True)
     risk_id: int = Field(foreign_key="risk.id")
     outcome: ReviewOutcome = Field(sa_type=String(24))
@@ -54,7 +54,7 @@ class ReviewRequest(SQLModel, table=True):
     __tablename__ = "review_request"
     __table_args__ = (UniqueConstraint("cycle_id", "owner_key"),)
 
-    id: int | None = Field(default=None, primary_key=True)
+    id: int = primary_key()
     cycle_id: str = Field(foreign_key="review_cycle.id", max_length=8)
     owner_key: str = Field(max_length=200)
     owner: str = Field(max_length=200)
@@ -65,7 +65,7 @@ class ReviewRequest(SQLModel, table=True):
 class Snapshot(SQLModel, table=True):
     """The register as it stood at `as_of`; immutable (the database refuses UPDATE and DELETE), with its hash."""
 
-    id: int | None = Field(default=None, primary_key=True)
+    id: int = primary_key()
     cycle_id: str | None = Field(default=None, max_length=8, index=True)
     as_of: datetime = Field(sa_type=UTCDateTime)
     taken_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
@@ -175,7 +175,7 @@ class FeedToken(SQLModel, table=True):
 
     __tablename__ = "feed_token"
 
-    id: int | None = Field(default=None, primary_key=True)
+    id: int = primary_key()
     name: str = Field(max_length=100)
     owner: str | None = Field(default=None, max_length=200)
     # 256 random bits, like an API key: a SHA-256 is enough, and only it is kept.

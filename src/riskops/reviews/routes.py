@@ -203,7 +203,7 @@ def feed_token(
         )
     if calendar.use_is_due(found):
         with db.write() as session:
-            calendar.record_use(session, found.id)  # type: ignore[arg-type]
+            calendar.record_use(session, found.id)
     return found
 
 

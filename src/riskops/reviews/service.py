@@ -15,13 +15,12 @@ from riskops.apikeys.service import Principal
 from riskops.audit.models import AuditEntry
 from riskops.clock import now as utcnow
 from riskops.config import get_settings
-from riskops.db import insert_unless_present
+from riskops.db import insert_unless_present, table_of
 from riskops.errors import Conflict, InvalidTransition, NotFound, Unprocessable, field_error
 from riskops.events import service as events
 from riskops.incidents import service as incidents
 from riskops.incidents.models import Incident, IncidentRisk
 from riskops.mail import service as mail
-from riskops.matrices.models import RiskMatrix
 from riskops.reviews.models import (
     CyclePublic,
     CycleSummary,
@@ -37,6 +36,7 @@ from riskops.reviews.models import (
 )
 from riskops.risks import scheduled as risk_deadlines
 from riskops.risks import service as risks
+from riskops.risks.matrices.models import RiskMatrix
 from riskops.risks.models import AssessmentCreate, Risk, RiskStatus, reference
 
 # ---- quarters ----
@@ -129,7 +129,7 @@ def open_risks_by_owner(session: Session, key: str | None = None) -> dict[str, O
         query = query.where(func.lower(Risk.owner) == key)  # the owner index's expression
     out: dict[str, OwnerRisks] = {}
     for risk_id, owner in session.exec(query):
-        out.setdefault(risk_deadlines.owner_key(owner), OwnerRisks(owner, [])).risk_ids.append(risk_id)  # type: ignore[arg-type]
+        out.setdefault(risk_deadlines.owner_key(owner), OwnerRisks(owner, [])).risk_ids.append(risk_id)
     return out
 
 
@@ -148,7 +148,7 @@ def _claim_request(session: Session, cycle: ReviewCycle, key: str, owner: str) -
     """Record the owner's request in the cycle unless there is one: False if there was. The unique key decides
     (INSERT ... ON CONFLICT DO NOTHING), so concurrent workers and admins never ask twice nor fail."""
     row = {"cycle_id": cycle.id, "owner_key": key, "owner": owner, "requested_at": utcnow(), "reminded_at": None}
-    table = ReviewRequest.__table__  # type: ignore[attr-defined]
+    table = table_of(ReviewRequest)
     claimed = insert_unless_present(session, table).values(row).returning(table.c.id)
     return session.connection().execute(claimed).first() is not None
 
@@ -214,7 +214,7 @@ def record_review(session: Session, cycle: ReviewCycle, risk: Risk, data: Review
         risks.assess_risk(session, risk, assessment, who)
     review = session.exec(
         select(RiskReview).where(RiskReview.cycle_id == cycle.id, RiskReview.risk_id == risk.id)
-    ).first() or RiskReview(cycle_id=cycle.id, risk_id=risk.id, outcome=data.outcome, comment="", reviewer="")  # type: ignore[arg-type]
+    ).first() or RiskReview(cycle_id=cycle.id, risk_id=risk.id, outcome=data.outcome, comment="", reviewer="")
     review.outcome, review.comment, review.reviewer, review.reviewed_at = data.outcome, data.comment, who.name, utcnow()
     session.add(review)
     session.flush()
@@ -465,7 +465,7 @@ def _incidents(session: Session, start: datetime, as_of: datetime) -> list[dict[
             "exercise": incident.is_exercise, "playbook": incident.playbook_slug,
             "declared_at": incident.declared_at.isoformat(), "resolved_at": resolved.isoformat() if resolved else None,
             "rto_met": rto_met, "breached": rto_met is False,  # the breach time passed before it was resolved
-            "objectives_met": incident.objectives_met, "risks": sorted(links[incident.id]),  # type: ignore[index]
+            "objectives_met": incident.objectives_met, "risks": sorted(links[incident.id]),
         })  # fmt: skip
     return out
 

@@ -25,9 +25,9 @@ from riskops.apikeys.service import Principal
 from riskops.config import Settings
 from riskops.db import Database
 from riskops.errors import DomainError, PayloadTooLarge, Unprocessable, field_error
-from riskops.matrices import service as matrices
-from riskops.matrices.models import MatrixSpec
 from riskops.risks import service
+from riskops.risks.matrices import service as matrices
+from riskops.risks.matrices.models import MatrixSpec
 from riskops.risks.models import RiskCreate, date_only
 
 # The documented column set, in order. Required columns first.

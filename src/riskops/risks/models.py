@@ -17,7 +17,7 @@ from sqlmodel import Field, Relationship, SQLModel
 
 from riskops.clock import Moment
 from riskops.clock import now as utcnow
-from riskops.db import UTCDateTime
+from riskops.db import UTCDateTime, primary_key
 
 
 class RiskStatus(StrEnum):
@@ -107,7 +107,7 @@ class Risk(SQLModel, table=True):
         Index("ix_risk_owner_ci_score", func.lower(text("owner")), "score", "id"),
     )
 
-    id: int | None = Field(default=None, primary_key=True)
+    id: int = primary_key()
     title: str = Field(max_length=200)
     description: str = Field(default="", sa_type=Text)
     category: str = Field(max_length=100)
@@ -147,7 +147,7 @@ class Risk(SQLModel, table=True):
 
     @property
     def reference(self) -> str:
-        return reference(self.id)  # type: ignore[arg-type]  # a stored risk has its id
+        return reference(self.id)  # a stored risk has its id
 
     @property
     def tags(self) -> list[str]:
@@ -157,7 +157,7 @@ class Risk(SQLModel, table=True):
 class RiskControl(SQLModel, table=True):
     __tablename__ = "risk_control"
 
-    id: int | None = Field(default=None, primary_key=True)
+    id: int = primary_key()
     risk_id: int = Field(foreign_key="risk.id", index=True)
     title: str = Field(max_length=200)
     owner: str = Field(max_length=200)
@@ -173,7 +173,7 @@ class RiskAssessment(SQLModel, table=True):
     __tablename__ = "risk_assessment"
     __table_args__ = (Index("ix_risk_assessment_risk_id_id", "risk_id", "id"),)
 
-    id: int | None = Field(default=None, primary_key=True)
+    id: int = primary_key()
     risk_id: int = Field(foreign_key="risk.id")
     kind: AssessmentKind = Field(sa_type=String(16))
     matrix_version: int = Field(foreign_key="risk_matrix.version")

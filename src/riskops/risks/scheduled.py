@@ -10,9 +10,10 @@ from riskops.clock import now as utcnow
 from riskops.config import Settings, get_settings
 from riskops.events import service as events
 from riskops.mail import service as mail
+from riskops.notices import service as scheduler
+from riskops.notices.models import Notice
+from riskops.notices.service import NoticeHandler
 from riskops.risks.models import Risk, RiskStatus, Treatment
-from riskops.scheduler import service as scheduler
-from riskops.scheduler.models import Notice
 
 REVIEW_DUE, REVIEW_OVERDUE = "risk.review_due", "risk.review_overdue"
 ACCEPTANCE_EXPIRING, ACCEPTANCE_EXPIRED = "risk.acceptance_expiring", "risk.acceptance_expired"
@@ -29,7 +30,7 @@ def owner_key(owner: str) -> str:
 def plan_owner_assigned(session: Session, risk: Risk) -> None:
     """Planned when a risk is logged, reopened or changes owner; due at once."""
     if risk.status == RiskStatus.open:
-        scheduler.plan(session, [owner_assigned_notice(risk.id, risk.owner, risk.version, utcnow())])  # type: ignore[arg-type]
+        scheduler.plan(session, [owner_assigned_notice(risk.id, risk.owner, risk.version, utcnow())])
 
 
 def owner_assigned_notice(risk_id: int, owner: str, version: int, now: datetime) -> dict[str, Any]:
@@ -42,11 +43,11 @@ def owner_assigned_notice(risk_id: int, owner: str, version: int, now: datetime)
 def plan_notices(session: Session, risk: Risk) -> None:
     """Re-plan the risk's notices after any change: each is keyed by the date it is about, so one fired
     for the same date is never planned again, and one for a date that moved is dropped."""
-    scheduler.cancel(session, "risk", risk.id, KINDS)  # type: ignore[arg-type]
+    scheduler.cancel(session, "risk", risk.id, KINDS)
     if risk.status != RiskStatus.open:
         return
     settings = get_settings()
-    planned = date_notices(risk.id, risk.next_review_at, risk.treatment, risk.acceptance_expires_at, settings)  # type: ignore[arg-type]
+    planned = date_notices(risk.id, risk.next_review_at, risk.treatment, risk.acceptance_expires_at, settings)
     scheduler.plan(session, planned)
 
 
@@ -68,7 +69,8 @@ def date_notices(
     return planned
 
 
-def fire(session: Session, notice: Notice) -> None:
+def remind_of_date(session: Session, notice: Notice, settings: Settings) -> None:
+    """A review or acceptance date is near or past: tell the subscribers, and the owner by e-mail."""
     risk = session.get(Risk, notice.subject_id)
     if risk is None or risk.status != RiskStatus.open:
         return
@@ -89,3 +91,6 @@ def fire(session: Session, notice: Notice) -> None:
             f"{risk.reference} {risk.title} ({risk.level}) {what}: the review date is "
             f"{anchor:%Y-%m-%d %H:%M} UTC.\n\nRecord the review as a reassessment in riskops.",
         )  # fmt: skip
+
+
+NOTICE_HANDLERS: dict[str, NoticeHandler] = dict.fromkeys(KINDS, remind_of_date)

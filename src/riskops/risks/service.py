@@ -6,9 +6,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from sqlalchemy import ColumnElement, Table, and_, exists, func, insert, or_
+from sqlalchemy import ColumnElement, and_, exists, func, insert, or_
 from sqlalchemy.orm import joinedload
-from sqlmodel import Session, SQLModel, col, select
+from sqlmodel import Session, col, select
 
 from riskops import audit
 from riskops.apikeys.models import Role
@@ -16,7 +16,7 @@ from riskops.apikeys.service import Principal
 from riskops.audit.models import AuditEntry
 from riskops.clock import now as utcnow
 from riskops.config import Settings
-from riskops.db import get_row, storable
+from riskops.db import get_row, storable, table_of
 from riskops.errors import (
     Conflict,
     Forbidden,
@@ -28,10 +28,11 @@ from riskops.errors import (
 )
 from riskops.events import service as events
 from riskops.events.models import Event
-from riskops.matrices import service as matrices
-from riskops.matrices.models import MatrixSpec, RescoreResult, RiskMatrix
+from riskops.notices import service as scheduler
 from riskops.pagination import decode_cursor, decode_id_cursor, encode_cursor, id_page, malformed_cursor
 from riskops.risks import scheduled
+from riskops.risks.matrices import service as matrices
+from riskops.risks.matrices.models import MatrixSpec, RescoreResult, RiskMatrix
 from riskops.risks.models import (
     Acceptance,
     AcceptanceIn,
@@ -55,8 +56,6 @@ from riskops.risks.models import (
     Treatment,
     reference,
 )
-from riskops.scheduler import service as scheduler
-from riskops.webhooks import service as webhooks
 
 Loc = tuple[str | int, ...]
 
@@ -326,7 +325,7 @@ def _record(
     audit.service.record(
         session, entity_type="risk", entity_id=risk.id, action=action, actor=who.name, changes=changes, note=note
     )
-    data = _event_data(risk.id, _columns(risk), who, changes)  # type: ignore[arg-type]  # flushed: it has an id
+    data = _event_data(risk.id, _columns(risk), who, changes)  # flushed: it has an id
     events.emit(session, _EVENT_FOR.get(action, "risk.updated"), "risk", risk.reference, {**data, **(extra or {})})
     if before and before.get("level") != risk.level:
         events.emit(
@@ -345,12 +344,12 @@ def _touch(session: Session, risk: Risk) -> None:
 
 
 def _set_tags(risk: Risk, tags: list[str]) -> None:
-    risk.tag_rows = [RiskTag(risk_id=risk.id, tag=t) for t in tags]  # type: ignore[arg-type]  # id may be unset yet
+    risk.tag_rows = [RiskTag(risk_id=risk.id, tag=t) for t in tags]  # id may be unset yet
 
 
 def _new_assessment(risk: Risk, kind: AssessmentKind, rationale: str, who: Principal) -> RiskAssessment:
     assessment = RiskAssessment(
-        risk_id=risk.id,  # type: ignore[arg-type]
+        risk_id=risk.id,
         kind=kind, matrix_version=risk.matrix_version, rationale=rationale, assessed_by=who.name,
         assessed_at=utcnow(),
         inherent_likelihood=0, inherent_impact=0, inherent_score=0, inherent_level="",
@@ -476,7 +475,7 @@ def _insert_batch(
     ids = _insert_numbered(session, Risk, rows)
     tags = [{"risk_id": risk_id, "tag": tag} for risk_id, new in zip(ids, batch, strict=True) for tag in new.tags]
     if tags:
-        session.execute(insert(_table(RiskTag)), tags)
+        session.execute(insert(table_of(RiskTag)), tags)
     assessments: list[dict[str, Any]] = []
     entries: list[dict[str, Any]] = []
     events_out: list[dict[str, Any]] = []
@@ -497,24 +496,18 @@ def _insert_batch(
             "occurred_at": now, "data": _event_data(risk_id, columns, who, changes),
         })  # fmt: skip
         notices += _creation_notices(risk_id, columns, settings)
-    session.execute(insert(_table(RiskAssessment)), assessments)
-    session.execute(insert(_table(AuditEntry)), entries)
+    session.execute(insert(table_of(RiskAssessment)), assessments)
+    session.execute(insert(table_of(AuditEntry)), entries)
     ids_out = _insert_numbered(session, Event, events_out)
-    webhooks.enqueue_many(session, [Event(id=i, **event) for i, event in zip(ids_out, events_out, strict=True)])
+    events.fan_out_to(session, [Event(id=i, **event) for i, event in zip(ids_out, events_out, strict=True)])
     scheduler.plan(session, notices)
     session.flush()  # the deliveries, so that the session lets go of this batch
     return [reference(risk_id) for risk_id in ids]
 
 
-def _table(model: type[SQLModel]) -> Table:
-    """The model's table: Core inserts of many rows skip the ORM's work per row."""
-    table: Table = model.__table__  # type: ignore[attr-defined]
-    return table
-
-
 def _insert_numbered(session: Session, model: type[Risk] | type[Event], rows: list[dict[str, Any]]) -> list[int]:
     """Insert rows in a few statements and give their new ids, in the order of `rows`."""
-    table = _table(model)
+    table = table_of(model)
     if session.get_bind().dialect.name != "sqlite":
         numbered = insert(table).returning(table.c.id, sort_by_parameter_order=True)
         return list(session.execute(numbered, rows).scalars())
@@ -645,7 +638,7 @@ def change_status(
 
 def add_control(session: Session, risk: Risk, data: ControlCreate, who: Principal) -> RiskControl:
     _require_open(risk, "adding a control")
-    control = RiskControl(risk_id=risk.id, **data.model_dump())  # type: ignore[arg-type]
+    control = RiskControl(risk_id=risk.id, **data.model_dump())
     session.add(control)
     session.flush()
     _touch(session, risk)

@@ -1,77 +1,19 @@
 from datetime import datetime
-from enum import StrEnum
 
 from pydantic import AnyHttpUrl, BaseModel, ConfigDict, StrictInt, field_validator
 from pydantic import Field as PydField
-from sqlalchemy import JSON, Index, String, Text, UniqueConstraint
+from sqlalchemy import Text
 from sqlmodel import Field, SQLModel
 
 from riskops.clock import now as utcnow
-from riskops.db import UTCDateTime
-
-
-class SubscriptionStatus(StrEnum):
-    active = "active"
-    paused = "paused"  # events still queue; nothing is sent until resumed
-    disabled = "disabled"  # by a 410 answer or days of failure; nothing queues
-
-
-class PayloadFormat(StrEnum):
-    standard = "standard"
-    slack = "slack"
-
-
-class DeliveryStatus(StrEnum):
-    pending = "pending"
-    succeeded = "succeeded"
-    failed = "failed"
-
-
-class WebhookSubscription(SQLModel, table=True):
-    __tablename__ = "webhook_subscription"
-
-    id: int | None = Field(default=None, primary_key=True)
-    url: str = Field(max_length=2000)
-    description: str = Field(default="", max_length=500)
-    event_types: list[str] = Field(sa_type=JSON)
-    format: PayloadFormat = Field(default=PayloadFormat.standard, sa_type=String(16))
-    # HMAC keys must be kept to sign with (unlike API keys, which are only compared): shown once, never listed.
-    secret: str = Field(max_length=200)
-    previous_secret: str | None = Field(default=None, max_length=200)
-    previous_secret_expires_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
-    status: SubscriptionStatus = Field(default=SubscriptionStatus.active, sa_type=String(16))
-    disabled_reason: str | None = Field(default=None, max_length=500)
-    failing_since: datetime | None = Field(default=None, sa_type=UTCDateTime)
-    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
-    created_by: str = Field(max_length=200)
-    updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
-
-
-class Delivery(SQLModel, table=True):
-    """One event owed to one subscription; claimed with a lease, so a crashed sender's work is picked up again."""
-
-    __table_args__ = (
-        UniqueConstraint("subscription_id", "event_id"),
-        Index("ix_delivery_due", "status", "next_attempt_at"),
-    )
-
-    id: int | None = Field(default=None, primary_key=True)
-    subscription_id: int = Field(foreign_key="webhook_subscription.id", index=True)
-    event_id: int = Field(foreign_key="event.id")
-    status: DeliveryStatus = Field(default=DeliveryStatus.pending, sa_type=String(16))
-    attempts: int = 0
-    next_attempt_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
-    lease_until: datetime | None = Field(default=None, sa_type=UTCDateTime)
-    last_status_code: int | None = None
-    last_error: str | None = Field(default=None, max_length=500)
-    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
-    delivered_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+from riskops.db import UTCDateTime, primary_key
+from riskops.events.models import EVENT_TYPES, DeliveryStatus, PayloadFormat, SubscriptionStatus, matches
 
 
 class DeliveryAttempt(SQLModel, table=True):
     __tablename__ = "delivery_attempt"
 
-    id: int | None = Field(default=None, primary_key=True)
+    id: int = primary_key()
     delivery_id: int = Field(foreign_key="delivery.id", index=True)
     attempted_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     status_code: int | None = None
@@ -84,8 +26,6 @@ class DeliveryAttempt(SQLModel, table=True):
 
 
 def _check_types(patterns: list[str]) -> list[str]:
-    from riskops.events.service import EVENT_TYPES, matches
-
     for pattern in patterns:
         if not any(matches(pattern, t) for t in EVENT_TYPES):
             raise ValueError(f"'{pattern}' matches no event type; types are {', '.join(EVENT_TYPES)}")

@@ -7,6 +7,7 @@ from fastapi.responses import JSONResponse
 from riskops.apikeys.models import Role
 from riskops.auth import Admin, Db, Reader
 from riskops.config import Settings
+from riskops.events.models import SubscriptionStatus, WebhookSubscription
 from riskops.pagination import Page
 from riskops.webhooks import network, service
 from riskops.webhooks.models import (
@@ -15,9 +16,7 @@ from riskops.webhooks.models import (
     SubscriptionCreate,
     SubscriptionCreated,
     SubscriptionPublic,
-    SubscriptionStatus,
     SubscriptionUpdate,
-    WebhookSubscription,
 )
 
 router = APIRouter(prefix="/api/v1/webhooks", tags=["webhooks"])
@@ -131,4 +130,4 @@ def resend(sub_id: int, delivery_id: int, db: Db, _: Admin) -> dict[str, int]:
     """Queue a finished delivery again, with a fresh retry schedule and the same webhook-id."""
     with db.write() as session:
         delivery = service.resend(session, service.get_subscription(session, sub_id), delivery_id)
-        return {"delivery_id": delivery.id}  # type: ignore[dict-item]
+        return {"delivery_id": delivery.id}

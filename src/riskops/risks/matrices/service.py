@@ -6,7 +6,7 @@ from sqlmodel import Session, col, func, select
 from riskops import audit
 from riskops.db import get_row
 from riskops.errors import NotFound
-from riskops.matrices.models import MatrixSpec, RiskMatrix
+from riskops.risks.matrices.models import MatrixSpec, RiskMatrix
 
 DEFAULT_MATRIX = Path(__file__).with_name("default.yaml")
 BUILTIN_MATRICES = {p.stem: p for p in Path(__file__).parent.glob("*.yaml")}

@@ -5,7 +5,7 @@ from sqlalchemy import JSON, Index, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
 from riskops.clock import now as utcnow
-from riskops.db import UTCDateTime
+from riskops.db import UTCDateTime, primary_key
 
 
 class Notice(SQLModel, table=True):
@@ -27,7 +27,7 @@ class Notice(SQLModel, table=True):
         Index("ix_notice_subject", "subject_type", "subject_id"),
     )
 
-    id: int | None = Field(default=None, primary_key=True)
+    id: int = primary_key()
     kind: str = Field(max_length=64)
     subject_type: str = Field(max_length=32)
     subject_id: int
@@ -43,7 +43,7 @@ class PeriodicRun(SQLModel, table=True):
     __tablename__ = "periodic_run"
     __table_args__ = (UniqueConstraint("job", "period"),)
 
-    id: int | None = Field(default=None, primary_key=True)
+    id: int = primary_key()
     job: str = Field(max_length=64)
     period: str = Field(max_length=32)
     ran_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)

@@ -1,9 +1,9 @@
 from fastapi import APIRouter, status
 
 from riskops.auth import Admin, Db, Reader
-from riskops.matrices import service
-from riskops.matrices.models import MatrixSpec, RescoreRequest, RescoreResult, RiskMatrix, RiskMatrixPublic
 from riskops.risks import service as risks
+from riskops.risks.matrices import service
+from riskops.risks.matrices.models import MatrixSpec, RescoreRequest, RescoreResult, RiskMatrix, RiskMatrixPublic
 
 router = APIRouter(prefix="/api/v1/matrices", tags=["matrices"])
 

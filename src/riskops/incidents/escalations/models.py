@@ -7,7 +7,7 @@ from sqlalchemy import JSON
 from sqlmodel import Field, SQLModel
 
 from riskops.clock import now as utcnow
-from riskops.db import UTCDateTime
+from riskops.db import UTCDateTime, primary_key
 
 DEFAULT_POLICY = "default"
 
@@ -39,7 +39,7 @@ class PolicySpec(BaseModel):
 class EscalationPolicy(SQLModel, table=True):
     __tablename__ = "escalation_policy"
 
-    id: int | None = Field(default=None, primary_key=True)
+    id: int = primary_key()
     name: str = Field(max_length=64, unique=True)
     spec: dict[str, Any] = Field(sa_type=JSON)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)

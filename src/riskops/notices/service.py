@@ -1,13 +1,24 @@
-"""Planning, cancelling and claiming notices: the durable half of the scheduler."""
+"""The notice store: planning, cancelling and claiming notices, and claiming a periodic job's period.
 
-from collections.abc import Iterable
+It knows no domain. Each domain's `scheduled.py` plans its notices here and names, in its NOTICE_HANDLERS,
+the function that acts on each kind when it is due; `riskops.worker` claims and dispatches.
+"""
+
+from collections.abc import Callable, Iterable
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, delete, select
 
-from riskops.db import insert_unless_present
-from riskops.scheduler.models import Notice
+from riskops.config import Settings
+from riskops.db import Database, insert_unless_present, table_of
+from riskops.notices.models import Notice, PeriodicRun
+
+# What a domain registers: a function acting on a due notice of a kind, in the transaction that marks it fired;
+# and a periodic job, which claims its period with `claim_period` and answers whether it ran.
+NoticeHandler = Callable[[Session, Notice, Settings], None]
+PeriodicJob = Callable[[Database, Settings], bool]
 
 
 def notice(
@@ -26,7 +37,7 @@ def plan(session: Session, notices: list[dict[str, Any]]) -> None:
     the unique constraint deciding (INSERT ... ON CONFLICT DO NOTHING on both databases)."""
     if not notices:
         return
-    session.connection().execute(insert_unless_present(session, Notice.__table__), notices)  # type: ignore[attr-defined]
+    session.connection().execute(insert_unless_present(session, table_of(Notice)), notices)
 
 
 def cancel(session: Session, subject_type: str, subject_id: int, kinds: Iterable[str]) -> None:
@@ -53,3 +64,17 @@ def claim_due(session: Session, now: datetime, limit: int) -> list[Notice]:
     if session.get_bind().dialect.name == "postgresql":
         query = query.with_for_update(skip_locked=True)
     return list(session.exec(query))
+
+
+def claim_period(session: Session, job: str, period: str) -> bool:
+    """Claim a periodic job's run for one period: true for exactly one claimer among any number of instances.
+
+    The claim is a row under a unique key, written in the caller's transaction with the job's work."""
+    if session.exec(select(PeriodicRun.id).where(PeriodicRun.job == job, PeriodicRun.period == period)).first():
+        return False
+    try:
+        with session.begin_nested():
+            session.add(PeriodicRun(job=job, period=period))
+    except IntegrityError:  # a racing instance claimed it first
+        return False
+    return True

@@ -16,11 +16,11 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 from sqlmodel import Session, col, select
 
+from riskops import worker as worker_module
 from riskops.config import Settings
 from riskops.db import Database
 from riskops.mail.models import EmailMessage
-from riskops.scheduler import runner
-from riskops.scheduler.runner import Worker
+from riskops.worker import Worker
 from tests.conftest import FrozenClock, Keys
 from tests.helpers import free_port, risk_body
 
@@ -76,7 +76,7 @@ def mail_worker(engine: Engine, smtp_port: int, monkeypatch: pytest.MonkeyPatch)
     worker = Worker(Database(engine), settings)
     # The quarterly review kick-off mails owners too (tested in tests/reviews); left out here, so that these
     # tests count only the mail that reminders and escalations cause, whatever quarter the clock moves into.
-    monkeypatch.setattr(runner, "run_periodic", lambda database: False)
+    monkeypatch.setattr(worker_module, "PERIODIC_JOBS", {})
     yield worker
     worker.pool.shutdown()
     worker.client.close()

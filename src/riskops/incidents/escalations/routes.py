@@ -3,8 +3,8 @@ from typing import Annotated
 from fastapi import APIRouter, Path
 
 from riskops.auth import Admin, Db, Reader
-from riskops.escalations import service
-from riskops.escalations.models import POLICY_NAME, PolicySpec
+from riskops.incidents.escalations import service
+from riskops.incidents.escalations.models import POLICY_NAME, PolicySpec
 
 router = APIRouter(prefix="/api/v1/escalation-policies", tags=["escalations"])
 

@@ -9,9 +9,9 @@ from riskops import audit
 from riskops.apikeys.service import Principal
 from riskops.clock import now as utcnow
 from riskops.errors import NotFound, Unprocessable, field_error
-from riskops.escalations.models import DEFAULT_POLICY, EscalationPolicy, Level, PolicySpec
-from riskops.scheduler import service as scheduler
-from riskops.webhooks.models import WebhookSubscription
+from riskops.events.models import WebhookSubscription
+from riskops.incidents.escalations.models import DEFAULT_POLICY, EscalationPolicy, Level, PolicySpec
+from riskops.notices import service as scheduler
 
 ESCALATION = "incident.escalation"
 # Used until an operator publishes a policy named "default": three levels, to whoever subscribes.

@@ -5,8 +5,8 @@ import pytest
 import yaml
 from pydantic import ValidationError
 
-from riskops.matrices.models import MatrixSpec
-from riskops.matrices.service import BUILTIN_MATRICES, DEFAULT_MATRIX, load_spec_file
+from riskops.risks.matrices.models import MatrixSpec
+from riskops.risks.matrices.service import BUILTIN_MATRICES, DEFAULT_MATRIX, load_spec_file
 
 
 def _level_by_score(score: int) -> str:

@@ -12,8 +12,8 @@ from sqlalchemy import Engine
 from sqlmodel import Session, col, select
 
 from riskops.mail.models import EmailMessage
-from riskops.scheduler.models import Notice
-from riskops.scheduler.runner import Worker
+from riskops.notices.models import Notice
+from riskops.worker import Worker
 from tests.conftest import FrozenClock, Keys
 from tests.helpers import assert_problem, row_counts
 from tests.incidents.support import finish_obligations

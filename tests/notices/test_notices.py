@@ -11,9 +11,9 @@ from sqlmodel import Session
 
 from riskops.config import Settings
 from riskops.db import Database
-from riskops.scheduler.models import Notice
-from riskops.scheduler.runner import NOTICE_BATCH, Worker
-from riskops.scheduler.service import claim_due
+from riskops.notices.models import Notice
+from riskops.notices.service import claim_due
+from riskops.worker import NOTICE_BATCH, Worker
 from tests.conftest import FrozenClock
 from tests.helpers import risk_body
 

@@ -1,0 +1,111 @@
+"""The worker: APScheduler ticks, and each tick does whatever the database says is due.
+
+A tick fires due notices (each kind dispatched to the handler its domain's `scheduled.py` registers), runs
+the domains' periodic jobs, and sends due webhooks and e-mail. Any number of processes may run it.
+"""
+
+import logging
+from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
+
+import httpx
+from apscheduler.schedulers.background import BackgroundScheduler  # type: ignore[import-untyped]
+
+from riskops.clock import now as utcnow
+from riskops.config import Settings
+from riskops.db import Database
+from riskops.incidents import scheduled as incidents
+from riskops.mail import service as mail
+from riskops.notices import service as notices
+from riskops.notices.service import NoticeHandler, PeriodicJob
+from riskops.reviews import scheduled as reviews
+from riskops.risks import scheduled as risks
+from riskops.webhooks import delivery
+
+log = logging.getLogger(__name__)
+
+NOTICE_BATCH = 500
+
+
+def _merged(*registries: Mapping[str, NoticeHandler]) -> dict[str, NoticeHandler]:
+    merged: dict[str, NoticeHandler] = {}
+    for registry in registries:
+        if clash := merged.keys() & registry.keys():
+            raise RuntimeError(f"notice kinds registered twice: {sorted(clash)}")
+        merged.update(registry)
+    return merged
+
+
+HANDLERS = _merged(risks.NOTICE_HANDLERS, incidents.NOTICE_HANDLERS, reviews.NOTICE_HANDLERS)
+PERIODIC_JOBS: dict[str, PeriodicJob] = {**reviews.PERIODIC_JOBS}
+
+
+def fire_due_notices(database: Database, settings: Settings) -> int:
+    """Act on every due notice; each batch claims, acts and marks fired in one transaction (exactly once)."""
+    fired = 0
+    while True:
+        with database.write() as session:
+            now = utcnow()
+            batch = notices.claim_due(session, now, NOTICE_BATCH)
+            for notice in batch:
+                HANDLERS[notice.kind](session, notice, settings)
+                notice.fired_at = now
+                session.add(notice)
+        fired += len(batch)
+        if len(batch) < NOTICE_BATCH:
+            return fired
+
+
+def run_periodic(database: Database, settings: Settings) -> int:
+    """Every periodic job once; each claims its own period, so one instance of many runs it."""
+    return sum(job(database, settings) for job in PERIODIC_JOBS.values())
+
+
+class Worker:
+    """Everything a tick does; one per process, any number of processes per database."""
+
+    def __init__(self, database: Database, settings: Settings):
+        self.database = database
+        self.settings = settings
+        self.client = httpx.Client(
+            follow_redirects=False, trust_env=False, timeout=settings.webhook_timeout_seconds,
+            limits=httpx.Limits(max_connections=settings.webhook_concurrency * 2),
+        )  # fmt: skip
+        self.pool = ThreadPoolExecutor(settings.webhook_concurrency, thread_name_prefix="riskops-delivery")
+        self._scheduler: BackgroundScheduler | None = None
+
+    def deliver_due(self) -> int:
+        return delivery.deliver_due(self.database, self.settings, self.client, self.pool)
+
+    def tick(self) -> dict[str, int]:
+        """One pass over all due work. Errors are logged, never fatal: the next tick tries again."""
+        steps: dict[str, Callable[[], int]] = {
+            "notices": lambda: fire_due_notices(self.database, self.settings),
+            "periodic": lambda: run_periodic(self.database, self.settings),
+            "webhooks": self.deliver_due,
+            "emails": lambda: mail.send_due(self.database, self.settings),
+        }
+        report = {}
+        for name, step in steps.items():
+            try:
+                report[name] = step()
+            except Exception:
+                log.exception("worker step %s failed; it will run again next tick", name)
+                report[name] = -1
+        return report
+
+    def start(self) -> None:
+        self._scheduler = BackgroundScheduler(timezone="UTC")
+        self._scheduler.add_job(
+            self.tick, "interval", seconds=self.settings.scheduler_tick_seconds, id="tick",
+            max_instances=1, coalesce=True, next_run_time=datetime.now().astimezone(),
+        )  # fmt: skip
+        self._scheduler.start()
+        log.info("scheduler started: a tick every %ss", self.settings.scheduler_tick_seconds)
+
+    def stop(self) -> None:
+        if self._scheduler is not None:
+            self._scheduler.shutdown(wait=True)
+        self.pool.shutdown(wait=True)
+        self.client.close()
