@@ -14,6 +14,8 @@ import tracemalloc
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
+from tests.conftest import SETTINGS
+
 from riskops import clock
 from riskops.apikeys.models import Role
 from riskops.apikeys.service import Principal
@@ -56,8 +58,8 @@ def main() -> int:
                     "owner": f"owner{i % 40}", "tags": ["bench"],
                     "inherent": {"likelihood": rng.randint(1, 5), "impact": rng.randint(1, 5)},
                 }  # fmt: skip
-                risks.create_risk(session, RiskCreate.model_validate(data), ADMIN)
-            reviews.open_cycle(session, "2026Q3", ADMIN)
+                risks.create_risk(session, RiskCreate.model_validate(data), ADMIN, settings=SETTINGS)
+            reviews.open_cycle(session, "2026Q3", ADMIN, settings=SETTINGS)
         seed_s = time.perf_counter() - started
         clock.set_fixed(datetime(2026, 10, 1, tzinfo=UTC) + timedelta(hours=1))
         with database.write() as session:

@@ -113,6 +113,8 @@ def session(engine: Engine) -> Iterator[Session]:
 
 
 ADMIN = Principal(key_id=0, name="alice", role=Role.admin)
+# The settings the service functions are given in tests (the defaults, and loopback receivers allowed).
+SETTINGS = Settings(scheduler_enabled=False, webhook_allowed_networks="127.0.0.0/8", smtp_host=None)
 WRITER = Principal(key_id=0, name="bob", role=Role.write)
 
 

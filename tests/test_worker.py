@@ -21,7 +21,7 @@ from riskops.risks import service as risks
 from riskops.risks.models import RiskCreate
 from riskops.webhooks import service as webhooks
 from riskops.webhooks.models import SubscriptionCreate
-from tests.conftest import ADMIN, Keys
+from tests.conftest import ADMIN, SETTINGS, Keys
 from tests.helpers import free_port, risk_body
 from tests.receiver import receiver
 
@@ -55,7 +55,10 @@ def test_two_workers_fire_each_due_review_once(database_url: str, engine: Engine
             past = (utcnow() - timedelta(days=1)).isoformat()
             for i in range(200):
                 risks.create_risk(
-                    session, RiskCreate.model_validate(risk_body(title=f"due {i}", next_review_at=past)), ADMIN
+                    session,
+                    RiskCreate.model_validate(risk_body(title=f"due {i}", next_review_at=past)),
+                    ADMIN,
+                    settings=SETTINGS,
                 )
         workers = [_start("worker", database_url, tmp_path / f"worker{i}.log") for i in range(2)]
         try:
@@ -82,7 +85,9 @@ def test_killed_service_loses_no_event(database_url: str, engine: Engine, keys: 
         env_log = tmp_path / "serve.log"
         with Database(engine).write() as session:
             for i in range(60):
-                risks.create_risk(session, RiskCreate.model_validate(risk_body(title=f"risk {i}")), ADMIN)
+                risks.create_risk(
+                    session, RiskCreate.model_validate(risk_body(title=f"risk {i}")), ADMIN, settings=SETTINGS
+                )
         os.environ["RISKOPS_WEBHOOK_TIMEOUT_SECONDS"] = "1"  # short leases, so the restart reclaims quickly
         try:
             server = _start("serve", database_url, env_log, port)

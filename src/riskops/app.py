@@ -14,7 +14,7 @@ from riskops import errors, migrations
 from riskops.apikeys.routes import router as apikeys_router
 from riskops.audit.routes import router as audit_router
 from riskops.auth import PrincipalCache
-from riskops.config import Settings, get_settings
+from riskops.config import Settings
 from riskops.db import Database, make_engine
 from riskops.events.routes import router as events_router
 from riskops.guard import RequestGuard
@@ -63,7 +63,7 @@ class RiskOpsAPI(FastAPI):
 
 
 def create_app(settings: Settings | None = None, *, engine: Engine | None = None) -> FastAPI:
-    settings = settings or get_settings()
+    settings = settings or Settings()  # from the environment, as `riskops serve` runs it
     engine = engine or make_engine(settings.database_url)
 
     @asynccontextmanager

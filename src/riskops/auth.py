@@ -1,4 +1,4 @@
-"""API keys and roles as FastAPI dependencies, and the database handle routes use."""
+"""API keys and roles as FastAPI dependencies, and the database handle and settings routes use."""
 
 import time
 from collections.abc import Callable, Coroutine
@@ -10,6 +10,7 @@ from starlette.concurrency import run_in_threadpool
 
 from riskops.apikeys.models import Role
 from riskops.apikeys.service import Principal, authenticate, hash_secret
+from riskops.config import Settings
 from riskops.db import Database
 from riskops.errors import Forbidden, Unauthorized
 
@@ -24,6 +25,15 @@ async def get_database(request: Request) -> Database:
 
 
 Db = Annotated[Database, Depends(get_database)]
+
+
+async def get_app_settings(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+# The application's settings, for routes to pass to the service functions that need them.
+Config = Annotated[Settings, Depends(get_app_settings)]
 
 
 class PrincipalCache:

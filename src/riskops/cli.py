@@ -17,7 +17,7 @@ from riskops import bootstrap, db, logs
 from riskops.apikeys import service as apikeys
 from riskops.apikeys.models import ApiKeyCreate, Role
 from riskops.apikeys.service import Principal
-from riskops.config import Settings, get_settings
+from riskops.config import Settings
 from riskops.errors import DomainError
 from riskops.playbooks import loader
 from riskops.playbooks.loader import PlaybookFilesInvalid
@@ -40,7 +40,7 @@ app.add_typer(playbooks_app, name="playbooks")
 def _settings() -> Settings:
     """The settings, or a clear `error:` line naming each bad variable (not a traceback)."""
     try:
-        return get_settings()
+        return Settings()
     except ValidationError as exc:
         bad = "; ".join(f"RISKOPS_{'_'.join(map(str, e['loc'])).upper()}: {e['msg']}" for e in exc.errors())
         _fail(f"settings: {bad}")
@@ -68,7 +68,6 @@ def serve(
         os.environ["RISKOPS_HOST"] = host
     if port is not None:
         os.environ["RISKOPS_PORT"] = str(port)
-    get_settings.cache_clear()
     settings = _settings()
     logs.configure(settings.log_level)
     engine = _engine()

@@ -1,4 +1,3 @@
-from functools import lru_cache
 from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network, ip_address, ip_network
 from pathlib import Path
 from typing import Literal
@@ -105,8 +104,3 @@ def _port(text: str) -> int:
     if not text.isdigit() or not 0 < int(text) < 65536:
         raise ValueError(text)
     return int(text)
-
-
-@lru_cache
-def get_settings() -> Settings:
-    return Settings()

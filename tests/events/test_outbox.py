@@ -9,7 +9,7 @@ from sqlalchemy import Engine
 from riskops.db import Database
 from riskops.risks import service as risks
 from riskops.risks.models import RiskCreate
-from tests.conftest import WRITER
+from tests.conftest import SETTINGS, WRITER
 from tests.helpers import risk_body, row_counts
 
 
@@ -68,7 +68,7 @@ def test_incident_changes_write_their_events(client: TestClient, playbooks: Path
 def test_a_change_that_fails_leaves_neither_row_nor_event(engine: Engine) -> None:
     before = row_counts(engine)
     with pytest.raises(RuntimeError), Database(engine).write() as session:
-        risks.create_risk(session, RiskCreate.model_validate(risk_body()), WRITER)
+        risks.create_risk(session, RiskCreate.model_validate(risk_body()), WRITER, settings=SETTINGS)
         raise RuntimeError("the process dies before the commit")
     assert row_counts(engine) == before
 

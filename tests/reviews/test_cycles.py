@@ -14,6 +14,7 @@ from pypdf import PdfReader
 from sqlalchemy import Engine, event, text
 from sqlalchemy.exc import DBAPIError
 
+from riskops.config import Settings
 from riskops.reviews import service
 from riskops.worker import Worker
 from tests.conftest import FrozenClock, Keys
@@ -55,18 +56,10 @@ def _risk(client: TestClient, **overrides: object) -> dict:  # type: ignore[type
         ),
     ],
 )
-def test_fiscal_quarters(
-    monkeypatch: pytest.MonkeyPatch, start_month: int, moment: datetime, cycle: str, bounds: tuple[datetime, datetime]
-) -> None:
-    monkeypatch.setenv("RISKOPS_FISCAL_YEAR_START_MONTH", str(start_month))
-    from riskops.config import get_settings
-
-    get_settings.cache_clear()
-    try:
-        assert service.cycle_id_for(moment) == cycle
-        assert service.bounds(cycle) == bounds
-    finally:
-        get_settings.cache_clear()
+def test_fiscal_quarters(start_month: int, moment: datetime, cycle: str, bounds: tuple[datetime, datetime]) -> None:
+    settings = Settings(fiscal_year_start_month=start_month)
+    assert service.cycle_id_for(moment, settings.fiscal_year_start_month) == cycle
+    assert service.bounds(cycle, settings.fiscal_year_start_month) == bounds
 
 
 def test_a_quarter_from_opening_to_frozen_snapshot(

@@ -16,7 +16,7 @@ from riskops.mail.models import EmailMessage
 from riskops.reviews import service
 from riskops.reviews.models import ReviewCycle
 from riskops.worker import Worker
-from tests.conftest import ADMIN, FrozenClock, Keys
+from tests.conftest import ADMIN, SETTINGS, FrozenClock, Keys
 from tests.helpers import assert_problem, risk_body, row_counts
 
 IMPORT_HEADER = ["Title", "Description", "Category", "Owner", "Inherent_Likelihood", "Inherent_Impact"]
@@ -122,7 +122,7 @@ def test_concurrent_requests_for_one_owner_ask_once(engine: Engine, backend: str
     if backend != "postgresql":
         pytest.skip("SQLite writers take turns: the two never overlap")
     with Session(engine) as session:
-        service.open_cycle(session, "2026Q3", ADMIN)
+        service.open_cycle(session, "2026Q3", ADMIN, settings=SETTINGS)
         session.commit()
     answers: list[bool] = []
     failures: list[BaseException] = []

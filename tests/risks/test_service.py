@@ -24,12 +24,12 @@ from riskops.risks.models import (
     RiskUpdate,
     StatusChange,
 )
-from tests.conftest import ADMIN, WRITER, FrozenClock
+from tests.conftest import ADMIN, SETTINGS, WRITER, FrozenClock
 from tests.helpers import risk_body
 
 
 def _create(session: Session, **overrides) -> service.Risk:  # type: ignore[no-untyped-def]
-    risk = service.create_risk(session, RiskCreate.model_validate(risk_body(**overrides)), WRITER)
+    risk = service.create_risk(session, RiskCreate.model_validate(risk_body(**overrides)), WRITER, settings=SETTINGS)
     session.commit()
     return risk
 
@@ -55,6 +55,7 @@ def test_reassessment_changes_level_history_and_review_date(session: Session, fr
         risk,
         AssessmentCreate(inherent=Rating(likelihood=5, impact=5), rationale="flood defences failed"),
         WRITER,
+        settings=SETTINGS,
     )
     session.commit()
     assert (risk.level, risk.score) == ("critical", 25)
@@ -69,19 +70,21 @@ def test_hand_set_review_date_survives_edits_until_the_next_review(session: Sess
     by_hand = frozen_clock.now + timedelta(days=14)
     risk = _create(session, next_review_at=by_hand.isoformat())
     assert risk.next_review_at == by_hand and risk.next_review_set_by_hand
-    service.update_risk(session, risk, RiskUpdate(title="Flood of the primary site", owner="facilities"), WRITER)
-    service.update_risk(session, risk, RiskUpdate(treatment="transfer"), WRITER)
+    service.update_risk(
+        session, risk, RiskUpdate(title="Flood of the primary site", owner="facilities"), WRITER, settings=SETTINGS
+    )
+    service.update_risk(session, risk, RiskUpdate(treatment="transfer"), WRITER, settings=SETTINGS)
     session.commit()
     assert risk.next_review_at == by_hand, "an edit of other fields must not overwrite a date set by hand"
     frozen_clock.advance(timedelta(days=3))
-    service.assess_risk(session, risk, AssessmentCreate(rationale="reviewed as asked"), WRITER)
+    service.assess_risk(session, risk, AssessmentCreate(rationale="reviewed as asked"), WRITER, settings=SETTINGS)
     assert not risk.next_review_set_by_hand
     assert risk.next_review_at == frozen_clock.now + timedelta(days=180)
 
 
 def test_clearing_a_hand_set_date_goes_back_to_the_interval(session: Session, frozen_clock: FrozenClock) -> None:
     risk = _create(session, next_review_at=(frozen_clock.now + timedelta(days=3)).isoformat())
-    service.update_risk(session, risk, RiskUpdate.model_validate({"next_review_at": None}), WRITER)
+    service.update_risk(session, risk, RiskUpdate.model_validate({"next_review_at": None}), WRITER, settings=SETTINGS)
     assert risk.next_review_at == risk.last_reviewed_at + timedelta(days=180)
 
 
@@ -114,18 +117,20 @@ def test_above_appetite_only_an_admin_may_accept(session: Session, frozen_clock:
     acceptance = {"approver": "board", "expires_at": (frozen_clock.now + timedelta(days=90)).isoformat()}
     data = RiskCreate.model_validate(risk_body(residual=None, treatment="accept", acceptance=acceptance))
     with pytest.raises(Forbidden, match="appetite"):
-        service.create_risk(session, data, WRITER)
-    risk = service.create_risk(session, data, ADMIN)
+        service.create_risk(session, data, WRITER, settings=SETTINGS)
+    risk = service.create_risk(session, data, ADMIN, settings=SETTINGS)
     assert risk.level == "high" and risk.acceptance_approver == "board"
 
 
 def test_moving_away_from_accept_clears_the_acceptance(session: Session, frozen_clock: FrozenClock) -> None:
     acceptance = {"approver": "cfo", "expires_at": (frozen_clock.now + timedelta(days=9)).isoformat()}
     risk = _create(session, treatment="accept", residual={"likelihood": 1, "impact": 1}, acceptance=acceptance)
-    service.update_risk(session, risk, RiskUpdate(treatment="mitigate"), WRITER)
+    service.update_risk(session, risk, RiskUpdate(treatment="mitigate"), WRITER, settings=SETTINGS)
     assert risk.acceptance_approver is None and risk.acceptance_expires_at is None
     with pytest.raises(Unprocessable, match="only to treatment 'accept'"):
-        service.update_risk(session, risk, RiskUpdate(acceptance=AcceptanceIn.model_validate(acceptance)), WRITER)
+        service.update_risk(
+            session, risk, RiskUpdate(acceptance=AcceptanceIn.model_validate(acceptance)), WRITER, settings=SETTINGS
+        )
 
 
 def test_scores_outside_the_matrix_are_refused(session: Session) -> None:
@@ -136,14 +141,14 @@ def test_scores_outside_the_matrix_are_refused(session: Session) -> None:
 
 def test_close_and_reopen_follow_the_allowed_moves(session: Session) -> None:
     risk = _create(session)
-    service.change_status(session, risk, "close", StatusChange(reason="site sold"), WRITER)
+    service.change_status(session, risk, "close", StatusChange(reason="site sold"), WRITER, settings=SETTINGS)
     assert risk.status == "closed" and risk.closure_reason == "site sold"
     with pytest.raises(InvalidTransition) as caught:
-        service.change_status(session, risk, "close", StatusChange(reason="again"), WRITER)
+        service.change_status(session, risk, "close", StatusChange(reason="again"), WRITER, settings=SETTINGS)
     assert caught.value.extra["allowed"] == ["reopen"]
     with pytest.raises(InvalidTransition):
-        service.assess_risk(session, risk, AssessmentCreate(rationale="closed"), WRITER)
-    service.change_status(session, risk, "reopen", StatusChange(reason="site kept"), WRITER)
+        service.assess_risk(session, risk, AssessmentCreate(rationale="closed"), WRITER, settings=SETTINGS)
+    service.change_status(session, risk, "reopen", StatusChange(reason="site kept"), WRITER, settings=SETTINGS)
     assert risk.status == "open" and risk.closed_at is None
 
 
@@ -165,7 +170,7 @@ def test_publishing_a_matrix_never_rescores_silently(session: Session) -> None:
 def test_rescore_moves_risks_with_a_recorded_reassessment(session: Session) -> None:
     risk = _create(session, inherent={"likelihood": 1, "impact": 5}, residual=None)
     nist = _publish_nist(session)
-    result = service.rescore_all(session, nist, "adopting NIST SP 800-30", ADMIN)
+    result = service.rescore_all(session, nist, "adopting NIST SP 800-30", ADMIN, settings=SETTINGS)
     session.commit()
     assert result.rescored == 1
     assert result.level_changes == [{"risk": risk.reference, "old_level": "medium", "new_level": "low"}]
@@ -192,7 +197,7 @@ def test_rescore_is_all_or_nothing_when_scales_shrink(session: Session) -> None:
     small = matrices.publish(session, matrices.MatrixSpec.model_validate(spec), actor="alice")
     session.commit()
     with pytest.raises(Conflict) as caught:
-        service.rescore_all(session, small, "adopt 3x3", ADMIN)
+        service.rescore_all(session, small, "adopt 3x3", ADMIN, settings=SETTINGS)
     session.rollback()
     assert [e["field"] for e in caught.value.errors or []] == [f"risks.{misfit.reference}"]
     session.refresh(fits)
@@ -208,7 +213,11 @@ def test_concurrent_reassessments_are_serialised_not_lost(engine: Engine, sessio
         with database.write() as uow:
             risk = service.get_risk(uow, risk_id, for_update=True)
             service.assess_risk(
-                uow, risk, AssessmentCreate(residual=Rating(likelihood=1 + n % 5, impact=2), rationale=f"w{n}"), WRITER
+                uow,
+                risk,
+                AssessmentCreate(residual=Rating(likelihood=1 + n % 5, impact=2), rationale=f"w{n}"),
+                WRITER,
+                settings=SETTINGS,
             )
 
     with ThreadPoolExecutor(max_workers=8) as pool:
@@ -262,7 +271,13 @@ def test_a_voided_acceptance_is_part_of_the_callers_transaction(session: Session
     risk = _accepted(session, frozen_clock)
     entries = len(session.exec(select(AuditEntry)).all())
     # what a review's reassessment calls
-    service.assess_risk(session, risk, AssessmentCreate(residual=Rating(likelihood=5, impact=5), rationale="r"), WRITER)
+    service.assess_risk(
+        session,
+        risk,
+        AssessmentCreate(residual=Rating(likelihood=5, impact=5), rationale="r"),
+        WRITER,
+        settings=SETTINGS,
+    )
     session.flush()
     assert (risk.treatment, risk.acceptance_approver, risk.acceptance_expires_at) == ("mitigate", None, None)
     assert session.exec(select(Event).where(Event.type == "risk.acceptance_voided")).all()
@@ -281,7 +296,7 @@ def test_a_writer_moving_an_accepted_risk_onto_a_stricter_matrix_voids_the_accep
     spec = matrices.current(session).parsed().model_dump()
     spec["name"], spec["cells"][0][4] = "Stricter", "high"
     matrices.publish(session, matrices.MatrixSpec.model_validate(spec), actor="alice")
-    service.assess_risk(session, risk, AssessmentCreate(rationale="same scores, new matrix"), WRITER)
+    service.assess_risk(session, risk, AssessmentCreate(rationale="same scores, new matrix"), WRITER, settings=SETTINGS)
     assert (risk.matrix_version, risk.level, risk.treatment) == (2, "high", "mitigate")
 
 
@@ -290,6 +305,6 @@ def test_an_admin_rescore_keeps_acceptances(session: Session, frozen_clock: Froz
     spec = matrices.current(session).parsed().model_dump()
     spec["name"], spec["cells"][0][4] = "Stricter", "high"
     stricter = matrices.publish(session, matrices.MatrixSpec.model_validate(spec), actor="alice")
-    result = service.rescore_all(session, stricter, "new method", ADMIN)
+    result = service.rescore_all(session, stricter, "new method", ADMIN, settings=SETTINGS)
     assert (risk.level, risk.treatment, risk.acceptance_approver) == ("high", "accept", "cfo")
     assert result.accepted_above_appetite == [risk.reference]

@@ -5,7 +5,7 @@ from fastapi.responses import JSONResponse
 from sqlmodel import Session
 
 from riskops import idempotency
-from riskops.auth import Db, Reader, Writer
+from riskops.auth import Config, Db, Reader, Writer
 from riskops.crisis import Severity
 from riskops.idempotency import IdempotencyKey
 from riskops.incidents import service
@@ -37,11 +37,13 @@ activation = APIRouter(prefix="/api/v1/playbooks", tags=["playbooks"])
 
 
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=IncidentPublic)
-def declare(data: IncidentCreate, db: Db, who: Writer, idempotency_key: IdempotencyKey = None) -> JSONResponse:
+def declare(
+    data: IncidentCreate, db: Db, who: Writer, config: Config, idempotency_key: IdempotencyKey = None
+) -> JSONResponse:
     """Declare an incident; with `playbook`, its plan is activated in the same transaction."""
 
     def work(session: Session) -> IncidentPublic:
-        return service.present(session, service.declare(session, data, who))
+        return service.present(session, service.declare(session, data, who, config))
 
     fingerprint = idempotency.fingerprint("POST", router.prefix, data)
     replayed, body = idempotency.run_once(db, who, idempotency_key, fingerprint, work)
@@ -49,7 +51,9 @@ def declare(data: IncidentCreate, db: Db, who: Writer, idempotency_key: Idempote
 
 
 @activation.post("/{slug}/activate", status_code=status.HTTP_201_CREATED, response_model=IncidentPublic)
-def activate(slug: str, data: Activation, db: Db, who: Writer, idempotency_key: IdempotencyKey = None) -> JSONResponse:
+def activate(
+    slug: str, data: Activation, db: Db, who: Writer, config: Config, idempotency_key: IdempotencyKey = None
+) -> JSONResponse:
     """Declare an incident and lay out this playbook's roles, steps and communications, in one transaction."""
     create = IncidentCreate(
         title=data.title, severity=data.severity, description=data.description, risk_ids=data.risk_ids,
@@ -58,7 +62,7 @@ def activate(slug: str, data: Activation, db: Db, who: Writer, idempotency_key: 
 
     def work(session: Session) -> IncidentPublic:
         playbooks.get_version(session, slug, data.version)  # the path names the playbook: 404 if there is none
-        return service.present(session, service.declare(session, create, who))
+        return service.present(session, service.declare(session, create, who, config))
 
     fingerprint = idempotency.fingerprint("POST", f"{activation.prefix}/{slug}/activate", data)
     replayed, body = idempotency.run_once(db, who, idempotency_key, fingerprint, work)
@@ -106,10 +110,13 @@ def get_incident(incident_ref: str, db: Db, _: Reader) -> IncidentPublic:
         return service.present(session, service.get_incident(session, incident_ref))
 
 
-def _move(db: Db, incident_ref: str, action: service.Action, who: Writer, **kwargs: object) -> IncidentPublic:
+def _move(
+    db: Db, config: Config, incident_ref: str, action: service.Action, who: Writer,
+    *, note: str | None = None, closure: Closure | None = None,
+) -> IncidentPublic:  # fmt: skip
     with db.write() as session:
         incident = service.get_incident(session, incident_ref, for_update=True)
-        service.transition(session, incident, action, who, **kwargs)  # type: ignore[arg-type]
+        service.transition(session, incident, action, who, config, note=note, closure=closure)
         return service.present(session, incident)
 
 
@@ -118,33 +125,35 @@ OptionalTransition = Annotated[Transition | None, Body()]
 
 
 @router.post("/{incident_ref}/acknowledge")
-def acknowledge(incident_ref: str, db: Db, who: Writer, data: OptionalTransition = None) -> IncidentPublic:
+def acknowledge(
+    incident_ref: str, db: Db, who: Writer, config: Config, data: OptionalTransition = None
+) -> IncidentPublic:
     """Records who acknowledged; an automatic acknowledgement does not count as a time to acknowledge."""
-    return _move(db, incident_ref, "acknowledge", who, note=data.note if data else None)
+    return _move(db, config, incident_ref, "acknowledge", who, note=data.note if data else None)
 
 
 @router.post("/{incident_ref}/mitigate")
-def mitigate(incident_ref: str, db: Db, who: Writer, data: OptionalTransition = None) -> IncidentPublic:
-    return _move(db, incident_ref, "mitigate", who, note=data.note if data else None)
+def mitigate(incident_ref: str, db: Db, who: Writer, config: Config, data: OptionalTransition = None) -> IncidentPublic:
+    return _move(db, config, incident_ref, "mitigate", who, note=data.note if data else None)
 
 
 @router.post("/{incident_ref}/resolve")
-def resolve(incident_ref: str, db: Db, who: Writer, data: OptionalTransition = None) -> IncidentPublic:
+def resolve(incident_ref: str, db: Db, who: Writer, config: Config, data: OptionalTransition = None) -> IncidentPublic:
     """Stops escalation and the RTO and MTPD notices; steps and messages still owed keep their reminders."""
-    return _move(db, incident_ref, "resolve", who, note=data.note if data else None)
+    return _move(db, config, incident_ref, "resolve", who, note=data.note if data else None)
 
 
 @router.post("/{incident_ref}/reopen")
-def reopen(incident_ref: str, db: Db, who: Writer, data: OptionalTransition = None) -> IncidentPublic:
-    return _move(db, incident_ref, "reopen", who, note=data.note if data else None)
+def reopen(incident_ref: str, db: Db, who: Writer, config: Config, data: OptionalTransition = None) -> IncidentPublic:
+    return _move(db, config, incident_ref, "reopen", who, note=data.note if data else None)
 
 
 @router.post("/{incident_ref}/close")
-def close(incident_ref: str, data: Closure, db: Db, who: Writer) -> IncidentPublic:
+def close(incident_ref: str, data: Closure, db: Db, who: Writer, config: Config) -> IncidentPublic:
     """Needs the post-incident summary; follow-up actions with `control_for` become controls on that risk.
     Refused with 409 (`pending_steps`, `unsent_communications`) while a required step is neither done nor
     skipped or a required communication is unsent."""
-    return _move(db, incident_ref, "close", who, closure=data)
+    return _move(db, config, incident_ref, "close", who, closure=data)
 
 
 @router.put("/{incident_ref}/roles/{role_key}")

@@ -6,7 +6,7 @@ from typing import Any
 
 from sqlmodel import Session, col, select
 
-from riskops.config import Settings, get_settings
+from riskops.config import Settings
 from riskops.events import service as events
 from riskops.incidents.escalations import service as escalations
 from riskops.incidents.escalations.models import PolicySpec
@@ -55,20 +55,22 @@ def _iso(at: datetime | None) -> str | None:
     return at.isoformat() if at else None
 
 
-def plan_on_declare(session: Session, incident: Incident, policy: PolicySpec, obligations: list[Obligation]) -> None:
+def plan_on_declare(
+    session: Session, incident: Incident, policy: PolicySpec, obligations: list[Obligation], settings: Settings
+) -> None:
     planned = escalations.incident_notices(incident.id, incident.declared_at, policy)
-    planned += deadline_notices(incident, policy)
+    planned += deadline_notices(incident, policy, settings)
     for row in obligations:
-        planned += obligation_notices(incident, row)
+        planned += obligation_notices(incident, row, settings)
     scheduler.plan(session, planned)
 
 
-def deadline_notices(incident: Incident, policy: PolicySpec) -> list[dict[str, Any]]:
+def deadline_notices(incident: Incident, policy: PolicySpec, settings: Settings) -> list[dict[str, Any]]:
     """For each watched deadline (RTO, MTPD), a warning before it runs out and a notice when it has, to every
     target of the escalation policy."""
     webhooks, emails = escalations.all_targets(policy)
     data = {"webhooks": sorted(webhooks), "emails": sorted(emails)}
-    warning = timedelta(minutes=get_settings().breach_warning_minutes)
+    warning = timedelta(minutes=settings.breach_warning_minutes)
     planned = []
     for field, (imminent, passed) in WATCHED.items():
         at: datetime | None = getattr(incident, field)
@@ -82,12 +84,12 @@ def deadline_notices(incident: Incident, policy: PolicySpec) -> list[dict[str, A
     return planned
 
 
-def obligation_notices(incident: Incident, row: Obligation) -> list[dict[str, Any]]:
+def obligation_notices(incident: Incident, row: Obligation, settings: Settings) -> list[dict[str, Any]]:
     """A reminder before a step's or communication's deadline and a notice at it; a deadline already past when
     the incident is declared (counted from an earlier detection) is reminded of at once."""
     subject_type = _subject_type(row)
     reminder_kind, overdue_kind = OBLIGATIONS[subject_type][0]
-    reminder = row.due_at - timedelta(minutes=get_settings().step_reminder_minutes)
+    reminder = row.due_at - timedelta(minutes=settings.step_reminder_minutes)
     ref, data = row.due_at.isoformat(), {"incident_id": incident.id}
     return [
         scheduler.notice(reminder_kind, subject_type, row.id, ref, max(incident.declared_at, reminder), data),

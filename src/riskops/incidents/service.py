@@ -10,6 +10,7 @@ from sqlmodel import Session, col, or_, select
 
 from riskops.apikeys.service import Principal
 from riskops.clock import now as utcnow
+from riskops.config import Settings
 from riskops.crisis import Severity
 from riskops.db import get_row
 from riskops.errors import Conflict, InvalidTransition, NotFound, Unprocessable, field_error
@@ -86,7 +87,7 @@ def get_for_change(session: Session, ref: str) -> Incident:
 # ---- declaring and activating ----
 
 
-def declare(session: Session, data: IncidentCreate, who: Principal) -> Incident:
+def declare(session: Session, data: IncidentCreate, who: Principal, settings: Settings) -> Incident:
     """Declare an incident, activating its playbook (if any) in the same transaction."""
     now = utcnow()
     if data.detected_at is not None and data.detected_at > now:
@@ -128,7 +129,7 @@ def declare(session: Session, data: IncidentCreate, who: Principal) -> Incident:
     for risk in linked:
         session.add(IncidentRisk(incident_id=incident.id, risk_id=risk.id))
         if not data.exercise:  # a drill is not the risk happening
-            risks.mark_materialised(session, risk, f"{incident.reference}: {incident.title}", who)
+            risks.mark_materialised(session, risk, f"{incident.reference}: {incident.title}", who, settings)
         _log(session, incident, who, "risk.linked", f"Linked to {risk.reference} {risk.title}", risk=risk.reference)
     obligations = _instantiate(session, incident, plan, who) if plan is not None else []
     session.flush()
@@ -136,7 +137,7 @@ def declare(session: Session, data: IncidentCreate, who: Principal) -> Incident:
     policy = escalations.resolve(session, wanted)
     if wanted is not None and policy.name != wanted:
         _log(session, incident, who, "note", f"Escalation policy '{wanted}' does not exist; using '{policy.name}'.")
-    scheduled.plan_on_declare(session, incident, policy, obligations)
+    scheduled.plan_on_declare(session, incident, policy, obligations, settings)
     events.emit(session, "incident.declared", "incident", incident.reference, _event(incident, who))
     if plan is not None:
         events.emit(session, "playbook.activated", "incident", incident.reference, _event(incident, who))
@@ -221,7 +222,7 @@ def render(template: str, incident: Incident) -> str:
 
 
 def transition(
-    session: Session, incident: Incident, action: Action, who: Principal,
+    session: Session, incident: Incident, action: Action, who: Principal, settings: Settings,
     *, note: str | None = None, closure: Closure | None = None,
 ) -> Incident:  # fmt: skip
     allowed = TRANSITIONS[incident.state]
@@ -238,9 +239,9 @@ def transition(
                 "Closing needs a post-incident summary.", errors=[field_error(("body", "summary"), "required")]
             )
         _refuse_open_obligations(session, incident)
-        _close(session, incident, closure.summary, who)
+        _close(session, incident, closure.summary, who, settings)
     old, incident.state = incident.state, allowed[action]
-    _reschedule(session, incident, action)
+    _reschedule(session, incident, action, settings)
     stamp = {
         "acknowledge": "acknowledged_at",
         "mitigate": "mitigated_at",
@@ -267,7 +268,7 @@ def transition(
     return incident
 
 
-def _reschedule(session: Session, incident: Incident, action: Action) -> None:
+def _reschedule(session: Session, incident: Incident, action: Action, settings: Settings) -> None:
     """Acknowledging stops escalation; resolving stops the RTO and MTPD watch, while the steps and messages still
     owed keep their reminders; reopening watches the RTO and MTPD again; closing stops everything."""
     if action == "acknowledge":
@@ -283,7 +284,7 @@ def _reschedule(session: Session, incident: Incident, action: Action) -> None:
             else None
         )
         policy = escalations.resolve(session, spec.escalation_policy if spec else None)
-        scheduler.plan(session, scheduled.deadline_notices(incident, policy))
+        scheduler.plan(session, scheduled.deadline_notices(incident, policy, settings))
 
 
 def _refuse_open_obligations(session: Session, incident: Incident) -> None:
@@ -321,7 +322,9 @@ def _event(incident: Incident, who: Principal, **extra: object) -> dict[str, obj
     return scheduled.event_data(incident, actor=who.name, **extra)
 
 
-def _close(session: Session, incident: Incident, summary: PostIncidentSummary, who: Principal) -> None:
+def _close(
+    session: Session, incident: Incident, summary: PostIncidentSummary, who: Principal, settings: Settings
+) -> None:
     if incident.is_exercise and summary.objectives_met is None:
         raise Unprocessable(
             "An exercise records whether the plan met its objectives.",
@@ -344,7 +347,7 @@ def _close(session: Session, incident: Incident, summary: PostIncidentSummary, w
         risk = risks.get_risk(session, risk_id, for_update=True)
         control = ControlCreate(title=action.title, owner=action.owner, due_date=action.due_date)
         try:
-            risks.add_control(session, risk, control, who)
+            risks.add_control(session, risk, control, who, settings)
         except InvalidTransition as exc:  # the risk was closed meanwhile: say which follow-up cannot land
             raise Conflict(exc.detail, errors=[field_error(loc, "the risk is closed")]) from exc
         _log(

@@ -106,9 +106,7 @@ def _process(
     for attempt in range(3):
         try:
             with db.write() as session:
-                return service.handle(
-                    session, integration, signal, body, flap_window_minutes=settings.flap_window_minutes
-                )
+                return service.handle(session, integration, signal, body, settings)
         except IntegrityError:
             if attempt == 2:
                 raise

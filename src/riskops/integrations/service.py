@@ -14,6 +14,7 @@ from riskops import audit
 from riskops.apikeys.models import Role
 from riskops.apikeys.service import Principal, hash_secret
 from riskops.clock import now as utcnow
+from riskops.config import Settings
 from riskops.crisis import Severity
 from riskops.db import get_row
 from riskops.errors import InvalidTransition, Unprocessable, field_error
@@ -221,7 +222,7 @@ _ENDED = (IncidentState.resolved, IncidentState.closed)
 
 
 def handle(
-    session: Session, integration: Integration, signal: Signal, body: bytes, *, flap_window_minutes: int
+    session: Session, integration: Integration, signal: Signal, body: bytes, settings: Settings
 ) -> ReceivedAlert:
     """Apply one signal in the caller's transaction and record what was received and what it did.
 
@@ -231,6 +232,7 @@ def handle(
     it attaches to the group the other opened.
     """
     who = principal(integration)
+    flap_window_minutes = settings.flap_window_minutes
     # Locked (group, then incident) so that racing news, and people moving the incident, apply in turn.
     group = session.exec(
         select(AlertGroup)
@@ -248,11 +250,11 @@ def handle(
                 group.closed_at = utcnow()  # people ended its incident while the alert still fired
                 session.add(group)
                 session.flush()
-            incident = _open(session, integration, signal, who)
+            incident = _open(session, integration, signal, who, settings)
             group = AlertGroup(integration_id=integration.id, key=signal.key, incident_id=incident.id)
             outcome = "opened"
         elif incident.state == IncidentState.resolved:
-            incidents.transition(session, incident, "reopen", who, note="the alert fired again")
+            incidents.transition(session, incident, "reopen", who, settings, note="the alert fired again")
             within = f"within {flap_window_minutes} minutes of the resolution"
             incidents.add_note(
                 session, incident, f"Reopened: {integration.name} fired again {within}: {signal.title}", who
@@ -266,9 +268,9 @@ def handle(
         session.flush()
     elif group is not None and incident is not None and group.closed_at is None and incident.state not in _ENDED:
         if action == "acknowledge":
-            outcome = _advance(session, incident, ("acknowledge",), who, "acknowledged")
+            outcome = _advance(session, incident, ("acknowledge",), who, "acknowledged", settings)
         else:
-            outcome = _advance(session, incident, ("acknowledge", "mitigate", "resolve"), who, "resolved")
+            outcome = _advance(session, incident, ("acknowledge", "mitigate", "resolve"), who, "resolved", settings)
             group.closed_at = utcnow()
             session.add(group)
     else:
@@ -324,28 +326,29 @@ def _update_instances(session: Session, integration: Integration, signal: Signal
     return "trigger" if firing is not None else "resolve"
 
 
-def _open(session: Session, integration: Integration, signal: Signal, who: Principal) -> Incident:
+def _open(session: Session, integration: Integration, signal: Signal, who: Principal, settings: Settings) -> Incident:
     route = route_for(integration, signal.labels)
     create = IncidentCreate(
         title=(signal.title or f"Alert from {integration.name}")[:200],
         severity=route.severity or (None if route.playbook else signal.severity or Severity.sev3),
         description=signal.description, risk_ids=route.risks, playbook=route.playbook,
     )  # fmt: skip
-    incident = incidents.declare(session, create, who)
+    incident = incidents.declare(session, create, who, settings)
     incidents.add_note(session, incident, f"Opened by {integration.name} (alert {signal.key})", who)
     if not route.page:
-        incidents.transition(session, incident, "acknowledge", who, note="route does not page")
+        incidents.transition(session, incident, "acknowledge", who, settings, note="route does not page")
     return incident
 
 
 def _advance(
-    session: Session, incident: Incident, actions: tuple[incidents.Action, ...], who: Principal, done: str
-) -> str:
+    session: Session, incident: Incident, actions: tuple[incidents.Action, ...], who: Principal, done: str,
+    settings: Settings,
+) -> str:  # fmt: skip
     """Walk the state machine as far as the alert says; moves already made are skipped."""
     for action in actions:
         if action in incidents.TRANSITIONS[incident.state]:
             try:
-                incidents.transition(session, incident, action, who, note="by the alert source")
+                incidents.transition(session, incident, action, who, settings, note="by the alert source")
             except InvalidTransition:
                 break
     reached = incident.state in (IncidentState.resolved, IncidentState.closed) if done == "resolved" else (

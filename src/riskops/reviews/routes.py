@@ -3,7 +3,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Body, Depends, Query, status
 from fastapi.responses import Response, StreamingResponse
 
-from riskops.auth import Admin, Db, Reader, Writer
+from riskops.auth import Admin, Config, Db, Reader, Writer
 from riskops.errors import Forbidden, Unauthorized
 from riskops.reviews import calendar, exports, heatmap, service
 from riskops.reviews.models import (
@@ -73,11 +73,11 @@ def list_cycles(db: Db, _: Reader) -> list[CycleSummary]:
     "", status_code=status.HTTP_201_CREATED,
     responses=_problems({409: "Opened already, or its quarter has not started", 422: "Not a quarter riskops can date"}),
 )  # fmt: skip
-def open_cycle(data: CycleOpen, db: Db, who: Admin) -> CyclePublic:
+def open_cycle(data: CycleOpen, db: Db, who: Admin, config: Config) -> CyclePublic:
     """Open a quarter's review once the quarter has started (the scheduler does this on its first day); owners
     are asked to review."""
     with db.write() as session:
-        return service.present_cycle(session, service.open_cycle(session, data.cycle, who))
+        return service.present_cycle(session, service.open_cycle(session, data.cycle, who, config))
 
 
 @router.get("/{cycle_id}")
@@ -88,11 +88,11 @@ def get_cycle(cycle_id: str, db: Db, _: Reader) -> CyclePublic:
 
 
 @router.post("/{cycle_id}/risks/{risk_ref}", status_code=status.HTTP_201_CREATED)
-def review_risk(cycle_id: str, risk_ref: str, data: ReviewCreate, db: Db, who: Writer) -> ReviewPublic:
+def review_risk(cycle_id: str, risk_ref: str, data: ReviewCreate, db: Db, who: Writer, config: Config) -> ReviewPublic:
     with db.write() as session:
         cycle = service.get_cycle(session, cycle_id)
         risk = risks.get_for_change(session, risk_ref, None)
-        return ReviewPublic.model_validate(service.record_review(session, cycle, risk, data, who))
+        return ReviewPublic.model_validate(service.record_review(session, cycle, risk, data, who, config))
 
 
 @router.post(

@@ -36,12 +36,12 @@ def ask_new_owner(session: Session, notice: Notice, settings: Settings) -> None:
 def start_quarter(database: Database, settings: Settings) -> bool:
     """The quarterly kick-off, once per quarter whatever the number of instances: opens the quarter's review
     cycle (unless someone already did), which asks every owner to review, and announces it."""
-    period = service.cycle_id_for(utcnow())
+    period = service.cycle_id_for(utcnow(), settings.fiscal_year_start_month)
     with database.write() as session:
         if not notices.claim_period(session, QUARTERLY_REVIEW, period):
             return False
         if session.get(ReviewCycle, period) is None:
-            service.open_cycle(session, period, SCHEDULER)
+            service.open_cycle(session, period, SCHEDULER, settings)
         owners = service.open_risks_by_owner(session).values()  # "CISO" and "ciso" are one owner
         data = {
             "period": period, "open_risks": sum(len(o.risk_ids) for o in owners),

@@ -14,7 +14,7 @@ from riskops import audit
 from riskops.apikeys.service import Principal
 from riskops.audit.models import AuditEntry
 from riskops.clock import now as utcnow
-from riskops.config import get_settings
+from riskops.config import Settings
 from riskops.db import insert_unless_present, table_of
 from riskops.errors import Conflict, InvalidTransition, NotFound, Unprocessable, field_error
 from riskops.events import service as events
@@ -42,17 +42,15 @@ from riskops.risks.models import AssessmentCreate, Risk, RiskStatus, reference
 # ---- quarters ----
 
 
-def cycle_id_for(moment: datetime) -> str:
+def cycle_id_for(moment: datetime, start_month: int) -> str:
     """The fiscal quarter containing `moment`; a fiscal year is named by the calendar year it starts in."""
-    start_month = get_settings().fiscal_year_start_month
     months = (moment.year * 12 + moment.month - 1) - (start_month - 1)
     year, month_in_year = divmod(months, 12)
     return f"{year}Q{month_in_year // 3 + 1}"
 
 
-def bounds(cycle_id: str) -> tuple[datetime, datetime]:
+def bounds(cycle_id: str, start_month: int) -> tuple[datetime, datetime]:
     """The quarter's start and end (exclusive); ValueError for a quarter outside years 1 to 9999."""
-    start_month = get_settings().fiscal_year_start_month
     year, quarter = int(cycle_id[:4]), int(cycle_id[5])
     first = year * 12 + (start_month - 1) + (quarter - 1) * 3
     start = datetime(first // 12, first % 12 + 1, 1, tzinfo=UTC)
@@ -76,10 +74,10 @@ def get_cycle(session: Session, cycle_id: str, *, for_update: bool = False) -> R
     return cycle
 
 
-def open_cycle(session: Session, cycle_id: str, who: Principal) -> ReviewCycle:
+def open_cycle(session: Session, cycle_id: str, who: Principal, settings: Settings) -> ReviewCycle:
     """Open a quarter's review once the quarter has started, and ask every owner to review their open risks."""
     try:
-        start, end = bounds(cycle_id)
+        start, end = bounds(cycle_id, settings.fiscal_year_start_month)
     except ValueError:
         raise Unprocessable(
             f"{cycle_id} is not a quarter riskops can date.", errors=[field_error(("body", "cycle"), "years 1 to 9999")]
@@ -195,7 +193,9 @@ def remind(session: Session, cycle: ReviewCycle, who: Principal, owner: str | No
     return ReminderPublic(cycle=cycle.id, reminded=names, reminded_at=now)
 
 
-def record_review(session: Session, cycle: ReviewCycle, risk: Risk, data: ReviewCreate, who: Principal) -> RiskReview:
+def record_review(
+    session: Session, cycle: ReviewCycle, risk: Risk, data: ReviewCreate, who: Principal, settings: Settings
+) -> RiskReview:
     """An owner's review of one risk in the cycle; reviewed and reassessed restart its review clock."""
     if cycle.closed_at is not None:
         raise InvalidTransition(f"Review cycle {cycle.id} is closed.", allowed=[])
@@ -211,7 +211,7 @@ def record_review(session: Session, cycle: ReviewCycle, risk: Risk, data: Review
         assessment = AssessmentCreate(
             inherent=data.inherent, residual=data.residual, rationale=f"{cycle.id}: {data.comment}"
         )
-        risks.assess_risk(session, risk, assessment, who)
+        risks.assess_risk(session, risk, assessment, who, settings)
     review = session.exec(
         select(RiskReview).where(RiskReview.cycle_id == cycle.id, RiskReview.risk_id == risk.id)
     ).first() or RiskReview(cycle_id=cycle.id, risk_id=risk.id, outcome=data.outcome, comment="", reviewer="")

@@ -6,7 +6,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from riskops import audit
 from riskops.audit.models import AuditEntryPublic
-from riskops.auth import Db, Reader, Writer
+from riskops.auth import Config, Db, Reader, Writer
 from riskops.pagination import Page
 from riskops.risks import importer, service
 from riskops.risks.models import (
@@ -59,9 +59,9 @@ def _answer(response: Response, risk: Risk) -> RiskPublic:
 
 
 @router.post("", status_code=status.HTTP_201_CREATED)
-def create_risk(data: RiskCreate, db: Db, who: Writer, response: Response) -> RiskPublic:
+def create_risk(data: RiskCreate, db: Db, who: Writer, config: Config, response: Response) -> RiskPublic:
     with db.write() as session:
-        risk = service.create_risk(session, data, who)
+        risk = service.create_risk(session, data, who, config)
         response.headers["Location"] = f"{router.prefix}/{risk.id}"
         return _answer(response, risk)
 
@@ -109,38 +109,44 @@ def get_risk(risk_ref: str, db: Db, _: Reader, response: Response) -> RiskPublic
 
 @router.patch("/{risk_ref}")
 def update_risk(
-    risk_ref: str, data: RiskUpdate, db: Db, who: Writer, response: Response, if_match: IfMatch = None
+    risk_ref: str, data: RiskUpdate, db: Db, who: Writer, config: Config, response: Response, if_match: IfMatch = None
 ) -> RiskPublic:
     with db.write() as session:
         risk = service.get_for_change(session, risk_ref, if_match)
-        return _answer(response, service.update_risk(session, risk, data, who))
+        return _answer(response, service.update_risk(session, risk, data, who, config))
 
 
 @router.post("/{risk_ref}/close")
 def close_risk(
-    risk_ref: str, data: StatusChange, db: Db, who: Writer, response: Response, if_match: IfMatch = None
+    risk_ref: str, data: StatusChange, db: Db, who: Writer, config: Config, response: Response, if_match: IfMatch = None
 ) -> RiskPublic:
     with db.write() as session:
         risk = service.get_for_change(session, risk_ref, if_match)
-        return _answer(response, service.change_status(session, risk, "close", data, who))
+        return _answer(response, service.change_status(session, risk, "close", data, who, config))
 
 
 @router.post("/{risk_ref}/reopen")
 def reopen_risk(
-    risk_ref: str, data: StatusChange, db: Db, who: Writer, response: Response, if_match: IfMatch = None
+    risk_ref: str, data: StatusChange, db: Db, who: Writer, config: Config, response: Response, if_match: IfMatch = None
 ) -> RiskPublic:
     with db.write() as session:
         risk = service.get_for_change(session, risk_ref, if_match)
-        return _answer(response, service.change_status(session, risk, "reopen", data, who))
+        return _answer(response, service.change_status(session, risk, "reopen", data, who, config))
 
 
 @router.post("/{risk_ref}/assessments", status_code=status.HTTP_201_CREATED)
 def assess_risk(
-    risk_ref: str, data: AssessmentCreate, db: Db, who: Writer, response: Response, if_match: IfMatch = None
+    risk_ref: str,
+    data: AssessmentCreate,
+    db: Db,
+    who: Writer,
+    config: Config,
+    response: Response,
+    if_match: IfMatch = None,
 ) -> AssessmentPublic:
     with db.write() as session:
         risk = service.get_for_change(session, risk_ref, if_match)
-        assessment = service.assess_risk(session, risk, data, who)
+        assessment = service.assess_risk(session, risk, data, who, config)
         response.headers["ETag"] = service.etag(risk)
         return service.present_assessment(assessment)
 
@@ -172,14 +178,16 @@ def risk_history(
 
 
 @router.post("/{risk_ref}/controls", status_code=status.HTTP_201_CREATED)
-def add_control(risk_ref: str, data: ControlCreate, db: Db, who: Writer) -> ControlPublic:
+def add_control(risk_ref: str, data: ControlCreate, db: Db, who: Writer, config: Config) -> ControlPublic:
     with db.write() as session:
         risk = service.get_for_change(session, risk_ref, None)
-        return ControlPublic.model_validate(service.add_control(session, risk, data, who))
+        return ControlPublic.model_validate(service.add_control(session, risk, data, who, config))
 
 
 @router.patch("/{risk_ref}/controls/{control_id}")
-def update_control(risk_ref: str, control_id: int, data: ControlUpdate, db: Db, who: Writer) -> ControlPublic:
+def update_control(
+    risk_ref: str, control_id: int, data: ControlUpdate, db: Db, who: Writer, config: Config
+) -> ControlPublic:
     with db.write() as session:
         risk = service.get_for_change(session, risk_ref, None)
-        return ControlPublic.model_validate(service.update_control(session, risk, control_id, data, who))
+        return ControlPublic.model_validate(service.update_control(session, risk, control_id, data, who, config))

@@ -7,7 +7,7 @@ from typing import Any
 from sqlmodel import Session
 
 from riskops.clock import now as utcnow
-from riskops.config import Settings, get_settings
+from riskops.config import Settings
 from riskops.events import service as events
 from riskops.mail import service as mail
 from riskops.notices import service as scheduler
@@ -40,13 +40,12 @@ def owner_assigned_notice(risk_id: int, owner: str, version: int, now: datetime)
     return scheduler.notice(OWNER_ASSIGNED, "risk", risk_id, f"{digest}@v{version}", now, {"owner": owner})
 
 
-def plan_notices(session: Session, risk: Risk) -> None:
+def plan_notices(session: Session, risk: Risk, settings: Settings) -> None:
     """Re-plan the risk's notices after any change: each is keyed by the date it is about, so one fired
     for the same date is never planned again, and one for a date that moved is dropped."""
     scheduler.cancel(session, "risk", risk.id, KINDS)
     if risk.status != RiskStatus.open:
         return
-    settings = get_settings()
     planned = date_notices(risk.id, risk.next_review_at, risk.treatment, risk.acceptance_expires_at, settings)
     scheduler.plan(session, planned)
 

@@ -254,8 +254,9 @@ def _acceptance_of(
 
 
 def govern_acceptance(
-    session: Session, risk: Risk, spec: MatrixSpec, who: Principal, *, level_before: str, version_before: int
-) -> None:
+    session: Session, risk: Risk, spec: MatrixSpec, who: Principal, settings: Settings,
+    *, level_before: str, version_before: int,
+) -> None:  # fmt: skip
     """After a change of rating: an accepted risk that the change took above the appetite (to a level higher
     than before, or onto another matrix) keeps its acceptance only when an admin made the change, as only an
     admin may accept it there. Otherwise the acceptance is voided, recorded and announced in the same unit."""
@@ -272,7 +273,7 @@ def govern_acceptance(
         "new_level": risk.level, "appetite": spec.appetite,
     }  # fmt: skip
     note = f"Level '{risk.level}' is above the risk appetite ('{spec.appetite}'); only an admin may keep it accepted."
-    _record(session, risk, "acceptance_voided", who, before, note=note, extra=voided)
+    _record(session, risk, "acceptance_voided", who, before, settings, note=note, extra=voided)
 
 
 # ---- history ----
@@ -318,7 +319,8 @@ _EVENT_FOR = {
 
 def _record(
     session: Session, risk: Risk, action: str, who: Principal, before: dict[str, Any],
-    *, note: str | None = None, changes: dict[str, Any] | None = None, extra: dict[str, Any] | None = None,
+    settings: Settings, *, note: str | None = None, changes: dict[str, Any] | None = None,
+    extra: dict[str, Any] | None = None,
 ) -> None:  # fmt: skip
     """Every change to a risk: its audit entry, events and re-planned notices, all in the caller's transaction."""
     changes = changes if changes is not None else audit.service.diff(before, _state(risk))
@@ -332,7 +334,7 @@ def _record(
             session, "risk.level_changed", "risk", risk.reference,
             {**data, "old_level": before.get("level"), "new_level": risk.level},
         )  # fmt: skip
-    scheduled.plan_notices(session, risk)
+    scheduled.plan_notices(session, risk, settings)
     if action in ("created", "reopened") or (before and before.get("owner") != risk.owner):
         scheduled.plan_owner_assigned(session, risk)
 
@@ -361,7 +363,9 @@ def _new_assessment(risk: Risk, kind: AssessmentKind, rationale: str, who: Princ
 # ---- commands ----
 
 
-def create_risk(session: Session, data: RiskCreate, who: Principal, *, loc: Loc = ("body",)) -> Risk:
+def create_risk(
+    session: Session, data: RiskCreate, who: Principal, settings: Settings, *, loc: Loc = ("body",)
+) -> Risk:
     matrix = matrices.current(session)
     spec = matrix.parsed()
     new = check_new_risk(spec, data, who, loc)
@@ -370,7 +374,7 @@ def create_risk(session: Session, data: RiskCreate, who: Principal, *, loc: Loc 
     session.add(risk)
     session.flush()
     session.add(_new_assessment(risk, AssessmentKind.initial, new.rationale, who))
-    _record(session, risk, "created", who, {}, note=new.rationale)
+    _record(session, risk, "created", who, {}, settings, note=new.rationale)
     session.flush()
     return risk
 
@@ -540,7 +544,7 @@ def _require_open(risk: Risk, doing: str) -> None:
         raise InvalidTransition(f"Risk {risk.reference} is closed; reopen it before {doing}.", allowed=["reopen"])
 
 
-def update_risk(session: Session, risk: Risk, data: RiskUpdate, who: Principal) -> Risk:
+def update_risk(session: Session, risk: Risk, data: RiskUpdate, who: Principal, settings: Settings) -> Risk:
     _require_open(risk, "editing it")
     before = _state(risk)
     fields = data.model_fields_set
@@ -563,13 +567,13 @@ def update_risk(session: Session, risk: Risk, data: RiskUpdate, who: Principal) 
     if _state(risk) == before:
         return risk  # nothing changed: no new version, no history entry
     _touch(session, risk)
-    _record(session, risk, "updated", who, before)
+    _record(session, risk, "updated", who, before, settings)
     session.flush()
     return risk
 
 
 def assess_risk(
-    session: Session, risk: Risk, data: AssessmentCreate, who: Principal,
+    session: Session, risk: Risk, data: AssessmentCreate, who: Principal, settings: Settings,
     *, kind: AssessmentKind = AssessmentKind.reassessment, matrix: RiskMatrix | None = None,
 ) -> RiskAssessment:  # fmt: skip
     """A review with new (or confirmed) scores on the current matrix; it restarts the review clock."""
@@ -594,27 +598,34 @@ def assess_risk(
     assessment = _new_assessment(risk, kind, data.rationale, who)
     session.add(assessment)
     _record(
-        session, risk, "rescored" if kind == AssessmentKind.rescore else "assessed", who, before, note=data.rationale
+        session,
+        risk,
+        "rescored" if kind == AssessmentKind.rescore else "assessed",
+        who,
+        before,
+        settings,
+        note=data.rationale,
     )
-    govern_acceptance(session, risk, spec, who, level_before=level_before, version_before=version_before)
+    govern_acceptance(session, risk, spec, who, settings, level_before=level_before, version_before=version_before)
     session.flush()
     return assessment
 
 
-def mark_materialised(session: Session, risk: Risk, incident: str, who: Principal) -> None:
+def mark_materialised(session: Session, risk: Risk, incident: str, who: Principal, settings: Settings) -> None:
     """The risk happened: record it on the risk's history and make it due for reassessment now."""
     before = _state(risk)
     risk.materialised_at = risk.next_review_at = utcnow()
     _touch(session, risk)
-    _record(session, risk, "materialised", who, before, note=incident)
+    _record(session, risk, "materialised", who, before, settings, note=incident)
 
 
 _TRANSITIONS = {RiskStatus.open: {"close": RiskStatus.closed}, RiskStatus.closed: {"reopen": RiskStatus.open}}
 
 
 def change_status(
-    session: Session, risk: Risk, action: Literal["close", "reopen"], data: StatusChange, who: Principal
-) -> Risk:
+    session: Session, risk: Risk, action: Literal["close", "reopen"], data: StatusChange, who: Principal,
+    settings: Settings,
+) -> Risk:  # fmt: skip
     allowed = _TRANSITIONS[risk.status]
     if action not in allowed:
         raise InvalidTransition(
@@ -631,25 +642,27 @@ def change_status(
         risk.next_review_set_by_hand = False
         schedule_review(risk, matrices.get(session, risk.matrix_version).parsed())
     _touch(session, risk)
-    _record(session, risk, "closed" if action == "close" else "reopened", who, before, note=data.reason)
+    _record(session, risk, "closed" if action == "close" else "reopened", who, before, settings, note=data.reason)
     session.flush()
     return risk
 
 
-def add_control(session: Session, risk: Risk, data: ControlCreate, who: Principal) -> RiskControl:
+def add_control(session: Session, risk: Risk, data: ControlCreate, who: Principal, settings: Settings) -> RiskControl:
     _require_open(risk, "adding a control")
     control = RiskControl(risk_id=risk.id, **data.model_dump())
     session.add(control)
     session.flush()
     _touch(session, risk)
     changes = {f"controls.{control.id}": {"old": None, "new": _control_state(control)}}
-    _record(session, risk, "control.added", who, {}, changes=changes)
+    _record(session, risk, "control.added", who, {}, settings, changes=changes)
     session.flush()
     session.refresh(risk, ["controls"])
     return control
 
 
-def update_control(session: Session, risk: Risk, control_id: int, data: ControlUpdate, who: Principal) -> RiskControl:
+def update_control(
+    session: Session, risk: Risk, control_id: int, data: ControlUpdate, who: Principal, settings: Settings
+) -> RiskControl:
     _require_open(risk, "changing its controls")
     control = session.get(RiskControl, control_id) if storable(control_id) else None
     if control is None or control.risk_id != risk.id:
@@ -666,7 +679,7 @@ def update_control(session: Session, risk: Risk, control_id: int, data: ControlU
         session.add(control)
         _touch(session, risk)
         changes = {f"controls.{control.id}.{k}": v for k, v in audit.service.diff(before, after).items()}
-        _record(session, risk, "control.updated", who, {}, changes=changes)
+        _record(session, risk, "control.updated", who, {}, settings, changes=changes)
         session.flush()
     return control
 
@@ -801,7 +814,9 @@ def list_assessments(
     return id_page(list(session.exec(query.order_by(col(RiskAssessment.id).desc()).limit(limit + 1))), limit)
 
 
-def rescore_all(session: Session, matrix: RiskMatrix, rationale: str, who: Principal) -> RescoreResult:
+def rescore_all(
+    session: Session, matrix: RiskMatrix, rationale: str, who: Principal, settings: Settings
+) -> RescoreResult:
     """Move every open risk scored on an older matrix onto `matrix`: an explicit, recorded reassessment each.
 
     All or nothing: if any risk's likelihood or impact does not exist on the new scales, nothing moves
@@ -832,7 +847,13 @@ def rescore_all(session: Session, matrix: RiskMatrix, rationale: str, who: Princ
     for risk in risks:
         old_level = risk.level
         assess_risk(
-            session, risk, AssessmentCreate(rationale=rationale), who, kind=AssessmentKind.rescore, matrix=matrix
+            session,
+            risk,
+            AssessmentCreate(rationale=rationale),
+            who,
+            settings,
+            kind=AssessmentKind.rescore,
+            matrix=matrix,
         )
         if risk.level != old_level:
             changes.append({"risk": risk.reference, "old_level": old_level, "new_level": risk.level})

@@ -1,6 +1,6 @@
 from fastapi import APIRouter, status
 
-from riskops.auth import Admin, Db, Reader
+from riskops.auth import Admin, Config, Db, Reader
 from riskops.risks import service as risks
 from riskops.risks.matrices import service
 from riskops.risks.matrices.models import MatrixSpec, RescoreRequest, RescoreResult, RiskMatrix, RiskMatrixPublic
@@ -40,7 +40,7 @@ def publish_matrix(spec: MatrixSpec, db: Db, who: Admin) -> RiskMatrixPublic:
 
 
 @router.post("/{version}/rescore")
-def rescore(version: int, data: RescoreRequest, db: Db, who: Admin) -> RescoreResult:
+def rescore(version: int, data: RescoreRequest, db: Db, who: Admin, config: Config) -> RescoreResult:
     """Move every open risk onto this (the current) version, recording a reassessment for each."""
     with db.write() as session:
-        return risks.rescore_all(session, service.get(session, version), data.rationale, who)
+        return risks.rescore_all(session, service.get(session, version), data.rationale, who, config)
