@@ -117,7 +117,7 @@ def _events(database: Database, n: int) -> list[Event]:
         return list(session.exec(select(Event).order_by(col(Event.id)).limit(n)))
 
 
-def tick_over_register(n_risks: int, n_due: int, workdir: str) -> dict[str, float]:
+def tick_over_register(n_risks: int, n_due: int, workdir: str) -> dict[str, float | str]:
     """One tick with n_due of 2 x n_risks pending notices due; returns seconds and what the plan used."""
     engine = make_engine(f"sqlite:///{workdir}/tick.db")
     prepare_database(engine)

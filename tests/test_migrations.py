@@ -114,9 +114,9 @@ def test_0006_upgrades_real_incidents_and_keeps_every_row(empty_engine: Engine) 
         )
     migrations.upgrade(empty_engine)
     with empty_engine.connect() as conn:
-        incident = conn.execute(text("SELECT declared_at, detected_at, acknowledged_automatically FROM incident")).one()
-        assert incident.detected_at == incident.declared_at
-        assert not incident.acknowledged_automatically
+        row = conn.execute(text("SELECT declared_at, detected_at, acknowledged_automatically FROM incident")).one()
+        assert row.detected_at == row.declared_at
+        assert not row.acknowledged_automatically
         for table in ("incident_step", "incident_message"):
             assert conn.execute(text(f"SELECT required FROM {table}")).scalars().all() == [True]
         assert conn.execute(text("SELECT count(*) FROM incident_timeline")).scalar_one() == 1

@@ -202,7 +202,9 @@ def test_a_database_outage_answers_503_and_the_service_recovers(cluster: Cluster
 
     engine = make_engine(cluster.url)
     with engine.connect() as conn:
-        stored = dict(conn.execute(text("SELECT title, id FROM risk WHERE title LIKE 'outage probe %'")).all())
+        stored: dict[str | None, int] = dict(
+            conn.execute(text("SELECT title, id FROM risk WHERE title LIKE 'outage probe %'")).all()
+        )
     engine.dispose()
     for a in created(answers):
         assert stored.get(a.title) == a.body["id"], f"{a.title} was answered 201 but is not stored"

@@ -1,3 +1,5 @@
+import time
+
 import pytest
 
 from riskops import auth
@@ -9,7 +11,7 @@ ALICE = Principal(key_id=1, name="alice", role=Role.admin)
 
 def test_cached_principal_expires_after_ttl(monkeypatch: pytest.MonkeyPatch) -> None:
     now = [1000.0]
-    monkeypatch.setattr(auth.time, "monotonic", lambda: now[0])
+    monkeypatch.setattr(time, "monotonic", lambda: now[0])  # the clock the cache reads
     cache = auth.PrincipalCache(ttl=5)
     cache.put("h", ALICE)
     assert cache.get("h") == ALICE

@@ -1,5 +1,6 @@
 """Alembic, driven from code: the schema is created and changed only by these migrations."""
 
+import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -38,7 +39,7 @@ def exclusive(engine: Engine) -> Iterator[Connection]:
             # SQLite changes a column by rebuilding the table (copy, drop, rename); with foreign keys enforced,
             # dropping a table that rows refer to fails. They are off while migrating (a pragma that only takes
             # effect outside a transaction) and every reference is checked afterwards.
-            conn.connection.dbapi_connection.execute("PRAGMA foreign_keys=OFF")  # type: ignore[union-attr]
+            _sqlite(conn).execute("PRAGMA foreign_keys=OFF")
         try:
             yield conn
         finally:
@@ -48,11 +49,18 @@ def exclusive(engine: Engine) -> Iterator[Connection]:
                 conn.commit()
             elif sqlite:
                 conn.rollback()
-                raw = conn.connection.dbapi_connection
-                raw.execute("PRAGMA foreign_keys=ON")  # type: ignore[union-attr]
-                broken = raw.execute("PRAGMA foreign_key_check").fetchall()  # type: ignore[union-attr]
+                raw = _sqlite(conn)
+                raw.execute("PRAGMA foreign_keys=ON")
+                broken = raw.execute("PRAGMA foreign_key_check").fetchall()
                 if broken:
                     raise RuntimeError(f"migration left rows pointing at nothing: {broken[:5]}")
+
+
+def _sqlite(conn: Connection) -> sqlite3.Connection:
+    """The driver's own connection: pragmas that must run outside SQLAlchemy's transaction go through it."""
+    raw = conn.connection.driver_connection
+    assert isinstance(raw, sqlite3.Connection)
+    return raw
 
 
 def upgrade(engine: Engine, revision: str = "head") -> None:
