@@ -14,15 +14,13 @@ import tracemalloc
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
-from tests.conftest import SETTINGS
-
 from riskops import clock
 from riskops.apikeys.models import Role
 from riskops.apikeys.service import Principal
 from riskops.bootstrap import prepare_database
+from riskops.config import Settings
 from riskops.db import Database, make_engine
-from riskops.reviews import exports
-from riskops.reviews import service as reviews
+from riskops.reviews import cycles, files
 from riskops.risks import service as risks
 from riskops.risks.models import RiskCreate
 
@@ -38,6 +36,16 @@ def measure(work: Callable[[], object]) -> tuple[float, float, int]:
     tracemalloc.stop()
     size = len(result) if isinstance(result, bytes | str) else 0
     return seconds, peak / 2**20, size
+
+
+def exported(source: files.ExportSource, file_format: files.Format) -> Callable[[], bytes]:
+    """The export as `riskops export` writes it: whole, CSV included."""
+
+    def work() -> bytes:
+        body = files.export(source, file_format)
+        return body if isinstance(body, bytes) else b"".join(body)
+
+    return work
 
 
 def main() -> int:
@@ -58,23 +66,17 @@ def main() -> int:
                     "owner": f"owner{i % 40}", "tags": ["bench"],
                     "inherent": {"likelihood": rng.randint(1, 5), "impact": rng.randint(1, 5)},
                 }  # fmt: skip
-                risks.create_risk(session, RiskCreate.model_validate(data), ADMIN, settings=SETTINGS)
-            reviews.open_cycle(session, "2026Q3", ADMIN, settings=SETTINGS)
+                risks.create_risk(session, RiskCreate.model_validate(data), ADMIN, settings=Settings())
+            cycles.open_cycle(session, "2026Q3", ADMIN, settings=Settings())
         seed_s = time.perf_counter() - started
         clock.set_fixed(datetime(2026, 10, 1, tzinfo=UTC) + timedelta(hours=1))
         with database.write() as session:
             started = time.perf_counter()
-            snapshot = reviews.close_cycle(session, reviews.get_cycle(session, "2026Q3"), ADMIN)
+            cycles.close_cycle(session, cycles.get_cycle(session, "2026Q3"), ADMIN)
             close_s = time.perf_counter() - started
-            content, digest = snapshot.content, snapshot.content_hash
-        moves = reviews.movements(None, content)
-        rows = {
-            "stdlib json.dumps": measure(lambda: json.dumps(content).encode()),
-            "json": measure(lambda: exports.to_json(content, digest)),
-            "csv": measure(lambda: "".join(exports.csv_lines(content))),
-            "xlsx": measure(lambda: exports.to_xlsx(content, digest, moves)),
-            "pdf": measure(lambda: exports.to_pdf(content, digest, moves)),
-        }
+            source = files.export_source(session, "2026Q3")
+        rows = {"stdlib json.dumps": measure(lambda: json.dumps(source.content).encode())}
+        rows.update((name, measure(exported(source, name))) for name in files.FORMATS)
         engine.dispose()
     clock.set_fixed(None)
     base = rows["stdlib json.dumps"][0]

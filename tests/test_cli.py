@@ -85,3 +85,11 @@ def test_a_bad_setting_stops_with_one_line_naming_it(tmp_path: Path) -> None:
     assert result.returncode == 1
     assert result.stderr.startswith("error: settings: RISKOPS_WEBHOOK_ALLOWED_NETWORKS")
     assert "'localhost:8099' is neither a network" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_export_names_the_formats_it_knows(tmp_path: Path) -> None:
+    env = {**os.environ, "RISKOPS_DATABASE_URL": f"sqlite:///{tmp_path / 'r.db'}"}
+    run = [*RISKOPS, "export", "--cycle", "2026Q3", "--format", "docx"]
+    result = subprocess.run(run, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 1 and list(tmp_path.iterdir()) == []
+    assert result.stderr == "error: unsupported format 'docx': use json, csv, xlsx or pdf\n"

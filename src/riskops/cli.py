@@ -1,11 +1,11 @@
-"""The `riskops` command: serve, migrate, apikey, matrix, import."""
+"""The `riskops` command: serve, worker, migrate, apikey, matrix, playbooks, export, import."""
 
 import os
 import signal
 import sys
 import threading
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, NoReturn
 
 import typer
 import uvicorn
@@ -21,9 +21,7 @@ from riskops.config import Settings
 from riskops.errors import DomainError
 from riskops.playbooks import loader
 from riskops.playbooks.loader import PlaybookFilesInvalid
-from riskops.reviews import exports
-from riskops.reviews import service as reviews
-from riskops.reviews.models import ReviewCycle
+from riskops.reviews import files
 from riskops.risks import importer
 from riskops.risks.matrices import service as matrices
 from riskops.worker import Worker
@@ -44,14 +42,13 @@ def _settings() -> Settings:
     except ValidationError as exc:
         bad = "; ".join(f"RISKOPS_{'_'.join(map(str, e['loc'])).upper()}: {e['msg']}" for e in exc.errors())
         _fail(f"settings: {bad}")
-        raise  # unreachable: _fail exits
 
 
 def _engine() -> Engine:
     return db.make_engine(_settings().database_url)
 
 
-def _fail(message: str) -> None:
+def _fail(message: str) -> NoReturn:
     typer.echo(f"error: {message}", err=True)
     raise typer.Exit(code=1)
 
@@ -177,36 +174,27 @@ def playbooks_validate(
         typer.echo(f"ok  {item.file}  {item.spec.id} v{item.spec.version}")
 
 
+_FORMAT_NAMES = ", ".join(files.FORMATS[:-1]) + f" or {files.FORMATS[-1]}"
+
+
 @app.command("export")
 def export_review(
     cycle: Annotated[str, typer.Option(help="A closed review cycle, e.g. 2026Q3.")],
-    format: Annotated[str, typer.Option(help="json, csv, xlsx or pdf.")] = "xlsx",  # noqa: A002 (the option's name)
+    format: Annotated[str, typer.Option(help=f"{_FORMAT_NAMES}.")] = "xlsx",  # noqa: A002 (the option's name)
     output: Annotated[Path, typer.Option("-o", "--output", help="File to write.")] = Path("review.xlsx"),
 ) -> None:
     """Write a closed cycle's frozen snapshot as JSON, CSV, XLSX or PDF; prints the snapshot hash."""
-    if format not in ("json", "csv", "xlsx", "pdf"):
-        _fail(f"unsupported format '{format}': use json, csv, xlsx or pdf")
-    engine = _engine()
+    if not files.is_format(format):
+        _fail(f"unsupported format '{format}': use {_FORMAT_NAMES}")
     try:
-        with db.Database(engine).read() as session:
-            snapshot = reviews.cycle_snapshot(session, cycle)
-            base = session.get(ReviewCycle, reviews.previous(cycle))
-            old = reviews.get_snapshot(session, base.snapshot_id).content if base and base.snapshot_id else None
+        with db.Database(_engine()).read() as session:
+            source = files.export_source(session, cycle)
     except DomainError as exc:
         _fail(exc.detail)
-    content, digest = snapshot.content, snapshot.content_hash
-    if format == "csv":
-        with output.open("w", encoding="utf-8", newline="") as out:
-            out.writelines(exports.csv_lines(content))
-    else:
-        moves = reviews.movements(old, content)
-        writers = {
-            "json": lambda: exports.to_json(content, digest),
-            "xlsx": lambda: exports.to_xlsx(content, digest, moves),
-            "pdf": lambda: exports.to_pdf(content, digest, moves),
-        }
-        output.write_bytes(writers[format]())
-    typer.echo(f"wrote {output} ({format}) for {cycle}, snapshot sha256 {digest}")
+    body = files.export(source, format)
+    with output.open("wb") as out:
+        out.writelines([body] if isinstance(body, bytes) else body)
+    typer.echo(f"wrote {output} ({format}) for {cycle}, snapshot sha256 {source.content_hash}")
 
 
 @app.command("import")

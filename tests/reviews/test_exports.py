@@ -2,6 +2,7 @@
 
 import copy
 import csv
+import hashlib
 import io
 import json
 import re
@@ -14,8 +15,9 @@ import pytest
 from openpyxl import load_workbook
 from pypdf import PdfReader
 
-from riskops.reviews import exports, heatmap
-from riskops.reviews import service as reviews
+from riskops.reviews import exports, heatmap, pdf, xlsx
+from riskops.reviews.movements import MOVEMENT_KINDS, movements
+from riskops.reviews.snapshots import canonical, content_hash
 from riskops.risks.matrices import service as matrices
 
 AS_OF = "2026-09-30T23:59:59+00:00"
@@ -122,7 +124,7 @@ def moves(content: dict[str, Any]) -> dict[str, Any]:
             r["status"] = "open"
         if r["id"] == 4:
             r["score"], r["level"] = 25, "critical"
-    return reviews.movements(old, content)
+    return movements(old, content)
 
 
 def column(name: str) -> int:
@@ -184,20 +186,44 @@ def test_csv_numbers_stay_numbers(content: dict[str, Any]) -> None:
 
 
 def test_json_is_canonical_with_the_hash(content: dict[str, Any]) -> None:
-    digest = reviews.content_hash(content)
+    digest = content_hash(content)
     body = exports.to_json(content, digest)
     document = json.loads(body)
     assert document == {"hash": digest, "snapshot": content}
     assert body == json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
-    assert reviews.content_hash(document["snapshot"]) == digest
+    assert content_hash(document["snapshot"]) == digest
+
+
+def test_the_hash_and_the_json_export_share_one_canonical_form(content: dict[str, Any]) -> None:
+    assert canonical({"b": [1, 2], "a": "é <&>"}) == '{"a":"é <&>","b":[1,2]}'.encode()
+    digest = content_hash(content)
+    assert digest == hashlib.sha256(canonical(content)).hexdigest()
+    assert exports.to_json(content, digest) == canonical({"hash": digest, "snapshot": content})
+
+
+# ---- movements ----
+
+
+def test_every_format_lists_the_movement_kinds_in_one_order(content: dict[str, Any], moves: dict[str, Any]) -> None:
+    assert list(moves) == ["from", "to", *MOVEMENT_KINDS] and len(set(MOVEMENT_KINDS)) == len(MOVEMENT_KINDS)
+    listed = [kind for kind in MOVEMENT_KINDS if moves[kind]]
+    assert len(listed) > 5
+    book = load_workbook(io.BytesIO(xlsx.render(content, content_hash(content), moves)))
+    kinds = [row[0] for row in book["Movements"].iter_rows(min_row=2, values_only=True)]
+    assert list(dict.fromkeys(kinds)) == listed
+    report = PdfReader(io.BytesIO(pdf.render(content, content_hash(content), moves)))
+    text = "".join(page.extract_text() for page in report.pages)
+    cells = text.split("Movement\nCount\n")[1].split("\n")[: 2 * len(MOVEMENT_KINDS)]  # one cell a line
+    counts = list(zip(cells[::2], cells[1::2], strict=True))
+    assert counts == [(kind.replace("_", " "), str(len(moves[kind]))) for kind in MOVEMENT_KINDS]
 
 
 # ---- XLSX ----
 
 
 def test_xlsx_register_is_typed(content: dict[str, Any], moves: dict[str, Any]) -> None:
-    digest = reviews.content_hash(content)
-    book = load_workbook(io.BytesIO(exports.to_xlsx(content, digest, moves)))
+    digest = content_hash(content)
+    book = load_workbook(io.BytesIO(xlsx.render(content, digest, moves)))
     assert book.sheetnames == [
         "Register", "Movements", "Heat map inherent", "Heat map residual", "Incidents", "Methodology",
     ]  # fmt: skip
@@ -226,7 +252,7 @@ def test_xlsx_register_is_typed(content: dict[str, Any], moves: dict[str, Any]) 
 
     sheet = book["Incidents"]
     header = [c.value for c in sheet[1]]
-    assert header == list(exports.INCIDENT_COLUMNS)
+    assert header == list(xlsx.INCIDENT_COLUMNS)
     rows = [dict(zip(header, row, strict=False)) for row in sheet.iter_rows(min_row=2, max_row=4, values_only=True)]
     assert [row["reference"] for row in rows] == ["INC-2026-0001", "INC-2026-0002", "INC-2026-0003"]
     assert rows[0]["declared_at"] == datetime(2026, 8, 20, 12, 0)
@@ -245,18 +271,18 @@ def test_xlsx_and_pdf_of_a_snapshot_older_than_the_rto_count(content: dict[str, 
         del old["summary"][key]
     for incident in old["incidents"]:
         del incident["breached"]
-    digest = reviews.content_hash(old)
-    book = load_workbook(io.BytesIO(exports.to_xlsx(old, digest, reviews.movements(None, old))))
+    digest = content_hash(old)
+    book = load_workbook(io.BytesIO(xlsx.render(old, digest, movements(None, old))))
     assert [row[0] for row in book["Incidents"].iter_rows(min_row=2, values_only=True)] == [
         "INC-2026-0001", "INC-2026-0002", "INC-2026-0003",
     ]  # fmt: skip
-    text = PdfReader(io.BytesIO(exports.to_pdf(old, digest, reviews.movements(None, old)))).pages[0].extract_text()
+    text = PdfReader(io.BytesIO(pdf.render(old, digest, movements(None, old)))).pages[0].extract_text()
     assert "RTO missed" not in text and "Open risks" in text
 
 
 def test_xlsx_heat_maps_and_methodology(content: dict[str, Any], moves: dict[str, Any]) -> None:
-    digest = reviews.content_hash(content)
-    book = load_workbook(io.BytesIO(exports.to_xlsx(content, digest, moves)))
+    digest = content_hash(content)
+    book = load_workbook(io.BytesIO(xlsx.render(content, digest, moves)))
     colors = {lv["name"]: lv["color"] for lv in content["matrix"]["levels"]}
     for view in ("inherent", "residual"):
         sheet = book[f"Heat map {view}"]
@@ -287,26 +313,26 @@ def test_pdf_has_the_hash_on_every_page(content: dict[str, Any], moves: dict[str
         {**content["incidents"][0], "reference": f"INC-2026-{n:04d}", "title": f"Outage {n} <b>&amp;"}
         for n in range(1, 120)
     ]
-    digest = reviews.content_hash(many)
-    pdf = PdfReader(io.BytesIO(exports.to_pdf(many, digest, reviews.movements(None, many))))
-    assert len(pdf.pages) > 2
-    texts = [page.extract_text() for page in pdf.pages]
+    digest = content_hash(many)
+    report = PdfReader(io.BytesIO(pdf.render(many, digest, movements(None, many))))
+    assert len(report.pages) > 2
+    texts = [page.extract_text() for page in report.pages]
     assert all(digest in text for text in texts)
     assert "Outage 7 <b>&amp;" in "".join(texts)  # escaped, not markup
 
 
 def test_pdf_report_contents(content: dict[str, Any], moves: dict[str, Any]) -> None:
-    digest = reviews.content_hash(content)
-    pdf = PdfReader(io.BytesIO(exports.to_pdf(content, digest, moves)))
-    first = pdf.pages[0].extract_text()
+    digest = content_hash(content)
+    report = PdfReader(io.BytesIO(pdf.render(content, digest, moves)))
+    first = report.pages[0].extract_text()
     assert "2026Q3" in first and AS_OF in first
     assert re.search(rf"Open risks\s*{content['summary']['open']}\b", first)
     assert re.search(rf"Risks in register\s*{content['summary']['risks']}\b", first)
     assert first.index("Open at level high") < first.index("Open at level medium") < first.index("Open at level low")
     assert re.search(r"RTO missed\s*1\b", first)
     assert re.search(r"Incidents in period \(not exercises\)\s*2\b", first)
-    text = "".join(page.extract_text() for page in pdf.pages)
-    assert all(digest in page.extract_text() for page in pdf.pages)
+    text = "".join(page.extract_text() for page in report.pages)
+    assert all(digest in page.extract_text() for page in report.pages)
     for expected in ("Heat map: inherent", "Heat map: residual", "Top 10 open risks", "Ransomware", "INC-2026-0001"):
         assert expected in text
     assert "Legacy data centre" not in text.split("Top 10 open risks")[1].split("Movements")[0]  # closed

@@ -128,7 +128,7 @@ def test_a_feed_token_opens_nothing_else(client: TestClient, keys: Keys, engine:
     assert ("GET", FEED) in routes and ("POST", TOKENS) in routes and len(routes) > 50
     before = row_counts(engine)
     for method, path in routes:
-        body = {} if method in ("POST", "PUT", "PATCH") else None
+        body: dict[str, Any] | None = {} if method in ("POST", "PUT", "PATCH") else None
         as_bearer = client.request(method, path, json=body, headers={"Authorization": f"Bearer {token}"})
         assert as_bearer.status_code == 401, (method, path, as_bearer.status_code, as_bearer.text)
         if (method, path) == ("GET", FEED):

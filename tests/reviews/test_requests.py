@@ -13,7 +13,7 @@ from sqlalchemy import Engine
 from sqlmodel import Session, col, select
 
 from riskops.mail.models import EmailMessage
-from riskops.reviews import service
+from riskops.reviews import cycles
 from riskops.reviews.models import ReviewCycle
 from riskops.worker import Worker
 from tests.conftest import ADMIN, SETTINGS, FrozenClock, Keys
@@ -122,7 +122,7 @@ def test_concurrent_requests_for_one_owner_ask_once(engine: Engine, backend: str
     if backend != "postgresql":
         pytest.skip("SQLite writers take turns: the two never overlap")
     with Session(engine) as session:
-        service.open_cycle(session, "2026Q3", ADMIN, settings=SETTINGS)
+        cycles.open_cycle(session, "2026Q3", ADMIN, settings=SETTINGS)
         session.commit()
     answers: list[bool] = []
     failures: list[BaseException] = []
@@ -130,13 +130,13 @@ def test_concurrent_requests_for_one_owner_ask_once(engine: Engine, backend: str
     def second() -> None:
         try:
             with Session(engine) as session:
-                answers.append(service.request_review(session, session.get_one(ReviewCycle, "2026Q3"), "ciso"))
+                answers.append(cycles.request_review(session, session.get_one(ReviewCycle, "2026Q3"), "ciso"))
                 session.commit()
         except BaseException as exc:  # surfaced below
             failures.append(exc)
 
     with Session(engine) as first:
-        assert service.request_review(first, first.get_one(ReviewCycle, "2026Q3"), "CISO") is True
+        assert cycles.request_review(first, first.get_one(ReviewCycle, "2026Q3"), "CISO") is True
         other = threading.Thread(target=second)
         other.start()
         other.join(timeout=1)  # it waits on the first transaction's row with the same owner key

@@ -28,6 +28,12 @@ def _resolve(client: TestClient, reference: str) -> None:
         assert response.status_code == 200, response.text
 
 
+def _note_ref(note: object) -> str:
+    """The incident a movement's note is about ("INC-0001: title")."""
+    assert isinstance(note, str), note
+    return note.split(":")[0]
+
+
 def test_breached_incidents_count_as_missed_rtos_in_the_snapshot_and_its_exports(
     client: TestClient, keys: Keys, playbooks: Path, frozen_clock: FrozenClock
 ) -> None:
@@ -73,8 +79,8 @@ def test_breached_incidents_count_as_missed_rtos_in_the_snapshot_and_its_exports
     assert (rows[late]["rto_met"], rows[in_time]["rto_met"]) == ("no", "yes")
     assert ("RTO missed", 2) in [row[:2] for row in sheet]
     movements = [row for row in book["Movements"].iter_rows(min_row=2, values_only=True)]
-    assert [row[4].split(":")[0] for row in movements if row[0] == "incidents_without_risks"] == [in_time]
-    assert [row[4].split(":")[0] for row in movements if row[0] == "materialised"] == [still_open, late]
+    assert [_note_ref(row[4]) for row in movements if row[0] == "incidents_without_risks"] == [in_time]
+    assert [_note_ref(row[4]) for row in movements if row[0] == "materialised"] == [still_open, late]
 
     pdf = client.get("/api/v1/reviews/2026Q3/export", params={"format": "pdf"})
     text = "".join(page.extract_text() for page in PdfReader(io.BytesIO(pdf.content)).pages)

@@ -22,7 +22,8 @@ def _accepted(
     body = risk_body(residual={"likelihood": 1, "impact": 2}, treatment="accept", acceptance=acceptance)
     response = client.post("/api/v1/risks", json={**body, **overrides}, headers=headers)
     assert response.status_code == 201, response.text
-    return response.json()  # type: ignore[no-any-return]
+    created: dict[str, Any] = response.json()
+    return created
 
 
 def _reassess(
@@ -157,6 +158,7 @@ def test_an_import_reads_an_expiry_date_as_the_api_does(client: TestClient, froz
     csv.writer(out).writerows([header, ["From CSV", "ops", "cto", 1, 2, "accept", "cfo", "2027-03-31", "2027-02-01"]])
     book = Workbook()
     sheet = book.active
+    assert sheet is not None  # a new workbook has its one sheet
     sheet.append(header)
     sheet.append(["From XLSX", "ops", "cto", 1, 2, "accept", "cfo", date(2027, 3, 31), date(2027, 2, 1)])
     sheet.append(["With a time", "ops", "cto", 1, 2, "accept", "cfo", datetime(2027, 3, 31, 12, 0), None])

@@ -10,20 +10,21 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from fastapi.testclient import TestClient
 from openpyxl import Workbook
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, Table, select
 
 from riskops.audit.models import AuditEntry
 from riskops.config import Settings
-from riskops.db import Database
+from riskops.db import Database, table_of
 from riskops.errors import Conflict
 from riskops.events.models import Delivery, Event
 from riskops.notices.models import Notice
 from riskops.risks import importer, service
 from riskops.risks.matrices import service as matrices
-from riskops.risks.models import Risk, RiskAssessment, RiskTag
+from riskops.risks.models import Risk, RiskAssessment, RiskTag, reference
 from tests.conftest import ADMIN, FrozenClock, Keys
 from tests.helpers import assert_problem, row_counts
 from tests.webhooks.support import subscribe
@@ -61,6 +62,7 @@ def _csv(rows: list[list[object]]) -> bytes:
 def _xlsx(rows: list[list[object]]) -> bytes:
     book = Workbook()
     sheet = book.active
+    assert sheet is not None  # a new workbook has its one sheet
     sheet.append(HEADER)
     for row in rows:
         sheet.append([datetime.fromisoformat(v) if isinstance(v, str) and v.startswith("20") else v for v in row])
@@ -69,8 +71,11 @@ def _xlsx(rows: list[list[object]]) -> bytes:
     return out.getvalue()
 
 
-def _upload(client: TestClient, name: str, content: bytes, dry_run: bool = False):  # type: ignore[no-untyped-def]
-    return client.post("/api/v1/risks/import", params={"dry_run": dry_run}, files={"file": (name, content)})
+def _upload(client: TestClient, name: str, content: bytes, dry_run: bool = False) -> httpx.Response:
+    response: httpx.Response = client.post(
+        "/api/v1/risks/import", params={"dry_run": dry_run}, files={"file": (name, content)}
+    )
+    return response
 
 
 def test_csv_import_creates_every_row(client: TestClient) -> None:
@@ -167,16 +172,16 @@ def test_an_imported_risk_is_written_as_post_writes_it(
 
 def _written(engine: Engine, risk_id: int) -> dict[str, Any]:
     """Every row written for a risk, without the ids that differ from one risk to another."""
-    ref = service.reference(risk_id)
+    ref = reference(risk_id)
     with engine.connect() as conn:
 
-        def rows(table: Any, *where: Any, drop: tuple[str, ...] = ("id",)) -> list[dict[str, Any]]:
+        def rows(table: Table, *where: Any, drop: tuple[str, ...] = ("id",)) -> list[dict[str, Any]]:
             found = conn.execute(select(table).where(*where).order_by(table.c.id if "id" in table.c else None))
             return [{k: v for k, v in r._mapping.items() if k not in drop} for r in found]
 
-        risk, tag, assessment = Risk.__table__, RiskTag.__table__, RiskAssessment.__table__  # type: ignore[attr-defined]
-        audit, event, notice = AuditEntry.__table__, Event.__table__, Notice.__table__  # type: ignore[attr-defined]
-        delivery = Delivery.__table__  # type: ignore[attr-defined]
+        risk, tag, assessment = table_of(Risk), table_of(RiskTag), table_of(RiskAssessment)
+        audit, event, notice = table_of(AuditEntry), table_of(Event), table_of(Notice)
+        delivery = table_of(Delivery)
         events = rows(event, event.c.subject_id == ref, drop=("id", "subject_id"))
         for e in events:
             e["data"] = {k: v for k, v in e["data"].items() if k not in ("id", "reference")}

@@ -9,6 +9,7 @@ import time
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Protocol, TypedDict, Unpack
 
 import httpx
 import pytest
@@ -147,19 +148,28 @@ def test_bombs_and_large_files_stay_within_bounded_memory_and_time(
     assert peak < PEAK_LIMIT_MB, figures
 
 
+class Limits(TypedDict, total=False):
+    import_max_bytes: int
+    import_max_uncompressed_bytes: int
+    import_max_rows: int
+
+
+class Limited(Protocol):
+    def __call__(self, **limits: Unpack[Limits]) -> TestClient: ...
+
+
 @pytest.fixture
-def limited(engine: Engine, keys: Keys) -> Iterator[type[TestClient]]:
+def limited(engine: Engine, keys: Keys) -> Limited:
     """A client of an app with the limits a test gives."""
 
-    class Limited(TestClient):
-        def __init__(self, **limits: int):
-            settings = Settings(scheduler_enabled=False, webhook_allowed_networks="127.0.0.0/8", **limits)
-            super().__init__(create_app(settings, engine=engine), headers=keys.headers("write"))
+    def client(**limits: Unpack[Limits]) -> TestClient:
+        settings = Settings(scheduler_enabled=False, webhook_allowed_networks="127.0.0.0/8", **limits)
+        return TestClient(create_app(settings, engine=engine), headers=keys.headers("write"))
 
-    yield Limited
+    return client
 
 
-def test_the_row_limit_names_itself_and_writes_nothing(limited: type[TestClient], engine: Engine) -> None:
+def test_the_row_limit_names_itself_and_writes_nothing(limited: Limited, engine: Engine) -> None:
     rows = [[f"Risk {n}", "", "ops", "cto", 2, 2, "", "", "", "", "", "", ""] for n in range(6)]
     with limited(import_max_rows=5) as client:
         for dry_run in (True, False):
@@ -167,12 +177,12 @@ def test_the_row_limit_names_itself_and_writes_nothing(limited: type[TestClient]
             assert "more than 5 data rows" in problem["detail"] and "RISKOPS_IMPORT_MAX_ROWS" in problem["detail"]
             assert problem["max_rows"] == 5
         assert row_counts(engine)["risk"] == 0
-        blank = ["", "", "", "", "", "", "", "", "", "", "", "", ""]
+        blank: list[object] = ["", "", "", "", "", "", "", "", "", "", "", "", ""]
         accepted = _upload(client, "r.csv", _csv([*rows[:5], blank, blank]))  # blank rows do not count
         assert accepted.status_code == 200 and len(accepted.json()["created"]) == 5, accepted.text
 
 
-def test_the_size_limits_name_themselves(limited: type[TestClient]) -> None:
+def test_the_size_limits_name_themselves(limited: Limited) -> None:
     workbook = _xlsx(GOOD)  # a few KB, unpacking to some 20 KB (openpyxl writes a 10 KB theme)
     with limited(import_max_uncompressed_bytes=8 * 1024) as client:
         problem = assert_problem(_upload(client, "r.xlsx", workbook), 413)

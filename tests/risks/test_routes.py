@@ -1,6 +1,7 @@
 """The register over HTTP: shapes, problem details, concurrency, listing."""
 
 from datetime import timedelta
+from typing import Any
 
 import pytest
 import yaml
@@ -12,10 +13,11 @@ from tests.conftest import FrozenClock, Keys
 from tests.helpers import assert_problem, risk_body, row_counts
 
 
-def _create(client: TestClient, **overrides) -> dict:  # type: ignore[no-untyped-def, type-arg]
+def _create(client: TestClient, **overrides: Any) -> dict[str, Any]:
     response = client.post("/api/v1/risks", json=risk_body(**overrides))
     assert response.status_code == 201, response.text
-    return response.json()  # type: ignore[no-any-return]
+    created: dict[str, Any] = response.json()
+    return created
 
 
 def test_log_reassess_and_read_back(client: TestClient, frozen_clock: FrozenClock) -> None:
@@ -85,8 +87,8 @@ def test_stale_write_is_refused(client: TestClient) -> None:
     ],
 )
 def test_bad_input_names_the_field_and_writes_nothing(
-    client: TestClient, engine: Engine, body: dict, field: str
-) -> None:  # type: ignore[type-arg]
+    client: TestClient, engine: Engine, body: dict[str, Any], field: str
+) -> None:
     before = row_counts(engine)
     assert_problem(client.post("/api/v1/risks", json=body), 422, field)
     assert row_counts(engine) == before
@@ -165,7 +167,7 @@ def test_filters_and_text_search(client: TestClient, frozen_clock: FrozenClock) 
         tags=[],
     )
 
-    def ids(**params) -> list[int]:  # type: ignore[no-untyped-def]
+    def ids(**params: str | bool) -> list[int]:
         response = client.get("/api/v1/risks", params=params)
         assert response.status_code == 200, response.text
         return [r["id"] for r in response.json()["items"]]
@@ -244,7 +246,7 @@ def _ids(client: TestClient, params: list[tuple[str, str]] | dict[str, str]) -> 
     return [r["id"] for r in response.json()["items"]]
 
 
-def _small_register(client: TestClient) -> dict[str, dict]:  # type: ignore[type-arg]
+def _small_register(client: TestClient) -> dict[str, dict[str, Any]]:
     return {
         "flood": _create(client),  # medium, operational, head of infrastructure, mitigate
         "ransomware": _create(

@@ -12,23 +12,28 @@ from riskops.audit.models import AuditEntry
 from riskops.db import Database
 from riskops.errors import Conflict, Forbidden, InvalidTransition, Unprocessable
 from riskops.events.models import Event
-from riskops.risks import service
+from riskops.risks import queries, service
 from riskops.risks.matrices import service as matrices
+from riskops.risks.matrices.models import MatrixSpec, RiskMatrix
 from riskops.risks.matrices.service import BUILTIN_MATRICES, load_spec_file
 from riskops.risks.models import (
+    Acceptance,
     AcceptanceIn,
     AssessmentCreate,
     Rating,
+    Risk,
     RiskAssessment,
     RiskCreate,
     RiskUpdate,
     StatusChange,
 )
+from riskops.risks.presentation import present
+from riskops.risks.scoring import is_overdue
 from tests.conftest import ADMIN, SETTINGS, WRITER, FrozenClock
 from tests.helpers import risk_body
 
 
-def _create(session: Session, **overrides) -> service.Risk:  # type: ignore[no-untyped-def]
+def _create(session: Session, **overrides: Any) -> Risk:
     risk = service.create_risk(session, RiskCreate.model_validate(risk_body(**overrides)), WRITER, settings=SETTINGS)
     session.commit()
     return risk
@@ -61,7 +66,7 @@ def test_reassessment_changes_level_history_and_review_date(session: Session, fr
     assert (risk.level, risk.score) == ("critical", 25)
     assert risk.last_reviewed_at == later
     assert risk.next_review_at == later + timedelta(days=30)
-    rows, _ = service.list_assessments(session, risk)
+    rows, _ = queries.list_assessments(session, risk)
     assert [(a.kind, a.inherent_level) for a in rows] == [("reassessment", "critical"), ("initial", "high")]
     assert rows[0].assessed_by == WRITER.name and rows[0].rationale == "flood defences failed"
 
@@ -90,10 +95,10 @@ def test_clearing_a_hand_set_date_goes_back_to_the_interval(session: Session, fr
 
 def test_overdue_when_the_date_passes(session: Session, frozen_clock: FrozenClock) -> None:
     risk = _create(session)
-    assert not service.is_overdue(risk, frozen_clock.now)
+    assert not is_overdue(risk.status, risk.next_review_at, frozen_clock.now)
     frozen_clock.advance(timedelta(days=181))
-    assert service.present(risk).overdue
-    rows, _ = service.list_risks(session, service.RiskFilter(overdue=True))
+    assert present(risk).overdue
+    rows, _ = queries.list_risks(session, queries.RiskFilter(overdue=True))
     assert [r.id for r in rows] == [risk.id]
 
 
@@ -108,9 +113,9 @@ def test_acceptance_needs_approver_and_future_expiry(session: Session, frozen_cl
         session, treatment="accept", residual={"likelihood": 1, "impact": 2},
         acceptance={"approver": "cfo", "expires_at": soon.isoformat()},
     )  # fmt: skip
-    assert service.present(risk).acceptance.expired is False  # type: ignore[union-attr]
+    assert present(risk).acceptance == Acceptance(approver="cfo", expires_at=soon, expired=False)
     frozen_clock.advance(timedelta(days=31))
-    assert service.present(risk).acceptance.expired is True  # type: ignore[union-attr]
+    assert present(risk).acceptance == Acceptance(approver="cfo", expires_at=soon, expired=True)
 
 
 def test_above_appetite_only_an_admin_may_accept(session: Session, frozen_clock: FrozenClock) -> None:
@@ -152,7 +157,7 @@ def test_close_and_reopen_follow_the_allowed_moves(session: Session) -> None:
     assert risk.status == "open" and risk.closed_at is None
 
 
-def _publish_nist(session: Session) -> matrices.RiskMatrix:
+def _publish_nist(session: Session) -> RiskMatrix:
     matrix = matrices.publish(session, load_spec_file(BUILTIN_MATRICES["nist-sp800-30"]), actor="alice")
     session.commit()
     return matrix
@@ -174,7 +179,7 @@ def test_rescore_moves_risks_with_a_recorded_reassessment(session: Session) -> N
     session.commit()
     assert result.rescored == 1
     assert result.level_changes == [{"risk": risk.reference, "old_level": "medium", "new_level": "low"}]
-    rows, _ = service.list_assessments(session, risk)
+    rows, _ = queries.list_assessments(session, risk)
     assert [(a.kind, a.matrix_version, a.inherent_level) for a in rows] == [
         ("rescore", 2, "low"),
         ("initial", 1, "medium"),
@@ -194,7 +199,7 @@ def test_rescore_is_all_or_nothing_when_scales_shrink(session: Session) -> None:
         impact=[{"value": v, "name": str(v)} for v in (1, 2, 3)],
         cells=[["low", "low", "medium"], ["low", "medium", "high"], ["medium", "high", "critical"]],
     )
-    small = matrices.publish(session, matrices.MatrixSpec.model_validate(spec), actor="alice")
+    small = matrices.publish(session, MatrixSpec.model_validate(spec), actor="alice")
     session.commit()
     with pytest.raises(Conflict) as caught:
         service.rescore_all(session, small, "adopt 3x3", ADMIN, settings=SETTINGS)
@@ -224,7 +229,7 @@ def test_concurrent_reassessments_are_serialised_not_lost(engine: Engine, sessio
         list(pool.map(reassess, range(8)))
     with Session(engine) as fresh:
         risk = service.get_risk(fresh, risk_id)
-        rows, _ = service.list_assessments(fresh, risk)
+        rows, _ = queries.list_assessments(fresh, risk)
     assert risk.version == 9
     assert len(rows) == 9 and {a.rationale for a in rows[:8]} == {f"w{n}" for n in range(8)}
 
@@ -239,9 +244,9 @@ def test_owner_and_category_filters_are_answered_by_the_lower_indexes(engine: En
 
     event.listen(engine, "before_cursor_execute", capture)
     try:
-        service.list_risks(session, service.RiskFilter(owner=[" Head of Infrastructure"]))
-        service.list_risks(session, service.RiskFilter(category=["OPERATIONAL"], level=["medium", "high"]))
-        rows, _ = service.list_risks(session, service.RiskFilter(owner=["cto", "HEAD OF INFRASTRUCTURE"]))
+        queries.list_risks(session, queries.RiskFilter(owner=[" Head of Infrastructure"]))
+        queries.list_risks(session, queries.RiskFilter(category=["OPERATIONAL"], level=["medium", "high"]))
+        rows, _ = queries.list_risks(session, queries.RiskFilter(owner=["cto", "HEAD OF INFRASTRUCTURE"]))
     finally:
         event.remove(engine, "before_cursor_execute", capture)
     assert len(rows) == 1
@@ -261,7 +266,7 @@ def test_owner_and_category_filters_are_answered_by_the_lower_indexes(engine: En
     session.rollback()
 
 
-def _accepted(session: Session, frozen_clock: FrozenClock, **overrides: Any) -> service.Risk:
+def _accepted(session: Session, frozen_clock: FrozenClock, **overrides: Any) -> Risk:
     acceptance = {"approver": "cfo", "expires_at": (frozen_clock.now + timedelta(days=90)).isoformat()}
     values = {"residual": {"likelihood": 1, "impact": 2}, "treatment": "accept", "acceptance": acceptance, **overrides}
     return _create(session, **values)
@@ -295,7 +300,7 @@ def test_a_writer_moving_an_accepted_risk_onto_a_stricter_matrix_voids_the_accep
     assert risk.level == "medium"
     spec = matrices.current(session).parsed().model_dump()
     spec["name"], spec["cells"][0][4] = "Stricter", "high"
-    matrices.publish(session, matrices.MatrixSpec.model_validate(spec), actor="alice")
+    matrices.publish(session, MatrixSpec.model_validate(spec), actor="alice")
     service.assess_risk(session, risk, AssessmentCreate(rationale="same scores, new matrix"), WRITER, settings=SETTINGS)
     assert (risk.matrix_version, risk.level, risk.treatment) == (2, "high", "mitigate")
 
@@ -304,7 +309,7 @@ def test_an_admin_rescore_keeps_acceptances(session: Session, frozen_clock: Froz
     risk = _accepted(session, frozen_clock, residual={"likelihood": 1, "impact": 5})
     spec = matrices.current(session).parsed().model_dump()
     spec["name"], spec["cells"][0][4] = "Stricter", "high"
-    stricter = matrices.publish(session, matrices.MatrixSpec.model_validate(spec), actor="alice")
+    stricter = matrices.publish(session, MatrixSpec.model_validate(spec), actor="alice")
     result = service.rescore_all(session, stricter, "new method", ADMIN, settings=SETTINGS)
     assert (risk.level, risk.treatment, risk.acceptance_approver) == ("high", "accept", "cfo")
     assert result.accepted_above_appetite == [risk.reference]

@@ -62,6 +62,10 @@ class ReviewRequest(SQLModel, table=True):
     reminded_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
 
 
+Content = dict[str, Any]
+"""A snapshot's content: the register as plain JSON data, which every movement and export is computed from."""
+
+
 class Snapshot(SQLModel, table=True):
     """The register as it stood at `as_of`; immutable (the database refuses UPDATE and DELETE), with its hash."""
 
@@ -70,7 +74,7 @@ class Snapshot(SQLModel, table=True):
     as_of: datetime = Field(sa_type=UTCDateTime)
     taken_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     taken_by: str = Field(max_length=200)
-    content: dict[str, Any] = Field(sa_type=JSON)
+    content: Content = Field(sa_type=JSON)
     content_hash: str = Field(max_length=64)
 
 

@@ -11,7 +11,7 @@ from riskops.events import service as events
 from riskops.notices import service as notices
 from riskops.notices.models import Notice
 from riskops.notices.service import NoticeHandler, PeriodicJob
-from riskops.reviews import service
+from riskops.reviews import cycles
 from riskops.reviews.models import ReviewCycle
 from riskops.risks import scheduled as risk_deadlines
 from riskops.risks.models import Risk, RiskStatus
@@ -28,21 +28,21 @@ def ask_new_owner(session: Session, notice: Notice, settings: Settings) -> None:
         return
     if risk_deadlines.owner_key(risk.owner) != risk_deadlines.owner_key(owner):
         return  # handed on again since: the notice for the new owner asks them
-    cycle = service.current_open_cycle(session)
+    cycle = cycles.current_open_cycle(session)
     if cycle is not None:
-        service.request_review(session, cycle, risk.owner)
+        cycles.request_review(session, cycle, risk.owner)
 
 
 def start_quarter(database: Database, settings: Settings) -> bool:
     """The quarterly kick-off, once per quarter whatever the number of instances: opens the quarter's review
     cycle (unless someone already did), which asks every owner to review, and announces it."""
-    period = service.cycle_id_for(utcnow(), settings.fiscal_year_start_month)
+    period = cycles.cycle_id_for(utcnow(), settings.fiscal_year_start_month)
     with database.write() as session:
         if not notices.claim_period(session, QUARTERLY_REVIEW, period):
             return False
         if session.get(ReviewCycle, period) is None:
-            service.open_cycle(session, period, SCHEDULER, settings)
-        owners = service.open_risks_by_owner(session).values()  # "CISO" and "ciso" are one owner
+            cycles.open_cycle(session, period, SCHEDULER, settings)
+        owners = cycles.open_risks_by_owner(session).values()  # "CISO" and "ciso" are one owner
         data = {
             "period": period, "open_risks": sum(len(o.risk_ids) for o in owners),
             "owners": {o.owner: len(o.risk_ids) for o in owners},

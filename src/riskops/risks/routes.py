@@ -8,7 +8,7 @@ from riskops import audit
 from riskops.audit.models import AuditEntryPublic
 from riskops.auth import Config, Db, Reader, Writer
 from riskops.pagination import Page
-from riskops.risks import importer, service
+from riskops.risks import importer, queries, service
 from riskops.risks.models import (
     AssessmentCreate,
     AssessmentPublic,
@@ -23,6 +23,7 @@ from riskops.risks.models import (
     StatusChange,
     Treatment,
 )
+from riskops.risks.presentation import present, present_assessment
 
 router = APIRouter(prefix="/api/v1/risks", tags=["risks"])
 
@@ -48,14 +49,14 @@ class RiskQuery(BaseModel):
     tag: list[str] = Field(default_factory=list)
     overdue: bool | None = Field(default=None, description="Open risks whose next review date has passed.")
     q: str | None = Field(default=None, max_length=200, description="Text in the title or description.")
-    sort: service.SortKey = "-score"
+    sort: queries.SortKey = "-score"
     cursor: str | None = None
     limit: int = Field(default=50, ge=1, le=500)
 
 
 def _answer(response: Response, risk: Risk) -> RiskPublic:
     response.headers["ETag"] = service.etag(risk)
-    return service.present(risk)
+    return present(risk)
 
 
 @router.post("", status_code=status.HTTP_201_CREATED)
@@ -68,12 +69,12 @@ def create_risk(data: RiskCreate, db: Db, who: Writer, config: Config, response:
 
 @router.get("")
 def list_risks(params: Annotated[RiskQuery, Query()], db: Db, _: Reader) -> Page[RiskPublic]:
-    filters = service.RiskFilter(**params.model_dump(exclude={"sort", "cursor", "limit"}))
+    filters = queries.RiskFilter(**params.model_dump(exclude={"sort", "cursor", "limit"}))
     with db.read() as session:
-        rows, next_cursor = service.list_risks(
+        rows, next_cursor = queries.list_risks(
             session, filters, sort=params.sort, cursor=params.cursor, limit=params.limit
         )
-        return Page(items=[service.present(r) for r in rows], next_cursor=next_cursor)
+        return Page(items=[present(r) for r in rows], next_cursor=next_cursor)
 
 
 _IMPORT_PROBLEMS: dict[int | str, dict[str, Any]] = {
@@ -148,7 +149,7 @@ def assess_risk(
         risk = service.get_for_change(session, risk_ref, if_match)
         assessment = service.assess_risk(session, risk, data, who, config)
         response.headers["ETag"] = service.etag(risk)
-        return service.present_assessment(assessment)
+        return present_assessment(assessment)
 
 
 @router.get("/{risk_ref}/assessments")
@@ -158,8 +159,8 @@ def list_assessments(
     """Newest first; the last page ends with the assessment the risk was created with."""
     with db.read() as session:
         risk = service.get_risk(session, service.parse_risk_ref(risk_ref))
-        rows, next_cursor = service.list_assessments(session, risk, cursor=cursor or None, limit=limit)
-        return Page(items=[service.present_assessment(a) for a in rows], next_cursor=next_cursor)
+        rows, next_cursor = queries.list_assessments(session, risk, cursor=cursor or None, limit=limit)
+        return Page(items=[present_assessment(a) for a in rows], next_cursor=next_cursor)
 
 
 @router.get("/{risk_ref}/history")

@@ -1,5 +1,7 @@
 import copy
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -40,9 +42,9 @@ def test_nist_table_is_shipped_and_valid() -> None:
 def test_non_square_matrix_is_allowed() -> None:
     spec = MatrixSpec(
         name="3x4",
-        likelihood=[{"value": v, "name": f"L{v}"} for v in (1, 2, 3)],  # type: ignore[misc]
-        impact=[{"value": v, "name": f"I{v}"} for v in (1, 2, 3, 4)],  # type: ignore[misc]
-        levels=[{"name": "low", "review_interval_days": 365}, {"name": "high", "review_interval_days": 30}],  # type: ignore[list-item]
+        likelihood=[{"value": v, "name": f"L{v}"} for v in (1, 2, 3)],
+        impact=[{"value": v, "name": f"I{v}"} for v in (1, 2, 3, 4)],
+        levels=[{"name": "low", "review_interval_days": 365}, {"name": "high", "review_interval_days": 30}],
         cells=[["low"] * 4, ["low", "low", "high", "high"], ["high"] * 4],
         appetite="low",
     )
@@ -61,7 +63,9 @@ def test_non_square_matrix_is_allowed() -> None:
         (lambda d: d.__setitem__("colour", "red"), "Extra inputs"),
     ],
 )
-def test_inconsistent_matrices_are_refused_with_a_reason(mutate, reason: str) -> None:  # type: ignore[no-untyped-def]
+def test_inconsistent_matrices_are_refused_with_a_reason(
+    mutate: Callable[[dict[str, Any]], object], reason: str
+) -> None:
     data = copy.deepcopy(yaml.safe_load(Path(DEFAULT_MATRIX).read_text()))
     mutate(data)
     with pytest.raises(ValidationError, match=reason):

@@ -1,0 +1,50 @@
+"""A closed cycle's frozen snapshot as a file, by format name: the one choice of format behind both the HTTP
+export and `riskops export`, so the two always give the same file."""
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Literal, TypeGuard, get_args
+
+from sqlmodel import Session
+
+from riskops.reviews import cycles, exports, pdf, xlsx
+from riskops.reviews.models import Content
+from riskops.reviews.movements import movements
+
+Format = Literal["json", "csv", "xlsx", "pdf"]
+FORMATS: tuple[Format, ...] = get_args(Format)
+MEDIA_TYPES: dict[Format, str] = {
+    "json": "application/json",
+    "csv": "text/csv; charset=utf-8",
+    "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    "pdf": "application/pdf",
+}
+
+
+def is_format(name: str) -> TypeGuard[Format]:
+    return name in FORMATS
+
+
+@dataclass(frozen=True)
+class ExportSource:
+    """What a cycle's files are made from, read in one transaction; making them needs no database."""
+
+    content: Content
+    content_hash: str
+    previous: Content | None  # the quarter before's frozen register, which the movements start from
+
+
+def export_source(session: Session, cycle_id: str) -> ExportSource:
+    snapshot = cycles.cycle_snapshot(session, cycle_id)
+    return ExportSource(snapshot.content, snapshot.content_hash, cycles.previous_cycle_content(session, cycle_id))
+
+
+def export(source: ExportSource, file_format: Format) -> bytes | Iterator[bytes]:
+    """The file: CSV as lines, to stream (a large register never sits whole in memory), the others whole."""
+    content, digest = source.content, source.content_hash
+    if file_format == "csv":
+        return (line.encode() for line in exports.csv_lines(content))
+    if file_format == "json":
+        return exports.to_json(content, digest)
+    render = xlsx.render if file_format == "xlsx" else pdf.render
+    return render(content, digest, movements(source.previous, content))

@@ -1,0 +1,75 @@
+"""What moved between two snapshots of the register: risks added, closed, re-rated, overdue, and the period's
+incidents. A pure function of the two contents, so a frozen pair always moves the same way."""
+
+from collections import defaultdict
+from datetime import datetime, timedelta
+from typing import Any
+
+from riskops.reviews.models import Content
+
+MOVEMENT_KINDS = (
+    "added",
+    "closed",
+    "reopened",
+    "level_up",
+    "level_down",
+    "score_changed",
+    "treatment_changed",
+    "overdue_reviews",
+    "acceptances_expired",
+    "acceptances_expiring_next_quarter",
+    "materialised",
+    "incidents_without_risks",
+    "exercises",
+)
+"""Every kind of movement, in the order the API, the XLSX and the PDF list them."""
+
+
+def incident_movement(incident: dict[str, Any]) -> str:
+    """Where a snapshot's incident counts: a drill is an exercise; a real incident materialised the risks it is
+    linked to, and one linked to none is listed apart rather than counted as a risk that happened."""
+    if incident["exercise"]:
+        return "exercises"
+    return "materialised" if incident.get("risks") else "incidents_without_risks"
+
+
+def movements(old: Content | None, new: Content) -> dict[str, Any]:
+    """What moved between two snapshots' contents (old None: everything counts as added)."""
+    before = {r["id"]: r for r in (old or {}).get("risks", [])}
+    levels = [lv["name"] for lv in (new.get("matrix") or {}).get("levels", [])]
+
+    def rank(level: str | None) -> int:
+        return levels.index(level) if level in levels else -1
+
+    out: dict[str, list[Any]] = defaultdict(list)
+    for risk in new["risks"]:
+        ref, was = risk["reference"], before.get(risk["id"])
+        if was is None:
+            out["added"].append(ref)
+            continue
+        if was["status"] == "open" and risk["status"] == "closed":
+            out["closed"].append(ref)
+        if was["status"] == "closed" and risk["status"] == "open":
+            out["reopened"].append(ref)
+        if rank(risk["level"]) > rank(was["level"]):
+            out["level_up"].append({"risk": ref, "from": was["level"], "to": risk["level"]})
+        elif rank(risk["level"]) < rank(was["level"]):
+            out["level_down"].append({"risk": ref, "from": was["level"], "to": risk["level"]})
+        if risk["score"] != was["score"]:
+            out["score_changed"].append({"risk": ref, "from": was["score"], "to": risk["score"]})
+        if risk["treatment"] != was["treatment"]:
+            out["treatment_changed"].append({"risk": ref, "from": was["treatment"], "to": risk["treatment"]})
+    horizon = (datetime.fromisoformat(new["as_of"]) + timedelta(days=92)).isoformat()
+    for risk in new["risks"]:
+        if risk["status"] != "open":
+            continue
+        if risk["overdue"]:
+            out["overdue_reviews"].append(risk["reference"])
+        acceptance = risk["acceptance"]
+        if acceptance and acceptance["expired"]:
+            out["acceptances_expired"].append(risk["reference"])
+        elif acceptance and acceptance["expires_at"] <= horizon:
+            out["acceptances_expiring_next_quarter"].append(risk["reference"])
+    for incident in new["incidents"]:
+        out[incident_movement(incident)].append(incident)
+    return {"from": (old or {}).get("as_of"), "to": new["as_of"], **{k: out.get(k, []) for k in MOVEMENT_KINDS}}

@@ -1,0 +1,148 @@
+"""New risks as checked and scored before they are written, and writing many of them (an import) in a few
+statements per thousand, with all that creating one writes. Callers commit."""
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, insert
+from sqlmodel import Session, select
+
+from riskops import audit
+from riskops.apikeys.service import Principal
+from riskops.audit.models import AuditEntry
+from riskops.clock import now as utcnow
+from riskops.config import Settings
+from riskops.db import table_of
+from riskops.events import service as events
+from riskops.events.models import Event
+from riskops.notices import service as scheduler
+from riskops.risks import history, scheduled
+from riskops.risks.matrices.models import MatrixSpec
+from riskops.risks.models import AssessmentKind, Risk, RiskAssessment, RiskStatus, RiskTag, Treatment, reference
+from riskops.risks.scoring import RATING_COLUMNS
+
+
+@dataclass(frozen=True, slots=True)
+class NewRisk:
+    """A risk checked and scored on one matrix version, not yet written (flat and slotted: an import holds
+    tens of thousands of them while it checks a file, before it takes the write lock)."""
+
+    title: str
+    description: str
+    category: str
+    owner: str
+    treatment: Treatment
+    tags: tuple[str, ...]
+    rationale: str
+    inherent_likelihood: int
+    inherent_impact: int
+    inherent_score: int
+    inherent_level: str
+    residual_likelihood: int | None
+    residual_impact: int | None
+    residual_score: int | None
+    residual_level: str | None
+    acceptance_approver: str | None
+    acceptance_expires_at: datetime | None
+    next_review_at: datetime | None  # set by hand; otherwise it follows from the level when written
+
+
+def new_columns(new: NewRisk, matrix_version: int, spec: MatrixSpec, now: datetime) -> dict[str, Any]:
+    """Every column of a new risk, as create_risk and create_checked write it."""
+    rated = "residual" if new.residual_level is not None else "inherent"
+    level: str = getattr(new, f"{rated}_level")
+    return {
+        "title": new.title, "description": new.description, "category": new.category, "owner": new.owner,
+        "status": RiskStatus.open, "treatment": new.treatment, "matrix_version": matrix_version,
+        "inherent_likelihood": new.inherent_likelihood, "inherent_impact": new.inherent_impact,
+        "inherent_score": new.inherent_score, "inherent_level": new.inherent_level,
+        "residual_likelihood": new.residual_likelihood, "residual_impact": new.residual_impact,
+        "residual_score": new.residual_score, "residual_level": new.residual_level,
+        "score": getattr(new, f"{rated}_score"), "level": level,
+        "acceptance_approver": new.acceptance_approver, "acceptance_expires_at": new.acceptance_expires_at,
+        "created_at": now, "updated_at": now, "last_reviewed_at": now,
+        # schedule_review's rule: the level's interval from the last review (now), unless set by hand
+        "next_review_at": new.next_review_at or now + spec.review_interval(level),
+        "next_review_set_by_hand": new.next_review_at is not None,
+        "closed_at": None, "closure_reason": None, "materialised_at": None, "version": 1,
+    }  # fmt: skip
+
+
+# A batch of an import: large enough for few statements, small enough that its rows stay a few MB.
+_BATCH = 500
+
+
+def insert_checked(
+    session: Session, matrix_version: int, spec: MatrixSpec, risks: Sequence[NewRisk], who: Principal,
+    settings: Settings,
+) -> list[str]:  # fmt: skip
+    """Write the risks a batch at a time; their references, in order."""
+    references: list[str] = []
+    for start in range(0, len(risks), _BATCH):
+        references += _insert_batch(session, matrix_version, spec, risks[start : start + _BATCH], who, settings)
+    return references
+
+
+def _insert_batch(
+    session: Session, matrix_version: int, spec: MatrixSpec, batch: Sequence[NewRisk], who: Principal,
+    settings: Settings,
+) -> list[str]:  # fmt: skip
+    now = utcnow()
+    rows = [new_columns(new, matrix_version, spec, now) for new in batch]
+    ids = _insert_numbered(session, Risk, rows)
+    tags = [{"risk_id": risk_id, "tag": tag} for risk_id, new in zip(ids, batch, strict=True) for tag in new.tags]
+    if tags:
+        session.execute(insert(table_of(RiskTag)), tags)
+    assessments: list[dict[str, Any]] = []
+    entries: list[dict[str, Any]] = []
+    events_out: list[dict[str, Any]] = []
+    notices: list[dict[str, Any]] = []
+    for risk_id, new, columns in zip(ids, batch, rows, strict=True):
+        assessments.append({
+            "risk_id": risk_id, "kind": AssessmentKind.initial, "matrix_version": matrix_version,
+            "rationale": new.rationale, "assessed_by": who.name, "assessed_at": now,
+            **{name: columns[name] for name in RATING_COLUMNS},
+        })  # fmt: skip
+        changes = audit.service.diff({}, history.state_of(columns, new.tags))
+        entries.append({
+            "entity_type": "risk", "entity_id": str(risk_id), "action": "created", "actor": who.name, "at": now,
+            "changes": changes, "note": new.rationale,
+        })  # fmt: skip
+        events_out.append({
+            "type": history.EVENT_FOR["created"], "subject_type": "risk", "subject_id": reference(risk_id),
+            "occurred_at": now, "data": history.event_data(risk_id, columns, who, changes),
+        })  # fmt: skip
+        notices += _creation_notices(risk_id, columns, settings)
+    session.execute(insert(table_of(RiskAssessment)), assessments)
+    session.execute(insert(table_of(AuditEntry)), entries)
+    ids_out = _insert_numbered(session, Event, events_out)
+    events.fan_out_to(session, [Event(id=i, **event) for i, event in zip(ids_out, events_out, strict=True)])
+    scheduler.plan(session, notices)
+    session.flush()  # the deliveries, so that the session lets go of this batch
+    return [reference(risk_id) for risk_id in ids]
+
+
+def _insert_numbered(session: Session, model: type[Risk] | type[Event], rows: list[dict[str, Any]]) -> list[int]:
+    """Insert rows in a few statements and give their new ids, in the order of `rows`."""
+    table = table_of(model)
+    if session.get_bind().dialect.name != "sqlite":
+        numbered = insert(table).returning(table.c.id, sort_by_parameter_order=True)
+        return list(session.execute(numbered, rows).scalars())
+    # SQLite cannot say which returned id is which row's (SQLAlchemy would insert them one by one); but this
+    # transaction holds the only write lock (BEGIN IMMEDIATE), so the ids are those SQLite would give: the next.
+    first = (session.scalar(select(func.max(table.c.id))) or 0) + 1
+    ids = list(range(first, first + len(rows)))
+    session.execute(insert(table), [{**row, "id": row_id} for row, row_id in zip(rows, ids, strict=True)])
+    return ids
+
+
+def _creation_notices(risk_id: int, columns: Mapping[str, Any], settings: Settings) -> list[dict[str, Any]]:
+    """What plan_notices and plan_owner_assigned plan for a new open risk, as rows for one statement a batch."""
+    return [
+        *scheduled.date_notices(
+            risk_id, columns["next_review_at"], columns["treatment"], columns["acceptance_expires_at"], settings
+        ),
+        scheduled.owner_assigned_notice(risk_id, columns["owner"], columns["version"], columns["created_at"]),
+    ]

@@ -1,0 +1,80 @@
+"""A risk and an assessment as the API shows them."""
+
+from typing import Literal
+
+from riskops.clock import now as utcnow
+from riskops.risks.models import (
+    Acceptance,
+    AssessmentPublic,
+    ControlPublic,
+    Risk,
+    RiskAssessment,
+    RiskPublic,
+    ScoredRating,
+)
+from riskops.risks.scoring import is_overdue
+
+
+def present(risk: Risk) -> RiskPublic:
+    now = utcnow()
+    acceptance = None
+    if risk.acceptance_approver is not None and risk.acceptance_expires_at is not None:
+        acceptance = Acceptance(
+            approver=risk.acceptance_approver,
+            expires_at=risk.acceptance_expires_at,
+            expired=risk.acceptance_expires_at <= now,
+        )
+    return RiskPublic(
+        id=risk.id,
+        reference=risk.reference,
+        title=risk.title,
+        description=risk.description,
+        category=risk.category,
+        owner=risk.owner,
+        status=risk.status,
+        treatment=risk.treatment,
+        tags=risk.tags,
+        matrix_version=risk.matrix_version,
+        inherent=_rating_of(risk, "inherent"),
+        residual=_rating_of(risk, "residual"),
+        score=risk.score,
+        level=risk.level,
+        acceptance=acceptance,
+        controls=[ControlPublic.model_validate(c) for c in risk.controls],
+        created_at=risk.created_at,
+        updated_at=risk.updated_at,
+        last_reviewed_at=risk.last_reviewed_at,
+        next_review_at=risk.next_review_at,
+        next_review_set_by_hand=risk.next_review_set_by_hand,
+        overdue=is_overdue(risk.status, risk.next_review_at, now),
+        closed_at=risk.closed_at,
+        closure_reason=risk.closure_reason,
+        materialised_at=risk.materialised_at,
+        version=risk.version,
+    )
+
+
+def present_assessment(a: RiskAssessment) -> AssessmentPublic:
+    return AssessmentPublic(
+        id=a.id,
+        risk_id=a.risk_id,
+        kind=a.kind,
+        matrix_version=a.matrix_version,
+        inherent=_rating_of(a, "inherent"),
+        residual=_rating_of(a, "residual"),
+        rationale=a.rationale,
+        assessed_by=a.assessed_by,
+        assessed_at=a.assessed_at,
+    )
+
+
+def _rating_of(row: Risk | RiskAssessment, which: Literal["inherent", "residual"]) -> ScoredRating | None:
+    likelihood = getattr(row, f"{which}_likelihood")
+    if likelihood is None:
+        return None
+    return ScoredRating(
+        likelihood=likelihood,
+        impact=getattr(row, f"{which}_impact"),
+        score=getattr(row, f"{which}_score"),
+        level=getattr(row, f"{which}_level"),
+    )

@@ -1,0 +1,131 @@
+"""Reading the register: the risk list with its filters and keyset pages, and a risk's assessments."""
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Literal
+
+from sqlalchemy import ColumnElement, and_, exists, func, or_
+from sqlmodel import Session, col, select
+
+from riskops.clock import now as utcnow
+from riskops.errors import Unprocessable, field_error
+from riskops.pagination import decode_cursor, decode_id_cursor, encode_cursor, id_page, malformed_cursor
+from riskops.risks import scheduled
+from riskops.risks.matrices import service as matrices
+from riskops.risks.models import Risk, RiskAssessment, RiskStatus, RiskTag, Treatment
+from riskops.risks.scoring import overdue_clause
+from riskops.risks.service import category_key
+
+SortKey = Literal["score", "-score", "next_review_at", "-next_review_at", "updated_at", "-updated_at", "id", "-id"]
+
+
+@dataclass(frozen=True)
+class RiskFilter:
+    """Each sequence means any of its values; an empty one does not filter."""
+
+    status: Sequence[str] = ()
+    level: Sequence[str] = ()
+    treatment: Sequence[str] = ()
+    category: Sequence[str] = ()
+    owner: Sequence[str] = ()
+    tag: Sequence[str] = ()
+    overdue: bool | None = None
+    q: str | None = None
+
+    def clauses(self, now: datetime) -> list[ColumnElement[bool]]:
+        out: list[ColumnElement[bool]] = []
+        for name in ("status", "level", "treatment"):
+            if values := getattr(self, name):
+                out.append(col(getattr(Risk, name)).in_(sorted(set(values))))
+        if self.category:
+            out.append(_lower_in(col(Risk.category), [category_key(c) for c in self.category]))
+        if self.owner:
+            out.append(_lower_in(col(Risk.owner), [scheduled.owner_key(o) for o in self.owner]))
+        if self.tag:
+            tags = sorted({t.strip().lower() for t in self.tag})
+            out.append(exists().where(col(RiskTag.risk_id) == col(Risk.id), col(RiskTag.tag).in_(tags)))
+        if self.overdue is not None:
+            due = overdue_clause(now)
+            out.append(due if self.overdue else ~due)
+        if self.q:
+            pattern = "%" + self.q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+            out.append(
+                or_(col(Risk.title).ilike(pattern, escape="\\"), col(Risk.description).ilike(pattern, escape="\\"))
+            )
+        return out
+
+
+def _lower_in(column: Any, keys: list[str]) -> ColumnElement[bool]:
+    """lower(column) against lower-cased keys: the form the lower() expression indexes answer."""
+    return func.lower(column).in_(sorted(set(keys)))  # both databases plan IN of one value as =
+
+
+def _check_filter(session: Session, filters: RiskFilter) -> None:
+    """A status, level or treatment that does not exist is a mistake, not an empty list: name the values that do."""
+    known = {
+        "status": [str(s) for s in RiskStatus],
+        "level": matrices.level_names(session) if filters.level else [],
+        "treatment": [str(t) for t in Treatment],
+    }
+    errors = []
+    for name, allowed in known.items():
+        unknown = [v for v in getattr(filters, name) if v not in allowed]
+        if unknown:
+            message = f"unknown {name} {', '.join(map(repr, unknown))}; allowed: {', '.join(allowed)}"
+            errors.append(field_error(("query", name), message, allowed=allowed))
+    if errors:
+        raise Unprocessable(f"{errors[0]['field']}: {errors[0]['message']}", errors=errors)
+
+
+def list_risks(
+    session: Session, filters: RiskFilter, *, sort: SortKey = "-score", cursor: str | None = None, limit: int = 50
+) -> tuple[list[Risk], str | None]:
+    """Keyset pagination on (sort column, id): stable while rows are added or edited elsewhere."""
+    _check_filter(session, filters)
+    descending = sort.startswith("-")
+    name = sort.lstrip("-")
+    column = col(getattr(Risk, name))
+    query = select(Risk).where(*filters.clauses(utcnow()))
+    if cursor is not None:
+        values = decode_cursor(cursor)
+        if len(values) != 3 or values[0] != sort or not isinstance(values[2], int):
+            raise malformed_cursor()
+        last_value, last_id = _cursor_value(name, values[1]), values[2]
+        if name == "id":
+            query = query.where(column < last_id if descending else column > last_id)
+        elif descending:
+            query = query.where(or_(column < last_value, and_(column == last_value, col(Risk.id) < last_id)))
+        else:
+            query = query.where(or_(column > last_value, and_(column == last_value, col(Risk.id) > last_id)))
+    order = [column.desc(), col(Risk.id).desc()] if descending else [column.asc(), col(Risk.id).asc()]
+    rows = list(session.exec(query.order_by(*order).limit(limit + 1)))
+    next_cursor = None
+    if len(rows) > limit:
+        rows = rows[:limit]
+        last = rows[-1]
+        value = getattr(last, name)
+        next_cursor = encode_cursor([sort, value.isoformat() if isinstance(value, datetime) else value, last.id])
+    return rows, next_cursor
+
+
+def _cursor_value(name: str, raw: Any) -> Any:
+    try:
+        if name in ("next_review_at", "updated_at"):
+            return datetime.fromisoformat(raw)
+        if isinstance(raw, int):
+            return raw
+    except (TypeError, ValueError):
+        pass
+    raise malformed_cursor()
+
+
+def list_assessments(
+    session: Session, risk: Risk, *, cursor: str | None = None, limit: int = 50
+) -> tuple[list[RiskAssessment], str | None]:
+    """Newest first; the last page ends with the assessment the risk was created with."""
+    query = select(RiskAssessment).where(RiskAssessment.risk_id == risk.id)
+    before_id = decode_id_cursor(cursor)
+    if before_id is not None:
+        query = query.where(col(RiskAssessment.id) < before_id)
+    return id_page(list(session.exec(query.order_by(col(RiskAssessment.id).desc()).limit(limit + 1))), limit)
