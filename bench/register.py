@@ -27,15 +27,14 @@ from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
-from sqlalchemy import Engine, Table, text
-from sqlmodel import SQLModel
+from sqlalchemy import Engine, text
 
 from riskops.apikeys.models import ApiKeyCreate, Role
 from riskops.apikeys.service import create_key
 from riskops.bootstrap import prepare_database
-from riskops.db import Database, make_engine
+from riskops.db import Database, make_engine, table_of
 from riskops.risks.matrices import service as matrices
 from riskops.risks.matrices.models import MatrixSpec
 from riskops.risks.models import Risk, RiskAssessment, RiskTag
@@ -57,10 +56,6 @@ ASSETS = ("billing platform", "customer database", "payroll", "warehouse systems
 
 
 # ---- seeding ----
-
-
-def table(model: type[SQLModel]) -> Table:
-    return cast(Table, model.__table__)  # type: ignore[attr-defined]  # SQLModel declares no __table__
 
 
 def rate(which: str, likelihood: int, impact: int, spec: MatrixSpec) -> dict[str, Any]:
@@ -152,9 +147,9 @@ def seed_risks(engine: Engine, spec: MatrixSpec, n: int, rng: random.Random) -> 
         )
         tags.extend({"risk_id": rid, "tag": t} for t in rng.sample(TAGS, rng.randint(0, 3)))
     with engine.begin() as conn:
-        conn.execute(table(Risk).insert(), risks)
-        conn.execute(table(RiskAssessment).insert(), assessments)
-        conn.execute(table(RiskTag).insert(), tags)
+        conn.execute(table_of(Risk).insert(), risks)
+        conn.execute(table_of(RiskAssessment).insert(), assessments)
+        conn.execute(table_of(RiskTag).insert(), tags)
     with engine.connect() as conn:  # fold the WAL back so the server starts on a clean file
         conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
         assert conn.execute(text("SELECT count(*) FROM risk")).scalar_one() == n

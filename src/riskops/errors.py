@@ -36,6 +36,14 @@ class BadRequest(DomainError):
     status, slug = 400, "bad-request"
 
 
+class InvalidBody(BadRequest):
+    """A body refused for reasons that name no field of ours (another system's message): `errors` in words."""
+
+    def __init__(self, detail: str, reasons: list[str], **extra: Any):
+        super().__init__(detail, **extra)
+        self.reasons = reasons
+
+
 class Unauthorized(DomainError):
     status, slug = 401, "unauthorized"
 
@@ -66,6 +74,15 @@ class PayloadTooLarge(DomainError):
 
 class Unprocessable(DomainError):
     status, slug = 422, "validation-error"
+
+
+class ProtocolError(DomainError):
+    """A refusal whose shape another system's protocol fixes (PagerDuty's Events API): answered as `body`, not as
+    a problem."""
+
+    def __init__(self, status: int, body: dict[str, Any]):
+        super().__init__(str(body))
+        self.status, self.body = status, body
 
 
 def field_error(loc: list[str | int] | tuple[str | int, ...], message: str, **extra: Any) -> dict[str, Any]:
@@ -132,6 +149,14 @@ def install_handlers(app: FastAPI) -> None:
     async def _domain(request: Request, exc: DomainError) -> JSONResponse:
         return _answer(request, exc.status, exc.slug, exc.detail, errors=exc.errors, **exc.extra)
 
+    @app.exception_handler(InvalidBody)
+    async def _invalid_body(request: Request, exc: InvalidBody) -> JSONResponse:
+        return _answer(request, exc.status, exc.slug, exc.detail, errors=exc.reasons, **exc.extra)
+
+    @app.exception_handler(ProtocolError)
+    async def _protocol(request: Request, exc: ProtocolError) -> JSONResponse:
+        return JSONResponse(exc.body, status_code=exc.status)
+
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
         errors = _validation_errors(exc)
@@ -194,7 +219,9 @@ class ProblemDetails(BaseModel):
     status: int
     detail: str
     instance: str
-    errors: list[FieldProblem] | None = Field(default=None, description="One entry per invalid field.")
+    errors: list[FieldProblem | str] | None = Field(
+        default=None, description="One entry per invalid field; a reason in words where no field applies (an alert)."
+    )
     request_id: str | None = Field(default=None, description="Also in the X-Request-ID header and the server's log.")
 
 
@@ -230,8 +257,13 @@ def _problem_statuses(path: str, method: str, operation: dict[str, Any]) -> set[
     return statuses
 
 
+def problem_answer(description: str) -> dict[str, Any]:
+    """A problem answer for an operation to declare beyond the usual ones: `responses={400: problem_answer(...)}`."""
+    return {"description": description, "content": {PROBLEM_JSON: {"schema": _PROBLEM_REF}}}
+
+
 def _problem_response(status: int) -> dict[str, Any]:
-    response: dict[str, Any] = {"description": _PROBLEMS[status], "content": {PROBLEM_JSON: {"schema": _PROBLEM_REF}}}
+    response = problem_answer(_PROBLEMS[status])
     if status == 503:
         response["headers"] = {"Retry-After": {"description": "Seconds to wait.", "schema": {"type": "integer"}}}
     return response

@@ -1,6 +1,7 @@
 """Every meaningful change writes its event in the same transaction: both commit, or neither."""
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
@@ -13,8 +14,8 @@ from tests.conftest import SETTINGS, WRITER
 from tests.helpers import risk_body, row_counts
 
 
-def _events(client: TestClient, **params: str) -> list[dict]:  # type: ignore[type-arg]
-    items: list[dict] = []  # type: ignore[type-arg]
+def _events(client: TestClient, **params: str) -> list[dict[str, Any]]:
+    items: list[dict[str, Any]] = []
     cursor = None
     while True:
         page = client.get("/api/v1/events", params={**params, "limit": 3, **({"cursor": cursor} if cursor else {})})

@@ -3,6 +3,7 @@
 import asyncio
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -20,9 +21,10 @@ SUMMARY = {
 }
 
 
-def _risk(client: TestClient) -> dict:  # type: ignore[type-arg]
+def _risk(client: TestClient) -> dict[str, Any]:
     body = risk_body(title="Customer data disclosed", category="privacy", inherent={"likelihood": 3, "impact": 4})
-    return client.post("/api/v1/risks", json=body).json()  # type: ignore[no-any-return]
+    created: dict[str, Any] = client.post("/api/v1/risks", json=body).json()
+    return created
 
 
 def _at(value: str) -> datetime:
@@ -125,7 +127,7 @@ def test_step_assign_start_and_overdue(client: TestClient, playbooks: Path, froz
     assert again["steps"][0]["overdue"] is True
 
 
-def first_due(step: dict, incident: dict) -> int:  # type: ignore[type-arg]
+def first_due(step: dict[str, Any], incident: dict[str, Any]) -> int:
     return int((_at(step["due_at"]) - _at(incident["declared_at"])).total_seconds() // 60)
 
 
@@ -197,9 +199,9 @@ def test_bad_declarations_write_nothing(
     playbooks: Path,
     frozen_clock: FrozenClock,
     path: str,
-    body: dict,
+    body: dict[str, Any],
     status: int,
-    field: str | None,  # type: ignore[type-arg]
+    field: str | None,
 ) -> None:
     before = row_counts(engine)
     assert_problem(client.post(path, json=body), status, field)

@@ -52,7 +52,8 @@ def _at(value: str) -> datetime:
 def _declare(client: TestClient, **overrides: Any) -> dict[str, Any]:
     response = client.post("/api/v1/incidents", json={"title": "Payments API down", "severity": "SEV2", **overrides})
     assert response.status_code == 201, response.text
-    return response.json()  # type: ignore[no-any-return]
+    declared: dict[str, Any] = response.json()
+    return declared
 
 
 def _body(action: str, summary: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -66,7 +67,8 @@ def _act(client: TestClient, ref: str, action: str, **kwargs: Any) -> Any:
 def _move(client: TestClient, ref: str, action: str, summary: dict[str, Any] | None = None) -> dict[str, Any]:
     response = _act(client, ref, action, json=_body(action, summary))
     assert response.status_code == 200, response.text
-    return response.json()  # type: ignore[no-any-return]
+    moved: dict[str, Any] = response.json()
+    return moved
 
 
 def _drive_to(client: TestClient, state: str, **overrides: Any) -> dict[str, Any]:

@@ -48,7 +48,7 @@ def _setup(client: TestClient, keys: Keys) -> tuple[dict[str, Any], dict[str, An
 
 
 def _send(client: TestClient, token: str, body: Any) -> httpx.Response:
-    response = client.post(ENDPOINT, json=body, headers=bearer(token))
+    response: httpx.Response = client.post(ENDPOINT, json=body, headers=bearer(token))
     return response
 
 

@@ -110,7 +110,7 @@ def test_acknowledge_or_resolve_for_an_unknown_key_is_accepted_and_ignored(
 
 
 def _without(event: dict[str, Any], *path: str) -> dict[str, Any]:
-    copy = json.loads(json.dumps(event))
+    copy: dict[str, Any] = json.loads(json.dumps(event))
     target = copy
     for part in path[:-1]:
         target = target[part]
@@ -207,7 +207,7 @@ def test_routes_match_component_and_source_and_choose_the_playbook(
     client: TestClient, keys: Keys, playbooks: Path
 ) -> None:
     risk = make_risk(client)
-    routes = [
+    routes: list[dict[str, Any]] = [
         {
             "matchers": [
                 {"label": "component", "op": "=~", "value": "postgres(ql)?|mysql"},

@@ -118,9 +118,9 @@ def test_every_shipped_playbook_activates_with_its_whole_plan(
     assert [r["key"] for r in incident["roles"]] == [r.id for r in spec.roles]
     assert [r["required"] for r in incident["roles"]] == [r.required for r in spec.roles]
     assert [s["key"] for s in incident["steps"]] == [s.id for s in spec.steps]
-    for step, planned in zip(incident["steps"], spec.steps, strict=True):
-        assert _at(step["due_at"]) == declared_at + timedelta(minutes=planned.due_minutes), step["key"]
-        assert step["depends_on"] == planned.depends_on and step["status"] == "pending"
+    for step, planned_step in zip(incident["steps"], spec.steps, strict=True):
+        assert _at(step["due_at"]) == declared_at + timedelta(minutes=planned_step.due_minutes), step["key"]
+        assert step["depends_on"] == planned_step.depends_on and step["status"] == "pending"
 
     assert [m["key"] for m in incident["communications"]] == [c.id for c in spec.communications]
     reference = incident["reference"]

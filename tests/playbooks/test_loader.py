@@ -5,6 +5,7 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -43,7 +44,9 @@ def _edit(path: Path, **changes: object) -> None:
         ({"business_impact": {"rto_minutes": 600, "rpo_minutes": 0, "mtpd_minutes": 60}}, "business_impact", "mtpd"),
     ],
 )
-def test_invalid_file_names_file_field_and_reason(tmp_path: Path, change: dict, field: str, reason: str) -> None:  # type: ignore[type-arg]
+def test_invalid_file_names_file_field_and_reason(
+    tmp_path: Path, change: dict[str, Any], field: str, reason: str
+) -> None:
     directory = _copy(tmp_path, "pr-crisis", "ransomware")
     _edit(directory / "pr-crisis.yaml", **change)
     with pytest.raises(PlaybookFilesInvalid) as caught:

@@ -30,7 +30,8 @@ def _listed(client: TestClient, **params: Any) -> list[tuple[str, str | None]]:
 def _risk(client: TestClient, category: str) -> dict[str, Any]:
     response = client.post("/api/v1/risks", json=risk_body(category=category))
     assert response.status_code == 201, response.text
-    return response.json()  # type: ignore[no-any-return]
+    created: dict[str, Any] = response.json()
+    return created
 
 
 def _publish_naming(client: TestClient, keys: Keys, base: PlaybookSpec, slug: str, refs: list[str]) -> None:

@@ -27,14 +27,14 @@ def app_client(
     engine: Engine, keys: Keys, base_url: str = "http://testserver", **settings: object
 ) -> Iterator[TestClient]:
     """The app with these settings, authenticated as admin; `base_url` is the address requests come in on."""
-    config = Settings(scheduler_enabled=False, **settings)  # type: ignore[arg-type]
+    config = Settings.model_validate({"scheduler_enabled": False, **settings})
     with TestClient(create_app(config, engine=engine), base_url=base_url, headers=keys.headers("admin")) as client:
         yield client
 
 
 @contextmanager
 def sender(engine: Engine, **settings: object) -> Iterator[Worker]:
-    worker = Worker(Database(engine), Settings(smtp_host=None, **settings))  # type: ignore[arg-type]
+    worker = Worker(Database(engine), Settings.model_validate({"smtp_host": None, **settings}))
     try:
         yield worker
     finally:

@@ -21,6 +21,11 @@ class IncidentState(StrEnum):
     closed = "closed"
 
 
+# Still being worked on: the recovery deadlines are watched and an alert's news moves it. The rest have ended.
+OPEN = frozenset({IncidentState.declared, IncidentState.acknowledged, IncidentState.mitigated})
+ENDED = frozenset(IncidentState) - OPEN
+
+
 class StepStatus(StrEnum):
     pending = "pending"
     in_progress = "in-progress"

@@ -8,7 +8,7 @@ from riskops import idempotency
 from riskops.auth import Config, Db, Reader, Writer
 from riskops.crisis import Severity
 from riskops.idempotency import IdempotencyKey
-from riskops.incidents import service
+from riskops.incidents import declaration, plan, queries, service, timeline
 from riskops.incidents.models import (
     Activation,
     Assignment,
@@ -43,7 +43,7 @@ def declare(
     """Declare an incident; with `playbook`, its plan is activated in the same transaction."""
 
     def work(session: Session) -> IncidentPublic:
-        return service.present(session, service.declare(session, data, who, config))
+        return queries.present(session, declaration.declare(session, data, who, config))
 
     fingerprint = idempotency.fingerprint("POST", router.prefix, data)
     replayed, body = idempotency.run_once(db, who, idempotency_key, fingerprint, work)
@@ -62,7 +62,7 @@ def activate(
 
     def work(session: Session) -> IncidentPublic:
         playbooks.get_version(session, slug, data.version)  # the path names the playbook: 404 if there is none
-        return service.present(session, service.declare(session, create, who, config))
+        return queries.present(session, declaration.declare(session, create, who, config))
 
     fingerprint = idempotency.fingerprint("POST", f"{activation.prefix}/{slug}/activate", data)
     replayed, body = idempotency.run_once(db, who, idempotency_key, fingerprint, work)
@@ -90,7 +90,7 @@ def list_incidents(
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
 ) -> Page[IncidentSummaryPublic]:
     with db.read() as session:
-        items, next_cursor = service.list_incidents(
+        items, next_cursor = queries.list_incidents(
             session, exercise=exercise, state=state, severity=severity, playbook=playbook, risk=risk, q=q,
             cursor=cursor, limit=limit,
         )  # fmt: skip
@@ -101,13 +101,13 @@ def list_incidents(
 def incident_counts(db: Db, _: Reader, exercise: bool = False) -> IncidentCounts:
     """Incidents by state and severity; exercises are counted apart."""
     with db.read() as session:
-        return service.counts(session, exercise=exercise)
+        return queries.counts(session, exercise=exercise)
 
 
 @router.get("/{incident_ref}")
 def get_incident(incident_ref: str, db: Db, _: Reader) -> IncidentPublic:
     with db.read() as session:
-        return service.present(session, service.get_incident(session, incident_ref))
+        return queries.present(session, service.get_incident(session, incident_ref))
 
 
 def _move(
@@ -117,7 +117,7 @@ def _move(
     with db.write() as session:
         incident = service.get_incident(session, incident_ref, for_update=True)
         service.transition(session, incident, action, who, config, note=note, closure=closure)
-        return service.present(session, incident)
+        return queries.present(session, incident)
 
 
 # The body of a state move is optional: no body at all, {} or {"note": ...}.
@@ -160,15 +160,15 @@ def close(incident_ref: str, data: Closure, db: Db, who: Writer, config: Config)
 def assign_role(incident_ref: str, role_key: str, data: Assignment, db: Db, who: Writer) -> RolePublic:
     with db.write() as session:
         incident = service.get_for_change(session, incident_ref)
-        return RolePublic.model_validate(service.assign_role(session, incident, role_key, data.assignee, who))
+        return RolePublic.model_validate(plan.assign_role(session, incident, role_key, data.assignee, who))
 
 
 def _step(
-    db: Db, incident_ref: str, key: str, action: service.StepAction, who: Writer, **kwargs: str | None
+    db: Db, incident_ref: str, key: str, action: plan.StepAction, who: Writer, **kwargs: str | None
 ) -> StepPublic:
     with db.write() as session:
         incident = service.get_for_change(session, incident_ref)
-        return StepPublic.model_validate(service.change_step(session, incident, key, action, who, **kwargs))
+        return StepPublic.model_validate(plan.change_step(session, incident, key, action, who, **kwargs))
 
 
 @router.put("/{incident_ref}/steps/{step_key}/assignee")
@@ -200,14 +200,14 @@ def skip_step(incident_ref: str, step_key: str, data: SkipRequest, db: Db, who: 
 def message_sent(incident_ref: str, message_key: str, data: MessageSent, db: Db, who: Writer) -> MessagePublic:
     with db.write() as session:
         incident = service.get_for_change(session, incident_ref)
-        return MessagePublic.model_validate(service.mark_message_sent(session, incident, message_key, who, data.note))
+        return MessagePublic.model_validate(plan.mark_message_sent(session, incident, message_key, who, data.note))
 
 
 @router.post("/{incident_ref}/notes", status_code=status.HTTP_201_CREATED)
 def add_note(incident_ref: str, data: NoteCreate, db: Db, who: Writer) -> TimelineEntryPublic:
     with db.write() as session:
         incident = service.get_for_change(session, incident_ref)
-        entry = service.add_note(session, incident, data.text, who)
+        entry = timeline.add_note(session, incident, data.text, who)
         session.flush()
         return TimelineEntryPublic.model_validate(entry)
 
@@ -218,7 +218,7 @@ def get_timeline(
 ) -> Page[TimelineEntryPublic]:
     """Everything that happened, oldest first, with who and when."""
     with db.read() as session:
-        rows, next_cursor = service.timeline(
+        rows, next_cursor = timeline.timeline(
             session, service.get_incident(session, incident_ref), cursor=cursor, limit=limit
         )
         return Page(items=[TimelineEntryPublic.model_validate(r) for r in rows], next_cursor=next_cursor)

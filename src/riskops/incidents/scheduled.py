@@ -1,7 +1,8 @@
-"""An incident's deadlines: escalation while unacknowledged, the recovery-time and MTPD deadlines while
-unresolved, and every step and communication deadline until it is done, skipped or sent."""
+"""An incident's notices: which it has in each state, planning and dropping them as it moves, and acting on
+them when they fall due."""
 
 from datetime import datetime, timedelta
+from enum import StrEnum
 from typing import Any
 
 from sqlmodel import Session, col, select
@@ -11,6 +12,7 @@ from riskops.events import service as events
 from riskops.incidents.escalations import service as escalations
 from riskops.incidents.escalations.models import PolicySpec
 from riskops.incidents.models import (
+    OPEN,
     UNFINISHED_STEP,
     UNSENT_MESSAGE,
     Incident,
@@ -22,6 +24,7 @@ from riskops.mail import service as mail
 from riskops.notices import service as scheduler
 from riskops.notices.models import Notice
 from riskops.notices.service import NoticeHandler
+from riskops.playbooks import service as playbooks
 
 STEP_DUE, STEP_OVERDUE = "step.due", "step.overdue"
 MESSAGE_DUE, MESSAGE_OVERDUE = "communication.due", "communication.overdue"
@@ -31,7 +34,6 @@ ESCALATION = escalations.ESCALATION
 # The incident's watched deadlines: the field each is due at, its warning and the notice when it passes.
 WATCHED = {"breach_at": (BREACH_IMMINENT, BREACHED), "mtpd_at": (MTPD_IMMINENT, MTPD_BREACHED)}
 _WATCHED_FIELD = {kind: field for field, kinds in WATCHED.items() for kind in kinds}
-OPEN = (IncidentState.declared, IncidentState.acknowledged, IncidentState.mitigated)
 
 Obligation = IncidentStep | IncidentMessage
 # A notice's subject_type: the reminder and overdue kinds, and the statuses in which the item is still owed.
@@ -39,6 +41,83 @@ OBLIGATIONS: dict[str, tuple[tuple[str, str], tuple[str, ...]]] = {
     "step": ((STEP_DUE, STEP_OVERDUE), UNFINISHED_STEP),
     "message": ((MESSAGE_DUE, MESSAGE_OVERDUE), UNSENT_MESSAGE),
 }
+
+
+class Watch(StrEnum):
+    """What an incident's notices are about."""
+
+    escalation = "escalation"
+    deadlines = "deadlines"  # the RTO and the MTPD
+    obligations = "obligations"  # the steps and communications still owed
+
+
+KINDS: dict[Watch, tuple[str, ...]] = {
+    Watch.escalation: (ESCALATION,),
+    Watch.deadlines: tuple(_WATCHED_FIELD),
+    Watch.obligations: tuple(kind for kinds, _ in OBLIGATIONS.values() for kind in kinds),
+}
+
+
+def watches(state: IncidentState) -> frozenset[Watch]:
+    """What an incident in this state has notices for, and nothing else: escalation until someone acknowledges
+    it, the RTO and MTPD while it is open, its steps and communications until it is closed."""
+    kept = set() if state == IncidentState.closed else {Watch.obligations}
+    if state in OPEN:
+        kept.add(Watch.deadlines)
+    if state == IncidentState.declared:
+        kept.add(Watch.escalation)
+    return frozenset(kept)
+
+
+def reschedule(
+    session: Session, incident: Incident, previous: IncidentState | None, settings: Settings,
+    *, policy: PolicySpec | None = None,
+) -> None:  # fmt: skip
+    """Bring the incident's notices in line with its state: plan what it starts watching, coming from `previous`
+    (None: just declared, its plan flushed), and drop what it does not watch. `policy`: the escalation policy,
+    when the caller has it already."""
+    watching = watches(incident.state)
+    starts = watching - (watches(previous) if previous is not None else frozenset())
+    planned: list[dict[str, Any]] = []
+    if starts & {Watch.escalation, Watch.deadlines}:
+        policy = policy or _escalation_policy(session, incident)
+        if Watch.escalation in starts:
+            planned += escalations.incident_notices(incident.id, incident.declared_at, policy)
+        if Watch.deadlines in starts:
+            planned += _deadline_notices(incident, policy, settings)
+    if Watch.obligations in starts:
+        for row in _owed(session, incident):
+            planned += _obligation_notices(incident, row, settings)
+    scheduler.plan(session, planned)
+    stops = [watch for watch in Watch if watch not in watching]
+    dropped = [kind for watch in stops if watch != Watch.obligations for kind in KINDS[watch]]
+    if dropped:
+        scheduler.cancel(session, "incident", incident.id, dropped)
+    if Watch.obligations in stops:  # closed: even the optional items left open
+        for row in _owed(session, incident):
+            cancel_obligation(session, row)
+
+
+def _escalation_policy(session: Session, incident: Incident) -> PolicySpec:
+    spec = (
+        playbooks.get_version(session, incident.playbook_slug, incident.playbook_version).parsed()
+        if incident.playbook_slug
+        else None
+    )
+    return escalations.resolve(session, spec.escalation_policy if spec else None)
+
+
+def _owed(session: Session, incident: Incident) -> list[Obligation]:
+    steps = select(IncidentStep).where(
+        IncidentStep.incident_id == incident.id, col(IncidentStep.status).in_(UNFINISHED_STEP)
+    )
+    messages = select(IncidentMessage).where(
+        IncidentMessage.incident_id == incident.id, col(IncidentMessage.status).in_(UNSENT_MESSAGE)
+    )
+    return [
+        *session.exec(steps.order_by(col(IncidentStep.position))),
+        *session.exec(messages.order_by(col(IncidentMessage.position))),
+    ]
 
 
 def event_data(incident: Incident, **extra: Any) -> dict[str, Any]:
@@ -55,17 +134,7 @@ def _iso(at: datetime | None) -> str | None:
     return at.isoformat() if at else None
 
 
-def plan_on_declare(
-    session: Session, incident: Incident, policy: PolicySpec, obligations: list[Obligation], settings: Settings
-) -> None:
-    planned = escalations.incident_notices(incident.id, incident.declared_at, policy)
-    planned += deadline_notices(incident, policy, settings)
-    for row in obligations:
-        planned += obligation_notices(incident, row, settings)
-    scheduler.plan(session, planned)
-
-
-def deadline_notices(incident: Incident, policy: PolicySpec, settings: Settings) -> list[dict[str, Any]]:
+def _deadline_notices(incident: Incident, policy: PolicySpec, settings: Settings) -> list[dict[str, Any]]:
     """For each watched deadline (RTO, MTPD), a warning before it runs out and a notice when it has, to every
     target of the escalation policy."""
     webhooks, emails = escalations.all_targets(policy)
@@ -84,7 +153,7 @@ def deadline_notices(incident: Incident, policy: PolicySpec, settings: Settings)
     return planned
 
 
-def obligation_notices(incident: Incident, row: Obligation, settings: Settings) -> list[dict[str, Any]]:
+def _obligation_notices(incident: Incident, row: Obligation, settings: Settings) -> list[dict[str, Any]]:
     """A reminder before a step's or communication's deadline and a notice at it; a deadline already past when
     the incident is declared (counted from an earlier detection) is reminded of at once."""
     subject_type = _subject_type(row)
@@ -95,28 +164,6 @@ def obligation_notices(incident: Incident, row: Obligation, settings: Settings) 
         scheduler.notice(reminder_kind, subject_type, row.id, ref, max(incident.declared_at, reminder), data),
         scheduler.notice(overdue_kind, subject_type, row.id, ref, max(incident.declared_at, row.due_at), data),
     ]
-
-
-def cancel_escalation(session: Session, incident: Incident) -> None:
-    scheduler.cancel(session, "incident", incident.id, (ESCALATION,))
-
-
-def cancel_deadlines(session: Session, incident: Incident) -> None:
-    """Resolved: no more escalation, RTO or MTPD notices (the steps and messages still owed keep theirs)."""
-    scheduler.cancel(session, "incident", incident.id, (ESCALATION, *_WATCHED_FIELD))
-
-
-def cancel_all(session: Session, incident: Incident) -> None:
-    """Closed: nothing more is owed, not even the optional items left open."""
-    cancel_deadlines(session, incident)
-    steps = select(IncidentStep).where(
-        IncidentStep.incident_id == incident.id, col(IncidentStep.status).in_(UNFINISHED_STEP)
-    )
-    messages = select(IncidentMessage).where(
-        IncidentMessage.incident_id == incident.id, col(IncidentMessage.status).in_(UNSENT_MESSAGE)
-    )
-    for row in [*session.exec(steps), *session.exec(messages)]:
-        cancel_obligation(session, row)
 
 
 def cancel_obligation(session: Session, row: Obligation) -> None:
@@ -131,7 +178,7 @@ def _subject_type(row: Obligation) -> str:
 def escalate(session: Session, notice: Notice, settings: Settings) -> None:
     """Still unacknowledged at this level's time: notify the level's targets."""
     incident = session.get(Incident, notice.subject_id)
-    if incident is None or incident.state != IncidentState.declared:
+    if incident is None or Watch.escalation not in watches(incident.state):
         return  # acknowledged meanwhile: escalation stops
     extra = {k: notice.data[k] for k in ("policy", "level", "round")}
     _notify(session, incident, "incident.escalated", notice, **extra)
@@ -143,7 +190,7 @@ def watch_deadline(session: Session, notice: Notice, settings: Settings) -> None
     if incident is None:
         return
     at = getattr(incident, _WATCHED_FIELD[notice.kind])
-    if incident.state in OPEN and at is not None and at == datetime.fromisoformat(notice.ref):
+    if Watch.deadlines in watches(incident.state) and at is not None and at == datetime.fromisoformat(notice.ref):
         _notify(session, incident, notice.kind, notice)
 
 
@@ -155,7 +202,7 @@ def remind_obligation(session: Session, notice: Notice, settings: Settings) -> N
         else session.get(IncidentMessage, notice.subject_id)
     )
     incident = session.get(Incident, notice.data["incident_id"])
-    if row is None or incident is None or incident.state == IncidentState.closed:
+    if row is None or incident is None or Watch.obligations not in watches(incident.state):
         return
     if row.status not in OBLIGATIONS[notice.subject_type][1] or row.due_at != datetime.fromisoformat(notice.ref):
         return
@@ -183,7 +230,7 @@ def _notify(session: Session, incident: Incident, kind: str, notice: Notice, **e
 
 
 NOTICE_HANDLERS: dict[str, NoticeHandler] = {
-    ESCALATION: escalate,
-    **dict.fromkeys(_WATCHED_FIELD, watch_deadline),
-    **dict.fromkeys((STEP_DUE, STEP_OVERDUE, MESSAGE_DUE, MESSAGE_OVERDUE), remind_obligation),
+    **dict.fromkeys(KINDS[Watch.escalation], escalate),
+    **dict.fromkeys(KINDS[Watch.deadlines], watch_deadline),
+    **dict.fromkeys(KINDS[Watch.obligations], remind_obligation),
 }

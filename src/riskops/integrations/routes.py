@@ -1,21 +1,16 @@
 """Inbound alert endpoints (authenticated by the integration's token) and their administration."""
 
-import json
-import time
-import uuid
 from collections.abc import Callable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, status
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ValidationError
-from sqlalchemy.exc import IntegrityError
 from starlette.concurrency import run_in_threadpool
 
 from riskops.auth import Admin, Db
 from riskops.config import Settings
-from riskops.db import Database, storable
-from riskops.errors import PayloadTooLarge, Unauthorized
+from riskops.db import Database
+from riskops.errors import PayloadTooLarge, problem_answer
 from riskops.integrations import service
 from riskops.integrations.models import (
     AlertmanagerPayload,
@@ -25,12 +20,10 @@ from riskops.integrations.models import (
     IntegrationCreated,
     IntegrationKind,
     IntegrationPublic,
-    PagerDutyEvent,
-    ReceivedAlert,
     ReceivedAlertPublic,
 )
+from riskops.integrations.signals import Signal, from_alertmanager, from_generic
 from riskops.pagination import Page
-from riskops.webhooks import signing
 
 admin = APIRouter(prefix="/api/v1/integrations", tags=["integrations"])
 inbound = APIRouter(prefix="/api/v1/inbound", tags=["inbound alerts"])
@@ -91,51 +84,16 @@ def _token(request: Request) -> str | None:
 
 
 def _authenticate(db: Database, token: str | None, kind: IntegrationKind) -> Integration:
-    if token:
-        with db.read() as session:
-            integration = service.by_token(session, token, kind)
-        if integration is not None:
-            return integration
-    raise Unauthorized(f"A valid {kind} integration token is required (Authorization: Bearer, or ?token=).")
+    with db.read() as session:
+        return service.authenticate(session, token, kind)
 
 
-def _process(
-    db: Database, settings: Settings, integration: Integration, signal: service.Signal, body: bytes
-) -> ReceivedAlert:
-    """One unit of work; a racing duplicate that lost the open-group index is applied again, and attaches."""
-    for attempt in range(3):
-        try:
-            with db.write() as session:
-                return service.handle(session, integration, signal, body, settings)
-        except IntegrityError:
-            if attempt == 2:
-                raise
-    raise AssertionError("unreachable")
-
-
-class Rejected(Exception):
-    def __init__(self, reasons: list[str]):
-        super().__init__("; ".join(reasons))
-        self.reasons = reasons
-
-
-def _parse(db: Database, integration: Integration, body: bytes, model: type[BaseModel]) -> Any:
-    """The body as `model`; otherwise it is kept as rejected, with the reasons, and Rejected is raised."""
-    try:
-        return model.model_validate(json.loads(body))
-    except (ValueError, ValidationError) as exc:
-        errors = exc.errors() if isinstance(exc, ValidationError) else [{"loc": (), "msg": f"not JSON: {exc}"}]
-        reasons = ["{}: {}".format(".".join(str(p) for p in e["loc"]) or "body", e["msg"]) for e in errors]
-        _reject(db, integration, body, reasons)
-        raise Rejected(reasons) from exc
-
-
-def _reject(db: Database, integration: Integration, body: bytes, reasons: list[str]) -> None:
-    with db.write() as session:
-        service.reject(session, integration, body, "; ".join(reasons))
-
-
-def _answer(receipt: ReceivedAlert) -> JSONResponse:
+async def _receive(
+    request: Request, db: Database, integration: Integration, body: bytes, model: type[service.Alert],
+    to_signal: Callable[[service.Alert], Signal],
+) -> JSONResponse:  # fmt: skip
+    settings = _settings(request)
+    receipt = await run_in_threadpool(service.receive, db, integration, body, model, to_signal, settings)
     return JSONResponse(
         {"status": "ok", "outcome": receipt.outcome, "detail": receipt.detail, "incident_id": receipt.incident_id,
          "received_alert_id": receipt.id},
@@ -143,72 +101,67 @@ def _answer(receipt: ReceivedAlert) -> JSONResponse:
     )  # fmt: skip
 
 
-def _bad(reasons: list[str]) -> JSONResponse:
-    return JSONResponse(
-        {"type": "https://riskops.dev/problems/invalid-alert", "title": "Bad Request", "status": 400,
-         "detail": "The alert body is invalid; it was kept for inspection and changed nothing.", "errors": reasons},
-        status_code=400, media_type="application/problem+json",
-    )  # fmt: skip
+# Read raw (size-limited, then parsed as the sender's format), the body is not seen by FastAPI: declared here.
+_JSON_BODY: dict[str, Any] = {
+    "requestBody": {"required": True, "content": {"application/json": {"schema": {"type": "object"}}}}
+}
+_INVALID_ALERT = problem_answer("The body is not the sender's format; it is kept as rejected, `errors` says why.")
 
 
-async def _receive(
-    request: Request, db: Database, integration: Integration, body: bytes, model: type[BaseModel],
-    to_signal: Callable[[Any], service.Signal],
-) -> JSONResponse:  # fmt: skip
-    try:
-        parsed = await run_in_threadpool(_parse, db, integration, body, model)
-    except Rejected as exc:
-        return _bad(exc.reasons)
-    return _answer(await run_in_threadpool(_process, db, _settings(request), integration, to_signal(parsed), body))
-
-
-@inbound.post("/alertmanager", status_code=status.HTTP_202_ACCEPTED)
+@inbound.post(
+    "/alertmanager", status_code=status.HTTP_202_ACCEPTED, openapi_extra=_JSON_BODY, responses={400: _INVALID_ALERT}
+)
 async def alertmanager(request: Request, db: Db) -> JSONResponse:
     """Alertmanager's webhook receiver body (version 4), as Alertmanager sends it."""
     body = await _body(request)
     integration = await run_in_threadpool(_authenticate, db, _token(request), IntegrationKind.alertmanager)
-    return await _receive(request, db, integration, body, AlertmanagerPayload, service.from_alertmanager)
+    return await _receive(request, db, integration, body, AlertmanagerPayload, from_alertmanager)
 
 
-@inbound.post("/generic", status_code=status.HTTP_202_ACCEPTED)
+@inbound.post(
+    "/generic", status_code=status.HTTP_202_ACCEPTED, openapi_extra=_JSON_BODY, responses={400: _INVALID_ALERT}
+)
 async def generic(request: Request, db: Db) -> JSONResponse:
     """riskops' generic alert shape, with the integration token."""
     body = await _body(request)
     integration = await run_in_threadpool(_authenticate, db, _token(request), IntegrationKind.generic)
-    return await _receive(request, db, integration, body, GenericAlert, service.from_generic)
+    return await _receive(request, db, integration, body, GenericAlert, from_generic)
 
 
-@inbound.post("/generic/{integration_id}", status_code=status.HTTP_202_ACCEPTED)
+@inbound.post(
+    "/generic/{integration_id}",
+    status_code=status.HTTP_202_ACCEPTED,
+    openapi_extra=_JSON_BODY,
+    responses={400: _INVALID_ALERT},
+)
 async def generic_signed(integration_id: int, request: Request, db: Db) -> JSONResponse:
     """The generic shape, signed with Standard Webhooks (webhook-id, webhook-timestamp, webhook-signature)."""
     body = await _body(request)
-    h = request.headers
 
     def check() -> Integration:
         with db.read() as session:
-            integration = session.get(Integration, integration_id) if storable(integration_id) else None
-        if (
-            integration is None or integration.kind != IntegrationKind.generic or not integration.signing_secret
-            or not signing.verify(
-                integration.signing_secret, h.get("webhook-id", ""), h.get("webhook-timestamp", ""), body,
-                h.get("webhook-signature", ""), now=time.time(),
-            )
-        ):  # fmt: skip
-            raise Unauthorized("A valid Standard Webhooks signature from this integration is required.")
-        return integration
+            return service.authenticate_signed(session, integration_id, request.headers, body)
 
     integration = await run_in_threadpool(check)
-    return await _receive(request, db, integration, body, GenericAlert, service.from_generic)
+    return await _receive(request, db, integration, body, GenericAlert, from_generic)
 
 
 # PagerDuty's own contract, answered as PagerDuty answers: a JSON event in, {"status", ...} out.
-_PAGERDUTY_ANSWER = {"type": "object", "properties": {"status": {"type": "string"}, "message": {"type": "string"}}}
+_PAGERDUTY_ANSWER = {
+    "type": "object",
+    "properties": {
+        "status": {"type": "string"},
+        "message": {"type": "string"},
+        "dedup_key": {"type": "string"},
+        "errors": {"type": "array", "items": {"type": "string"}},
+    },
+}
 
 
 @inbound.post(
     "/pagerduty/v2/enqueue",
     status_code=status.HTTP_202_ACCEPTED,
-    openapi_extra={"requestBody": {"required": True, "content": {"application/json": {"schema": {"type": "object"}}}}},
+    openapi_extra=_JSON_BODY,
     responses={
         202: {"description": "Accepted", "content": {"application/json": {"schema": _PAGERDUTY_ANSWER}}},
         400: {"description": "Invalid event", "content": {"application/json": {"schema": _PAGERDUTY_ANSWER}}},
@@ -217,35 +170,10 @@ _PAGERDUTY_ANSWER = {"type": "object", "properties": {"status": {"type": "string
 async def pagerduty(request: Request, db: Db) -> JSONResponse:
     """PagerDuty Events API v2: `routing_key` is the integration token; answers as PagerDuty does."""
     body = await _body(request)
-    try:
-        data = json.loads(body)
-    except ValueError:
-        return _pd_invalid(["Invalid JSON"])
-    token = data.get("routing_key") if isinstance(data, dict) else None
+    token = service.pagerduty_routing_key(body)
     integration = await run_in_threadpool(_authenticate, db, token, IntegrationKind.pagerduty)
-    try:
-        event: PagerDutyEvent = await run_in_threadpool(_parse, db, integration, body, PagerDutyEvent)
-    except Rejected as exc:
-        return _pd_invalid(exc.reasons)
-    problems = []
-    if event.event_action == "trigger" and event.payload is None:
-        problems.append("'payload' is missing or blank")
-    if event.event_action != "trigger" and not event.dedup_key:
-        problems.append("'dedup_key' is missing or blank")
-    if problems:
-        await run_in_threadpool(_reject, db, integration, body, problems)
-        return _pd_invalid(problems)
-    dedup_key = event.dedup_key or uuid.uuid4().hex
-    await run_in_threadpool(
-        _process, db, _settings(request), integration, service.from_pagerduty(event, dedup_key), body
-    )
+    dedup_key = await run_in_threadpool(service.receive_pagerduty, db, integration, body, _settings(request))
     return JSONResponse(
         {"status": "success", "message": "Event processed", "dedup_key": dedup_key},
         status_code=status.HTTP_202_ACCEPTED,
-    )
-
-
-def _pd_invalid(errors: list[str]) -> JSONResponse:
-    return JSONResponse(
-        {"status": "invalid event", "message": "Event object is invalid", "errors": errors}, status_code=400
     )

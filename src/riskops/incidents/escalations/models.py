@@ -12,7 +12,7 @@ from riskops.db import UTCDateTime, primary_key
 DEFAULT_POLICY = "default"
 
 
-class Level(BaseModel):
+class EscalationLevel(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     wait_minutes: StrictInt = PydField(
@@ -30,7 +30,7 @@ class PolicySpec(BaseModel):
 
     name: str = PydField(min_length=1, max_length=64, pattern=POLICY_NAME)
     description: str = PydField(default="", max_length=500)
-    levels: list[Level] = PydField(min_length=1, max_length=20)
+    levels: list[EscalationLevel] = PydField(min_length=1, max_length=20)
     repeat: StrictInt = PydField(
         default=0, ge=0, le=10, description="Times to run the levels again after the last one."
     )

@@ -10,7 +10,7 @@ from riskops.apikeys.service import Principal
 from riskops.clock import now as utcnow
 from riskops.errors import NotFound, Unprocessable, field_error
 from riskops.events.models import WebhookSubscription
-from riskops.incidents.escalations.models import DEFAULT_POLICY, EscalationPolicy, Level, PolicySpec
+from riskops.incidents.escalations.models import DEFAULT_POLICY, EscalationLevel, EscalationPolicy, PolicySpec
 from riskops.notices import service as scheduler
 
 ESCALATION = "incident.escalation"
@@ -18,7 +18,7 @@ ESCALATION = "incident.escalation"
 BUILTIN_DEFAULT = PolicySpec(
     name=DEFAULT_POLICY,
     description="Escalate to incident.escalated subscribers after 5, 15 and 30 minutes without acknowledgement.",
-    levels=[Level(wait_minutes=5), Level(wait_minutes=10), Level(wait_minutes=15)],
+    levels=[EscalationLevel(wait_minutes=5), EscalationLevel(wait_minutes=10), EscalationLevel(wait_minutes=15)],
 )
 
 
@@ -67,7 +67,7 @@ def resolve(session: Session, name: str | None) -> PolicySpec:
     return BUILTIN_DEFAULT
 
 
-def incident_notices(incident_id: int | None, declared_at: datetime, policy: PolicySpec) -> list[dict[str, Any]]:
+def incident_notices(incident_id: int, declared_at: datetime, policy: PolicySpec) -> list[dict[str, Any]]:
     """One notice per level and round, due at the declaration plus the waits so far."""
     due, planned = declared_at, []
     for round_no in range(policy.repeat + 1):

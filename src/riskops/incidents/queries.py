@@ -1,0 +1,124 @@
+"""Reading incidents: one incident as the API shows it, the list, and the counts."""
+
+from collections import Counter
+from collections.abc import Sequence
+
+from sqlmodel import Session, col, or_, select
+
+from riskops.clock import now as utcnow
+from riskops.crisis import Severity
+from riskops.incidents.models import (
+    UNFINISHED_STEP,
+    UNSENT_MESSAGE,
+    Incident,
+    IncidentCounts,
+    IncidentMessage,
+    IncidentPublic,
+    IncidentRisk,
+    IncidentRole,
+    IncidentState,
+    IncidentStep,
+    IncidentSummaryPublic,
+    MessagePublic,
+    PostIncidentSummary,
+    RolePublic,
+    StepPublic,
+)
+from riskops.incidents.service import TRANSITIONS, measures
+from riskops.pagination import decode_id_cursor, id_page
+from riskops.risks import service as risks
+from riskops.risks.models import reference
+
+
+def summarise(incident: Incident, risk_ids: list[str]) -> IncidentSummaryPublic:
+    return IncidentSummaryPublic(
+        id=incident.id, reference=incident.reference, title=incident.title, severity=incident.severity,
+        state=incident.state, exercise=incident.is_exercise, playbook=incident.playbook_slug,
+        playbook_version=incident.playbook_version, declared_at=incident.declared_at, breach_at=incident.breach_at,
+        risk_ids=risk_ids,
+    )  # fmt: skip
+
+
+def present(session: Session, incident: Incident) -> IncidentPublic:
+    now = utcnow()
+    where = {"incident_id": incident.id}
+    roles = session.exec(select(IncidentRole).filter_by(**where).order_by(col(IncidentRole.id))).all()
+    steps = session.exec(select(IncidentStep).filter_by(**where).order_by(col(IncidentStep.position))).all()
+    messages = session.exec(select(IncidentMessage).filter_by(**where).order_by(col(IncidentMessage.position))).all()
+    # Owed and past due, whatever the incident's state: resolving does not discharge an obligation.
+    step_views = [
+        StepPublic.model_validate(s).model_copy(update={"overdue": s.status in UNFINISHED_STEP and s.due_at < now})
+        for s in steps
+    ]
+    message_views = [
+        MessagePublic.model_validate(m).model_copy(update={"overdue": m.status in UNSENT_MESSAGE and m.due_at < now})
+        for m in messages
+    ]
+    base = summarise(incident, _risk_refs(session, [incident.id])[incident.id])
+    return IncidentPublic(
+        **base.model_dump(),
+        description=incident.description, declared_by=incident.declared_by, detected_at=incident.detected_at,
+        acknowledged_at=incident.acknowledged_at, acknowledged_by=incident.acknowledged_by,
+        acknowledged_automatically=incident.acknowledged_automatically, mitigated_at=incident.mitigated_at,
+        resolved_at=incident.resolved_at, closed_at=incident.closed_at, rto_minutes=incident.rto_minutes,
+        mtpd_minutes=incident.mtpd_minutes, mtpd_at=incident.mtpd_at,
+        allowed_transitions=sorted(TRANSITIONS[incident.state]),
+        unfilled_required_roles=[r.key for r in roles if r.required and r.assignee is None],
+        measures=measures(incident),
+        summary=PostIncidentSummary.model_validate(incident.summary) if incident.summary else None,
+        objectives_met=incident.objectives_met,
+        roles=[RolePublic.model_validate(r) for r in roles], steps=step_views, communications=message_views,
+        version=incident.version,
+    )  # fmt: skip
+
+
+def list_incidents(
+    session: Session, *, exercise: bool = False, state: Sequence[IncidentState] = (),
+    severity: Sequence[Severity] = (), playbook: str | None = None, risk: str | None = None, q: str | None = None,
+    cursor: str | None = None, limit: int = 50,
+) -> tuple[list[IncidentSummaryPublic], str | None]:  # fmt: skip
+    """Newest first. Exercises are listed apart: exercise=true lists only drills, false only real incidents.
+    `q` finds text in the title or description, whatever its case."""
+    query = select(Incident).where(Incident.is_exercise == exercise)
+    if q:
+        query = query.where(
+            or_(
+                col(Incident.title).icontains(q, autoescape=True),
+                col(Incident.description).icontains(q, autoescape=True),
+            )
+        )
+    if state:  # several values mean any of them
+        query = query.where(col(Incident.state).in_(state))
+    if severity:
+        query = query.where(col(Incident.severity).in_(severity))
+    if playbook is not None:
+        query = query.where(Incident.playbook_slug == playbook)
+    if risk is not None:
+        linked = select(IncidentRisk.incident_id).where(IncidentRisk.risk_id == risks.parse_risk_ref(risk))
+        query = query.where(col(Incident.id).in_(linked))
+    before = decode_id_cursor(cursor)
+    if before is not None:
+        query = query.where(col(Incident.id) < before)
+    rows, next_cursor = id_page(list(session.exec(query.order_by(col(Incident.id).desc()).limit(limit + 1))), limit)
+    links = _risk_refs(session, [r.id for r in rows])
+    return [summarise(r, links[r.id]) for r in rows], next_cursor
+
+
+def counts(session: Session, *, exercise: bool = False) -> IncidentCounts:
+    rows = session.exec(select(Incident.state, Incident.severity).where(Incident.is_exercise == exercise)).all()
+    return IncidentCounts(
+        exercise=exercise,
+        by_state=dict(Counter(str(state) for state, _ in rows)),
+        by_severity=dict(Counter(str(severity) for _, severity in rows)),
+    )
+
+
+def _risk_refs(session: Session, incident_ids: list[int]) -> dict[int, list[str]]:
+    rows = session.exec(
+        select(IncidentRisk.incident_id, IncidentRisk.risk_id)
+        .where(col(IncidentRisk.incident_id).in_(incident_ids)).order_by(col(IncidentRisk.risk_id))
+    ).all()  # fmt: skip
+    out: dict[int, list[str]] = {i: [] for i in incident_ids}
+    for incident_id, risk_id in rows:
+        out[incident_id].append(reference(risk_id))
+    return out
