@@ -19,6 +19,12 @@ FORBIDDEN = [
     ("riskops.notices", "riskops.risks"),  # the notice store knows no domain
     ("riskops.notices", "riskops.incidents"),
     ("riskops.notices", "riskops.reviews"),
+    # the domains' order: risks below playbooks below incidents below integrations and reviews
+    ("riskops.risks", "riskops.playbooks"),
+    ("riskops.risks", "riskops.incidents"),
+    ("riskops.risks", "riskops.reviews"),
+    ("riskops.incidents", "riskops.integrations"),
+    ("riskops.incidents", "riskops.reviews"),
 ]
 
 
