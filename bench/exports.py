@@ -58,6 +58,7 @@ def main() -> int:
         engine = make_engine(f"sqlite:///{tmp}/exports.db")
         prepare_database(engine)
         database = Database(engine)
+        settings = Settings()
         started = time.perf_counter()
         with database.write() as session:
             for i in range(args.risks):
@@ -66,8 +67,8 @@ def main() -> int:
                     "owner": f"owner{i % 40}", "tags": ["bench"],
                     "inherent": {"likelihood": rng.randint(1, 5), "impact": rng.randint(1, 5)},
                 }  # fmt: skip
-                risks.create_risk(session, RiskCreate.model_validate(data), ADMIN, settings=Settings())
-            cycles.open_cycle(session, "2026Q3", ADMIN, settings=Settings())
+                risks.create_risk(session, RiskCreate.model_validate(data), ADMIN, settings=settings)
+            cycles.open_cycle(session, "2026Q3", ADMIN, settings=settings)
         seed_s = time.perf_counter() - started
         clock.set_fixed(datetime(2026, 10, 1, tzinfo=UTC) + timedelta(hours=1))
         with database.write() as session:
