@@ -154,11 +154,12 @@ def tick_over_register(n_risks: int, n_due: int, workdir: str) -> dict[str, floa
             {"now": now.replace(tzinfo=None)},
         ).all()  # fmt: skip
     database = Database(engine)
+    settings = Settings()
     started = time.perf_counter()
-    fired = fire_due_notices(database, Settings())
+    fired = fire_due_notices(database, settings)
     tick_s = time.perf_counter() - started
     started = time.perf_counter()
-    idle = fire_due_notices(database, Settings())
+    idle = fire_due_notices(database, settings)
     idle_s = time.perf_counter() - started
     engine.dispose()
     assert fired == n_due and idle == 0, (fired, idle)
