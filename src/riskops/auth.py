@@ -27,13 +27,18 @@ async def get_database(request: Request) -> Database:
 Db = Annotated[Database, Depends(get_database)]
 
 
-async def get_app_settings(request: Request) -> Settings:
+def settings_of(request: Request) -> Settings:
+    """The application's settings: the one place routes read them from."""
     settings: Settings = request.app.state.settings
     return settings
 
 
+async def _app_settings(request: Request) -> Settings:
+    return settings_of(request)  # async: a dependency without I/O should cost no worker-thread hop
+
+
 # The application's settings, for routes to pass to the service functions that need them.
-Config = Annotated[Settings, Depends(get_app_settings)]
+Config = Annotated[Settings, Depends(_app_settings)]
 
 
 class PrincipalCache:

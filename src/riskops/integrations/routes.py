@@ -7,8 +7,7 @@ from fastapi import APIRouter, Query, Request, status
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
-from riskops.auth import Admin, Db
-from riskops.config import Settings
+from riskops.auth import Admin, Db, settings_of
 from riskops.db import Database
 from riskops.errors import PayloadTooLarge, problem_answer
 from riskops.integrations import service
@@ -60,7 +59,7 @@ def received_alerts(
 
 
 async def _body(request: Request) -> bytes:
-    limit: int = request.app.state.settings.inbound_max_bytes
+    limit = settings_of(request).inbound_max_bytes
     if int(request.headers.get("content-length") or 0) > limit:
         raise PayloadTooLarge(f"Alert bodies are limited to {limit} bytes.")
     body = b""
@@ -69,11 +68,6 @@ async def _body(request: Request) -> bytes:
         if len(body) > limit:
             raise PayloadTooLarge(f"Alert bodies are limited to {limit} bytes.")
     return body
-
-
-def _settings(request: Request) -> Settings:
-    settings: Settings = request.app.state.settings
-    return settings
 
 
 def _token(request: Request) -> str | None:
@@ -92,7 +86,7 @@ async def _receive(
     request: Request, db: Database, integration: Integration, body: bytes, model: type[service.Alert],
     to_signal: Callable[[service.Alert], Signal],
 ) -> JSONResponse:  # fmt: skip
-    settings = _settings(request)
+    settings = settings_of(request)
     receipt = await run_in_threadpool(service.receive, db, integration, body, model, to_signal, settings)
     return JSONResponse(
         {"status": "ok", "outcome": receipt.outcome, "detail": receipt.detail, "incident_id": receipt.incident_id,
@@ -172,7 +166,7 @@ async def pagerduty(request: Request, db: Db) -> JSONResponse:
     body = await _body(request)
     token = service.pagerduty_routing_key(body)
     integration = await run_in_threadpool(_authenticate, db, token, IntegrationKind.pagerduty)
-    dedup_key = await run_in_threadpool(service.receive_pagerduty, db, integration, body, _settings(request))
+    dedup_key = await run_in_threadpool(service.receive_pagerduty, db, integration, body, settings_of(request))
     return JSONResponse(
         {"status": "success", "message": "Event processed", "dedup_key": dedup_key},
         status_code=status.HTTP_202_ACCEPTED,

@@ -1,7 +1,7 @@
 from enum import StrEnum
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Query, Request, Response, UploadFile, status
+from fastapi import APIRouter, Header, Query, Response, UploadFile, status
 from pydantic import BaseModel, ConfigDict, Field
 
 from riskops import audit
@@ -89,17 +89,16 @@ _IMPORT_PROBLEMS: dict[int | str, dict[str, Any]] = {
 
 @router.post("/import", responses=_IMPORT_PROBLEMS)
 def import_risks(
-    request: Request,
     file: UploadFile,
     db: Db,
     who: Writer,
+    config: Config,
     dry_run: Annotated[bool, Query(description="Check every row and write nothing.")] = False,
 ) -> importer.ImportReport:
     """Every row is checked before anything is written; then all rows are created, or none (422 lists the first
     1,000 problems and counts them all). 413 beyond the size, unpacked size or row limits; 409 if a new matrix
     was published while the file was being checked."""
-    settings = request.app.state.settings
-    return importer.import_file(db, file.filename or "upload.csv", file.file, who, settings, dry_run=dry_run)
+    return importer.import_file(db, file.filename or "upload.csv", file.file, who, config, dry_run=dry_run)
 
 
 @router.get("/{risk_ref}")

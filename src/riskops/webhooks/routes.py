@@ -5,8 +5,7 @@ from fastapi import APIRouter, Query, Request, Response, status
 from fastapi.responses import JSONResponse
 
 from riskops.apikeys.models import Role
-from riskops.auth import Admin, Db, Reader
-from riskops.config import Settings
+from riskops.auth import Admin, Db, Reader, settings_of
 from riskops.events.models import SubscriptionStatus, WebhookSubscription
 from riskops.pagination import Page
 from riskops.webhooks import network, service
@@ -22,14 +21,9 @@ from riskops.webhooks.models import (
 router = APIRouter(prefix="/api/v1/webhooks", tags=["webhooks"])
 
 
-def _settings(request: Request) -> Settings:
-    settings: Settings = request.app.state.settings
-    return settings
-
-
 def _rules(request: Request) -> network.Destinations:
     """The allow-list, and this service's own addresses: the settings' and the one this request came in on."""
-    return network.destinations(_settings(request), request.scope.get("server"))
+    return network.destinations(settings_of(request), request.scope.get("server"))
 
 
 def _public(sub: WebhookSubscription) -> SubscriptionPublic:
