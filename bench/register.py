@@ -165,12 +165,18 @@ def free_port() -> int:
 
 
 def start_server(url: str, port: int, workdir: str, cpu: int | None) -> subprocess.Popen[bytes]:
-    cmd = [sys.executable, "-m", "uvicorn", "--factory", "bench.app:create", "--app-dir", str(REPO)]
-    cmd += ["--host", "127.0.0.1", "--port", str(port), "--log-level", "warning", "--no-access-log"]
+    """`riskops serve` itself (migrations, playbooks, logging with the access log, the scheduler, the collector
+    tuned), serving bench.app:create, the same app with the bare endpoint added; its log goes to a file."""
+    cmd = [sys.executable, "-m", "riskops", "serve", "--app", "bench.app:create", "--port", str(port)]
     # Pinned before exec, so every thread of the server (the sync endpoints' pool too) inherits it.
     pin = (lambda: os.sched_setaffinity(0, {cpu})) if cpu is not None else None
-    env = {**os.environ, "RISKOPS_DATABASE_URL": url}
-    return subprocess.Popen(cmd, cwd=workdir, env=env, preexec_fn=pin)  # cwd: no stray .env is read
+    env = {
+        **os.environ, "RISKOPS_DATABASE_URL": url, "RISKOPS_HOST": "127.0.0.1",
+        "RISKOPS_PLAYBOOKS_DIR": str(REPO / "playbooks"), "PYTHONPATH": str(REPO),
+    }  # fmt: skip
+    with open(Path(workdir) / "server.log", "ab") as log:  # the child keeps its own copy of the descriptor
+        # cwd: no stray .env is read
+        return subprocess.Popen(cmd, cwd=workdir, env=env, preexec_fn=pin, stdout=log, stderr=subprocess.STDOUT)
 
 
 def load_options(description: str, risks: int) -> argparse.Namespace:

@@ -10,8 +10,8 @@ import pytest
 SOURCE = Path(__file__).resolve().parents[1] / "src"
 PACKAGE = SOURCE / "riskops"
 MAX_LINES = 400
-# Modules that know no domain: settings, storage, errors, time, logging and the request guard.
-CORE = ("config", "db", "errors", "clock", "logs", "pagination", "retry", "crisis", "guard")
+# Modules that know no domain: settings, storage, errors, time, logging, the request guard, process tuning.
+CORE = ("config", "db", "errors", "clock", "logs", "pagination", "retry", "crisis", "guard", "runtime")
 # (importer, imported) prefixes that must never meet: each names a direction the layout promises.
 FORBIDDEN = [
     ("riskops.playbooks", "riskops.incidents"),  # a plan knows no incident; incidents use plans

@@ -10,7 +10,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import Engine, text
 from starlette.types import ASGIApp
 
-from riskops import errors, migrations
+from riskops import errors, migrations, runtime
 from riskops.apikeys.routes import router as apikeys_router
 from riskops.audit.routes import router as audit_router
 from riskops.auth import PrincipalCache
@@ -62,7 +62,14 @@ class RiskOpsAPI(FastAPI):
         return document
 
 
-def create_app(settings: Settings | None = None, *, engine: Engine | None = None) -> FastAPI:
+def served_app() -> FastAPI:
+    """The app as `riskops serve` runs it: settings from the environment, the collector tuned once started."""
+    return create_app(tune_collector=True)
+
+
+def create_app(
+    settings: Settings | None = None, *, engine: Engine | None = None, tune_collector: bool = False
+) -> FastAPI:
     settings = settings or Settings()  # from the environment, as `riskops serve` runs it
     engine = engine or make_engine(settings.database_url)
 
@@ -71,6 +78,8 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
         worker = Worker(app.state.database, settings) if settings.scheduler_enabled else None
         if worker is not None:
             worker.start()
+        if tune_collector:
+            runtime.tune_collector()  # the start-up heap is complete: routes, schema and worker are built
         yield
         if worker is not None:
             worker.stop()

@@ -13,7 +13,7 @@ from pydantic import ValidationError
 from sqlalchemy import Engine
 from sqlmodel import Session
 
-from riskops import bootstrap, db, logs
+from riskops import bootstrap, db, logs, runtime
 from riskops.apikeys import service as apikeys
 from riskops.apikeys.models import ApiKeyCreate, Role
 from riskops.apikeys.service import Principal
@@ -57,6 +57,9 @@ def _fail(message: str) -> NoReturn:
 def serve(
     host: Annotated[str | None, typer.Option(help="Interface to bind (default RISKOPS_HOST).")] = None,
     port: Annotated[int | None, typer.Option(help="Port (default RISKOPS_PORT).")] = None,
+    app_factory: Annotated[
+        str, typer.Option("--app", help="The ASGI app factory to serve (the benchmarks add a bare endpoint).")
+    ] = "riskops.app:served_app",
 ) -> None:
     """Apply pending migrations, then serve the API."""
     # The app (created by uvicorn in this process) and its worker must know the address really served: the
@@ -83,7 +86,7 @@ def serve(
             err=True,
         )
     uvicorn.run(
-        "riskops.app:create_app", factory=True, host=settings.host, port=settings.port,
+        app_factory, factory=True, host=settings.host, port=settings.port,
         log_level=settings.log_level, log_config=None, proxy_headers=True,  # uvicorn logs through logs.configure
     )  # fmt: skip
 
@@ -100,6 +103,7 @@ def worker() -> None:
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
     runner.start()
+    runtime.tune_collector()
     typer.echo(f"worker running: a tick every {settings.scheduler_tick_seconds}s", err=True)
     stop.wait()
     runner.stop()
