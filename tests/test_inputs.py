@@ -72,3 +72,26 @@ def test_an_empty_query_parameter_is_the_same_as_none(client: TestClient) -> Non
     assert listed.status_code == 200, listed.text
     assert [r["id"] for r in listed.json()["items"]] == [created.json()["id"]]
     assert client.get("/api/v1/incidents?state=&cursor=").status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("path", "field", "limit"),
+    [
+        ("/api/v1/risks", "owner", 200),
+        ("/api/v1/risks", "category", 100),
+        ("/api/v1/register/feed-tokens", "name", 100),
+    ],
+)
+def test_a_name_is_as_long_as_sent_then_trimmed(
+    client: TestClient, keys: Keys, path: str, field: str, limit: int
+) -> None:
+    """The documented maxLength holds for the text as sent (found by the fuzzer: a leading form feed let 101
+    characters through as 100); blank is refused; surrounding spaces are trimmed."""
+    body = risk_body() if path.endswith("risks") else {"name": "team calendar"}
+    admin = keys.headers("admin")
+    too_long = client.post(path, json={**body, field: "\f" + "x" * limit}, headers=admin)
+    assert_problem(too_long, 422, f"body.{field}")
+    assert_problem(client.post(path, json={**body, field: " \t "}, headers=admin), 422, f"body.{field}")
+    created = client.post(path, json={**body, field: "  " + "x" * (limit - 4) + "  "}, headers=admin)
+    assert created.status_code == 201, created.text
+    assert created.json()[field] == "x" * (limit - 4)

@@ -4,11 +4,11 @@ from enum import StrEnum
 from typing import Annotated, Any
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
     StrictInt,
-    StringConstraints,
     field_validator,
 )
 from pydantic import Field as PydField
@@ -45,8 +45,18 @@ class AssessmentKind(StrEnum):
 
 
 Tag = str
-# Owners and categories are matched up to case; surrounding spaces would make two spellings of one name.
-Name = Annotated[str, StringConstraints(strip_whitespace=True)]
+
+
+def _trimmed(value: str) -> str:
+    trimmed = value.strip()
+    if not trimmed:
+        raise ValueError("must not be blank")
+    return trimmed
+
+
+# Owners and categories are matched up to case; surrounding spaces would make two spellings of one name. The
+# length limits of the field apply to the text as sent (what the OpenAPI document states), then it is trimmed.
+Name = Annotated[str, AfterValidator(_trimmed)]
 
 _DATE_ONLY = re.compile(r"\d{4}-\d{2}-\d{2}")
 
