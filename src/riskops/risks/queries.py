@@ -9,6 +9,7 @@ from sqlalchemy import ColumnElement, and_, exists, func, or_
 from sqlmodel import Session, col, select
 
 from riskops.clock import now as utcnow
+from riskops.db import table_of
 from riskops.errors import Unprocessable, field_error
 from riskops.pagination import decode_cursor, decode_id_cursor, encode_cursor, id_page, malformed_cursor
 from riskops.risks import scheduled
@@ -61,7 +62,7 @@ def _lower_in(column: Any, keys: list[str]) -> ColumnElement[bool]:
     return func.lower(column).in_(sorted(set(keys)))  # both databases plan IN of one value as =
 
 
-def _check_filter(session: Session, filters: RiskFilter) -> None:
+def check_filter(session: Session, filters: RiskFilter) -> None:
     """A status, level or treatment that does not exist is a mistake, not an empty list: name the values that do."""
     known = {
         "status": [str(s) for s in RiskStatus],
@@ -82,31 +83,44 @@ def list_risks(
     session: Session, filters: RiskFilter, *, sort: SortKey = "-score", cursor: str | None = None, limit: int = 50
 ) -> tuple[list[Risk], str | None]:
     """Keyset pagination on (sort column, id): stable while rows are added or edited elsewhere."""
-    _check_filter(session, filters)
+    check_filter(session, filters)
+    risk = table_of(Risk)
+    column, id_column = risk.c[sort.lstrip("-")], risk.c.id
+    query = select(Risk).where(*filters.clauses(utcnow()), *after_cursor(sort, cursor, column, id_column))
+    rows = list(session.exec(query.order_by(*ordering(sort, column, id_column)).limit(limit + 1)))
+    if len(rows) <= limit:
+        return rows, None
+    rows = rows[:limit]
+    return rows, next_cursor(sort, getattr(rows[-1], sort.lstrip("-")), rows[-1].id)
+
+
+# The keyset of the risk list, for the ORM query above and the read model's Core query alike: rows after the
+# cursor's (sort value, id), in (sort column, id) order, and the cursor that follows a page.
+
+
+def after_cursor(
+    sort: SortKey, cursor: str | None, column: ColumnElement[Any], id_column: ColumnElement[Any]
+) -> list[ColumnElement[bool]]:
+    if cursor is None:
+        return []
+    values = decode_cursor(cursor)
+    if len(values) != 3 or values[0] != sort or not isinstance(values[2], int):
+        raise malformed_cursor()
+    last_value, last_id = _cursor_value(sort.lstrip("-"), values[1]), values[2]
     descending = sort.startswith("-")
-    name = sort.lstrip("-")
-    column = col(getattr(Risk, name))
-    query = select(Risk).where(*filters.clauses(utcnow()))
-    if cursor is not None:
-        values = decode_cursor(cursor)
-        if len(values) != 3 or values[0] != sort or not isinstance(values[2], int):
-            raise malformed_cursor()
-        last_value, last_id = _cursor_value(name, values[1]), values[2]
-        if name == "id":
-            query = query.where(column < last_id if descending else column > last_id)
-        elif descending:
-            query = query.where(or_(column < last_value, and_(column == last_value, col(Risk.id) < last_id)))
-        else:
-            query = query.where(or_(column > last_value, and_(column == last_value, col(Risk.id) > last_id)))
-    order = [column.desc(), col(Risk.id).desc()] if descending else [column.asc(), col(Risk.id).asc()]
-    rows = list(session.exec(query.order_by(*order).limit(limit + 1)))
-    next_cursor = None
-    if len(rows) > limit:
-        rows = rows[:limit]
-        last = rows[-1]
-        value = getattr(last, name)
-        next_cursor = encode_cursor([sort, value.isoformat() if isinstance(value, datetime) else value, last.id])
-    return rows, next_cursor
+    if sort.lstrip("-") == "id":
+        return [column < last_id if descending else column > last_id]
+    if descending:
+        return [or_(column < last_value, and_(column == last_value, id_column < last_id))]
+    return [or_(column > last_value, and_(column == last_value, id_column > last_id))]
+
+
+def ordering(sort: SortKey, column: ColumnElement[Any], id_column: ColumnElement[Any]) -> list[ColumnElement[Any]]:
+    return [column.desc(), id_column.desc()] if sort.startswith("-") else [column.asc(), id_column.asc()]
+
+
+def next_cursor(sort: SortKey, value: Any, row_id: int) -> str:
+    return encode_cursor([sort, value.isoformat() if isinstance(value, datetime) else value, row_id])
 
 
 def _cursor_value(name: str, raw: Any) -> Any:

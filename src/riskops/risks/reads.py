@@ -11,16 +11,16 @@ from functools import cache
 from typing import Any
 
 import orjson
-from sqlalchemy import ColumnElement, Select, Text, and_, bindparam, cast, func, or_, select
+from sqlalchemy import ColumnElement, Select, Text, bindparam, cast, func, select
 from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlmodel import Session
 
 from riskops.clock import now as utcnow
 from riskops.db import storable, table_of
 from riskops.errors import NotFound
-from riskops.pagination import decode_cursor, encode_cursor, malformed_cursor
+from riskops.risks import service
 from riskops.risks.models import Risk, RiskControl, RiskTag, reference
-from riskops.risks.queries import RiskFilter, SortKey, _check_filter, _cursor_value
+from riskops.risks.queries import RiskFilter, SortKey, after_cursor, check_filter, next_cursor, ordering
 from riskops.risks.scoring import is_overdue
 
 _RISK = table_of(Risk)
@@ -51,11 +51,6 @@ class RiskJson:
     etag: str
 
 
-def etag_of(version: int) -> str:
-    """service.etag of a risk at this version (the ETag depends on the version alone)."""
-    return f'"{version}"'
-
-
 def read_risk(session: Session, risk_id: int) -> RiskJson:
     """The risk as GET /api/v1/risks/{id} shows it, or a 404 as service.get_risk raises it."""
     connection = session.connection()
@@ -64,54 +59,30 @@ def read_risk(session: Session, risk_id: int) -> RiskJson:
     if row is None:
         raise NotFound(f"Risk {risk_id} does not exist.")
     risk = _present(row, utcnow(), ordered=connection.dialect.name == "postgresql")
-    return RiskJson(orjson.dumps(risk, option=_JSON_OPTIONS), etag_of(risk["version"]))
+    return RiskJson(orjson.dumps(risk, option=_JSON_OPTIONS), service.etag_of(risk["version"]))
 
 
 def read_page(
     session: Session, filters: RiskFilter, *, sort: SortKey = "-score", cursor: str | None = None, limit: int = 50
 ) -> bytes:
     """A page of the risk list as Page[RiskPublic] JSON: the filters, keyset and next_cursor of queries.list_risks."""
-    _check_filter(session, filters)
+    check_filter(session, filters)
     now = utcnow()
-    descending = sort.startswith("-")
     name = sort.lstrip("-")
-    page = select(_RISK.c.id).where(*filters.clauses(now), *_after(sort, name, descending, cursor))
+    order = ordering(sort, _RISK.c[name], _RISK.c.id)
+    page = select(_RISK.c.id).where(*filters.clauses(now), *after_cursor(sort, cursor, _RISK.c[name], _RISK.c.id))
     # The page's ids first, then their details: the sub-selects run for its rows, not for every row the sort visits.
-    page_ids = page.order_by(*_order(name, descending)).limit(limit + 1).subquery("page")
+    page_ids = page.order_by(*order).limit(limit + 1).subquery("page")
     connection = session.connection()
     statement = _with_details(connection.dialect.name).join_from(_RISK, page_ids, _RISK.c.id == page_ids.c.id)
-    statement = statement.order_by(*_order(name, descending))
-    rows = connection.execute(statement).all()
-    next_cursor = None
+    rows = connection.execute(statement.order_by(*order)).all()
+    following = None
     if len(rows) > limit:
         rows = rows[:limit]
-        last = rows[-1]
-        value = last[_COLUMNS.index(name)]
-        next_cursor = encode_cursor([sort, value.isoformat() if isinstance(value, datetime) else value, last[0]])
+        following = next_cursor(sort, rows[-1][_COLUMNS.index(name)], rows[-1][0])
     ordered = connection.dialect.name == "postgresql"
     items = [_present(row, now, ordered=ordered) for row in rows]
-    return orjson.dumps({"items": items, "next_cursor": next_cursor}, option=_JSON_OPTIONS)
-
-
-def _after(sort: SortKey, name: str, descending: bool, cursor: str | None) -> list[ColumnElement[bool]]:
-    """The keyset condition of queries.list_risks: rows after (sort value, id) of the cursor."""
-    if cursor is None:
-        return []
-    values = decode_cursor(cursor)
-    if len(values) != 3 or values[0] != sort or not isinstance(values[2], int):
-        raise malformed_cursor()
-    last_value, last_id = _cursor_value(name, values[1]), values[2]
-    column, id_column = _RISK.c[name], _RISK.c.id
-    if name == "id":
-        return [column < last_id if descending else column > last_id]
-    if descending:
-        return [or_(column < last_value, and_(column == last_value, id_column < last_id))]
-    return [or_(column > last_value, and_(column == last_value, id_column > last_id))]
-
-
-def _order(name: str, descending: bool) -> list[ColumnElement[Any]]:
-    column, id_column = _RISK.c[name], _RISK.c.id
-    return [column.desc(), id_column.desc()] if descending else [column.asc(), id_column.asc()]
+    return orjson.dumps({"items": items, "next_cursor": following}, option=_JSON_OPTIONS)
 
 
 @cache
