@@ -86,6 +86,7 @@ def _configure_sqlite(engine: Engine) -> None:
         cur.execute("PRAGMA synchronous=NORMAL")
         cur.execute("PRAGMA foreign_keys=ON")
         cur.execute("PRAGMA busy_timeout=30000")
+        cur.execute("PRAGMA cache_size=-65536")
         cur.close()
         # SQLite's own lower() folds ASCII only; PostgreSQL's folds every letter. Case-insensitive matching
         # (owners, categories, and their expression indexes) must agree on both, so SQLite uses Python's.

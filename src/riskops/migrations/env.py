@@ -1,5 +1,6 @@
 from alembic import context
 
+from riskops.migrations import in_models
 from riskops.models import metadata
 
 connection = context.config.attributes.get("connection")
@@ -11,6 +12,7 @@ context.configure(
     target_metadata=metadata,
     render_as_batch=connection.dialect.name == "sqlite",  # SQLite alters tables by copying them
     compare_type=True,
+    include_name=in_models,  # the search objects of 0008 are no models: autogenerate must not drop them
 )
 with context.begin_transaction():
     context.run_migrations()

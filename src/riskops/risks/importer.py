@@ -14,6 +14,7 @@ from typing import IO, Any
 
 from pydantic import BaseModel, Field, ValidationError
 
+from riskops import migrations
 from riskops.apikeys.service import Principal
 from riskops.config import Settings
 from riskops.db import Database
@@ -38,6 +39,8 @@ _NESTED = {("inherent", "likelihood"): "inherent_likelihood", ("inherent", "impa
 
 # The answer lists this many problems and counts them all.
 MAX_ERRORS = 1000
+# An import this large can change the register's shape enough that the query planner's statistics mislead it.
+REFRESH_STATISTICS_AT = 1000
 
 
 class RowError(BaseModel):
@@ -95,6 +98,9 @@ def import_file(
         raise checked.refusal(f"{checked.error_count} problem(s) in the file; nothing was imported.")
     with db.write() as session:
         created = service.create_checked(session, matrix.version, checked.spec, checked.risks, who, settings)
+    if len(created) >= REFRESH_STATISTICS_AT:
+        with db.engine.connect() as conn:
+            migrations.analyze(conn)
     return ImportReport(dry_run=False, rows=checked.rows, created=created, errors=[], error_count=0)
 
 

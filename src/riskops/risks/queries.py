@@ -5,7 +5,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
-from sqlalchemy import ColumnElement, and_, exists, func, or_
+from sqlalchemy import ColumnElement, Integer, Select, and_, column, exists, func, literal_column, or_, table
 from sqlmodel import Session, col, select
 
 from riskops.clock import now as utcnow
@@ -34,7 +34,8 @@ class RiskFilter:
     overdue: bool | None = None
     q: str | None = None
 
-    def clauses(self, now: datetime) -> list[ColumnElement[bool]]:
+    def clauses(self, session: Session, now: datetime) -> list[ColumnElement[bool]]:
+        """The filters as SQL. The session is asked how common a tag or a word is, where that decides the plan."""
         out: list[ColumnElement[bool]] = []
         for name in ("status", "level", "treatment"):
             if values := getattr(self, name):
@@ -44,17 +45,61 @@ class RiskFilter:
         if self.owner:
             out.append(_lower_in(col(Risk.owner), [scheduled.owner_key(o) for o in self.owner]))
         if self.tag:
-            tags = sorted({t.strip().lower() for t in self.tag})
-            out.append(exists().where(col(RiskTag.risk_id) == col(Risk.id), col(RiskTag.tag).in_(tags)))
+            out.append(_tagged(session, sorted({t.strip().lower() for t in self.tag})))
         if self.overdue is not None:
             due = overdue_clause(now)
             out.append(due if self.overdue else ~due)
         if self.q:
-            pattern = "%" + self.q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-            out.append(
-                or_(col(Risk.title).ilike(pattern, escape="\\"), col(Risk.description).ilike(pattern, escape="\\"))
-            )
+            out.append(text_search(session, self.q))
         return out
+
+
+# A tag or a word held by fewer risks than this is read from its index first and the page sorted from those
+# risks; a commoner one is checked row by row along the sort order's index, which meets a page of them soon.
+# Either way a page costs at most about this many index entries, at any size of register. PostgreSQL keeps
+# per-value statistics and chooses so by itself; SQLite's statistics only know the average value, so it is asked.
+FEW = 1000
+
+
+def _tagged(session: Session, tags: list[str]) -> ColumnElement[bool]:
+    holders = select(col(RiskTag.risk_id)).where(col(RiskTag.tag).in_(tags))
+    if _dialect(session) == "sqlite" and not _fewer_than_few(session, holders):
+        return exists(holders.where(col(RiskTag.risk_id) == col(Risk.id)))
+    return col(Risk.id).in_(holders)
+
+
+# The SQLite text index (migration 0008): FTS5 trigrams, case folded letter by letter.
+_fts = table("risk_fts", column("rowid", Integer))
+_FTS_MATCH = literal_column("risk_fts").op("MATCH")
+
+
+def text_search(session: Session, q: str) -> ColumnElement[bool]:
+    """q as a case-insensitive substring of the title or the description; % and _ in it are literal.
+
+    PostgreSQL answers ILIKE from its trigram indexes as it is. SQLite narrows a rare q to the risks whose FTS5
+    trigrams match (a superset) and then applies the same ILIKE, so the rows are exactly those of a scan.
+    """
+    pattern = "%" + q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+    ilike = or_(col(Risk.title).ilike(pattern, escape="\\"), col(Risk.description).ilike(pattern, escape="\\"))
+    if _dialect(session) != "sqlite" or not _fts_can_answer(q):
+        return ilike
+    matching = select(_fts.c.rowid).where(_FTS_MATCH('"' + q.replace('"', '""') + '"'))
+    return and_(col(Risk.id).in_(matching), ilike) if _fewer_than_few(session, matching) else ilike
+
+
+def _fts_can_answer(q: str) -> bool:
+    """Trigrams need three letters; and a letter whose lower case is longer (İ) could match what FTS5 folds apart."""
+    return len(q) >= 3 and all(len(c.lower()) == 1 for c in q) and "\u0307" not in q
+
+
+def _fewer_than_few(session: Session, rows: Select[Any]) -> bool:
+    counted = select(func.count()).select_from(rows.limit(FEW).subquery())
+    found: int = session.execute(counted).scalar_one()
+    return found < FEW
+
+
+def _dialect(session: Session) -> str:
+    return session.get_bind().dialect.name
 
 
 def _lower_in(column: Any, keys: list[str]) -> ColumnElement[bool]:
@@ -86,7 +131,7 @@ def list_risks(
     check_filter(session, filters)
     risk = table_of(Risk)
     column, id_column = risk.c[sort.lstrip("-")], risk.c.id
-    query = select(Risk).where(*filters.clauses(utcnow()), *after_cursor(sort, cursor, column, id_column))
+    query = select(Risk).where(*filters.clauses(session, utcnow()), *after_cursor(sort, cursor, column, id_column))
     rows = list(session.exec(query.order_by(*ordering(sort, column, id_column)).limit(limit + 1)))
     if len(rows) <= limit:
         return rows, None

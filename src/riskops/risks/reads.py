@@ -70,7 +70,8 @@ def read_page(
     now = utcnow()
     name = sort.lstrip("-")
     order = ordering(sort, _RISK.c[name], _RISK.c.id)
-    page = select(_RISK.c.id).where(*filters.clauses(now), *after_cursor(sort, cursor, _RISK.c[name], _RISK.c.id))
+    keyset = after_cursor(sort, cursor, _RISK.c[name], _RISK.c.id)
+    page = select(_RISK.c.id).where(*filters.clauses(session, now), *keyset)
     # The page's ids first, then their details: the sub-selects run for its rows, not for every row the sort visits.
     page_ids = page.order_by(*order).limit(limit + 1).subquery("page")
     connection = session.connection()
