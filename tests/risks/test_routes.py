@@ -178,6 +178,8 @@ def test_filters_and_text_search(client: TestClient, frozen_clock: FrozenClock) 
     assert ids(tag="FACILITIES") == [flood["id"]]
     assert ids(q="ENCRYPT") == [cyber["id"]]
     assert ids(q="100%") == []
+    problem = assert_problem(client.get("/api/v1/risks", params={"q": "dc"}), 422, "query.q")
+    assert "at least 3 characters" in problem["detail"]
     assert ids(sort="-score") == [cyber["id"], flood["id"], low["id"]]
     assert ids(sort="next_review_at") == [cyber["id"], flood["id"], low["id"]]
     client.post(f"/api/v1/risks/{low['id']}/close", json={"reason": "solved"})

@@ -74,21 +74,21 @@ def new_columns(new: NewRisk, matrix_version: int, spec: MatrixSpec, now: dateti
 _BATCH = 500
 
 
-def insert_checked(
+def insert_new(
     session: Session, matrix_version: int, spec: MatrixSpec, risks: Sequence[NewRisk], who: Principal,
     settings: Settings,
-) -> list[str]:  # fmt: skip
-    """Write the risks a batch at a time; their references, in order."""
-    references: list[str] = []
+) -> list[int]:  # fmt: skip
+    """Write the risks a batch at a time; their ids, in order."""
+    ids: list[int] = []
     for start in range(0, len(risks), _BATCH):
-        references += _insert_batch(session, matrix_version, spec, risks[start : start + _BATCH], who, settings)
-    return references
+        ids += _insert_batch(session, matrix_version, spec, risks[start : start + _BATCH], who, settings)
+    return ids
 
 
 def _insert_batch(
     session: Session, matrix_version: int, spec: MatrixSpec, batch: Sequence[NewRisk], who: Principal,
     settings: Settings,
-) -> list[str]:  # fmt: skip
+) -> list[int]:  # fmt: skip
     now = utcnow()
     rows = [new_columns(new, matrix_version, spec, now) for new in batch]
     ids = _insert_numbered(session, Risk, rows)
@@ -121,13 +121,13 @@ def _insert_batch(
     events.fan_out_to(session, [Event(id=i, **event) for i, event in zip(ids_out, events_out, strict=True)])
     scheduler.plan(session, notices)
     session.flush()  # the deliveries, so that the session lets go of this batch
-    return [reference(risk_id) for risk_id in ids]
+    return ids
 
 
 def _insert_numbered(session: Session, model: type[Risk] | type[Event], rows: list[dict[str, Any]]) -> list[int]:
     """Insert rows in a few statements and give their new ids, in the order of `rows`."""
     table = table_of(model)
-    if session.get_bind().dialect.name != "sqlite":
+    if len(rows) == 1 or session.get_bind().dialect.name != "sqlite":
         numbered = insert(table).returning(table.c.id, sort_by_parameter_order=True)
         return list(session.execute(numbered, rows).scalars())
     # SQLite cannot say which returned id is which row's (SQLAlchemy would insert them one by one); but this

@@ -48,7 +48,10 @@ class RiskQuery(BaseModel):
     owner: list[str] = Field(default_factory=list, description="Matched without regard to case.")
     tag: list[str] = Field(default_factory=list)
     overdue: bool | None = Field(default=None, description="Open risks whose next review date has passed.")
-    q: str | None = Field(default=None, max_length=200, description="Text in the title or description.")
+    # Three characters at least: the text indexes find trigrams, and anything shorter would scan the register.
+    q: str | None = Field(
+        default=None, min_length=3, max_length=200, description="Text in the title or description (any case)."
+    )
     sort: queries.SortKey = "-score"
     cursor: str | None = None
     limit: int = Field(default=50, ge=1, le=500)
@@ -59,12 +62,15 @@ def _answer(response: Response, risk: Risk) -> RiskPublic:
     return present(risk)
 
 
-@router.post("", status_code=status.HTTP_201_CREATED)
-def create_risk(data: RiskCreate, db: Db, who: Writer, config: Config, response: Response) -> RiskPublic:
+@router.post("", status_code=status.HTTP_201_CREATED, response_model=RiskPublic)
+def create_risk(data: RiskCreate, db: Db, who: Writer, config: Config) -> Response:
     with db.write() as session:
-        risk = service.create_risk(session, data, who, config)
-        response.headers["Location"] = f"{router.prefix}/{risk.id}"
-        return _answer(response, risk)
+        risk_id = service.add_risk(session, data, who, config)
+    # The answer is read once the write lock is let go, as GET reads it.
+    with db.read() as session:
+        risk = reads.read_risk(session, risk_id)
+    headers = {"ETag": risk.etag, "Location": f"{router.prefix}/{risk_id}"}
+    return Response(risk.body, status_code=status.HTTP_201_CREATED, media_type="application/json", headers=headers)
 
 
 # The two hot reads answer through the read model: JSON bytes from one statement, returned as a Response so that

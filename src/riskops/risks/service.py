@@ -32,6 +32,7 @@ from riskops.risks.models import (
     RiskUpdate,
     StatusChange,
     Treatment,
+    reference,
 )
 
 # ---- lookup and concurrency ----
@@ -113,17 +114,19 @@ def _new_assessment(risk: Risk, kind: AssessmentKind, rationale: str, who: Princ
 def create_risk(
     session: Session, data: RiskCreate, who: Principal, settings: Settings, *, loc: scoring.Loc = ("body",)
 ) -> Risk:
+    """add_risk, and the risk it wrote."""
+    return get_risk(session, add_risk(session, data, who, settings, loc=loc))
+
+
+def add_risk(
+    session: Session, data: RiskCreate, who: Principal, settings: Settings, *, loc: scoring.Loc = ("body",)
+) -> int:
+    """A new risk scored on the current matrix, with its tags, initial assessment, history entry, risk.created
+    event and deliveries, and notices: as an import writes each row, in one insert per table. Its id."""
     matrix = matrices.current(session)
     spec = matrix.parsed()
-    new = check_new_risk(spec, data, who, loc)
-    risk = Risk(**bulk.new_columns(new, matrix.version, spec, utcnow()))
-    _set_tags(risk, list(new.tags))
-    session.add(risk)
-    session.flush()
-    session.add(_new_assessment(risk, AssessmentKind.initial, new.rationale, who))
-    history.record(session, risk, "created", who, {}, settings, note=new.rationale)
-    session.flush()
-    return risk
+    [risk_id] = bulk.insert_new(session, matrix.version, spec, [check_new_risk(spec, data, who, loc)], who, settings)
+    return risk_id
 
 
 def check_new_risk(spec: MatrixSpec, data: RiskCreate, who: Principal, loc: scoring.Loc) -> bulk.NewRisk:
@@ -161,7 +164,7 @@ def create_checked(
             f"{matrix_version}; nothing was imported. Import the file again to check it on the new matrix.",
             matrix_version=latest,
         )
-    return bulk.insert_checked(session, matrix_version, spec, risks, who, settings)
+    return [reference(risk_id) for risk_id in bulk.insert_new(session, matrix_version, spec, risks, who, settings)]
 
 
 def _require_open(risk: Risk, doing: str) -> None:

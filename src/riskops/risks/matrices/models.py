@@ -1,6 +1,8 @@
 from datetime import datetime, timedelta
+from functools import lru_cache
 from typing import Any, Self
 
+import orjson
 from pydantic import BaseModel, ConfigDict, StrictInt, model_validator
 from pydantic import Field as PydField
 from sqlalchemy import JSON
@@ -11,7 +13,7 @@ from riskops.db import UTCDateTime
 
 
 class ScalePoint(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", frozen=True)
 
     value: StrictInt = PydField(ge=1, description="The number a user enters; a scale runs 1..N.")
     name: str = PydField(min_length=1, max_length=60)
@@ -19,7 +21,7 @@ class ScalePoint(BaseModel):
 
 
 class Level(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", frozen=True)
 
     name: str = PydField(min_length=1, max_length=40, pattern=r"^[a-z][a-z0-9-]*$")
     review_interval_days: StrictInt = PydField(ge=1, le=3660)
@@ -33,7 +35,7 @@ class MatrixSpec(BaseModel):
     `appetite` is the highest level that a non-admin may accept.
     """
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", frozen=True)
 
     name: str = PydField(min_length=1, max_length=100)
     description: str = ""
@@ -93,7 +95,14 @@ class RiskMatrix(SQLModel, table=True):
     published_by: str = Field(max_length=100)
 
     def parsed(self) -> MatrixSpec:
-        return MatrixSpec.model_validate(self.spec)
+        return _parse(orjson.dumps(self.spec))
+
+
+# A published version never changes, and checking a spec costs more than most requests that score with it:
+# each spec is parsed once (keyed by its content, so any database's versions are told apart). Specs are frozen.
+@lru_cache(maxsize=64)
+def _parse(spec: bytes) -> MatrixSpec:
+    return MatrixSpec.model_validate_json(spec)
 
 
 class RiskMatrixPublic(SQLModel):
