@@ -155,3 +155,10 @@ def insert_unless_present(session: Session, table: Table) -> postgresql.Insert |
     if session.get_bind().dialect.name == "postgresql":
         return postgresql.insert(table).on_conflict_do_nothing()
     return sqlite.insert(table).on_conflict_do_nothing()
+
+
+def utc_from_json(text: str) -> datetime:
+    """A timestamp a read model got as JSON text: SQLite's stored form (UTC, no zone) or PostgreSQL's (the
+    session's zone), as the aware UTC datetime UTCDateTime gives."""
+    moment = datetime.fromisoformat(text)
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)

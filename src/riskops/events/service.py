@@ -3,7 +3,7 @@
 from collections.abc import Collection, Sequence
 from typing import Any
 
-from sqlalchemy import insert
+from sqlalchemy import ColumnElement, insert
 from sqlmodel import Session, col, select
 
 from riskops.events.models import Delivery, Event, EventPublic, SubscriptionStatus, WebhookSubscription, matches
@@ -59,12 +59,20 @@ def list_events(
     cursor: str | None = None, limit: int = 100,
 ) -> tuple[list[Event], str | None]:  # fmt: skip
     """Oldest first, so that a consumer can follow the stream with the cursor."""
-    query = select(Event).where(col(Event.id) > (decode_id_cursor(cursor) or 0))
+    query = select(Event).where(*list_filter(type_pattern=type_pattern, subject_id=subject_id, cursor=cursor))
+    return id_page(list(session.exec(query.order_by(col(Event.id)).limit(limit + 1))), limit)
+
+
+def list_filter(
+    *, type_pattern: str | None = None, subject_id: str | None = None, cursor: str | None = None
+) -> list[ColumnElement[bool]]:
+    """The listing's conditions and keyset (the events after the cursor's), shared with the read model."""
+    clauses = [col(Event.id) > (decode_id_cursor(cursor) or 0)]
     if type_pattern is not None:
         if "*" in type_pattern:
-            query = query.where(col(Event.type).like(type_pattern.replace("*", "%")))
+            clauses.append(col(Event.type).like(type_pattern.replace("*", "%")))
         else:
-            query = query.where(Event.type == type_pattern)
+            clauses.append(col(Event.type) == type_pattern)
     if subject_id is not None:
-        query = query.where(Event.subject_id == subject_id)
-    return id_page(list(session.exec(query.order_by(col(Event.id)).limit(limit + 1))), limit)
+        clauses.append(col(Event.subject_id) == subject_id)
+    return clauses

@@ -3,6 +3,7 @@
 from collections import Counter
 from collections.abc import Sequence
 
+from sqlalchemy import ColumnElement
 from sqlmodel import Session, col, or_, select
 
 from riskops.clock import now as utcnow
@@ -79,29 +80,42 @@ def list_incidents(
 ) -> tuple[list[IncidentSummaryPublic], str | None]:  # fmt: skip
     """Newest first. Exercises are listed apart: exercise=true lists only drills, false only real incidents.
     `q` finds text in the title or description, whatever its case."""
-    query = select(Incident).where(Incident.is_exercise == exercise)
+    clauses = list_filter(exercise=exercise, state=state, severity=severity, playbook=playbook, risk=risk, q=q)
+    query = select(Incident).where(*clauses, *before_cursor(cursor))
+    rows, next_cursor = id_page(list(session.exec(query.order_by(col(Incident.id).desc()).limit(limit + 1))), limit)
+    links = _risk_refs(session, [r.id for r in rows])
+    return [summarise(r, links[r.id]) for r in rows], next_cursor
+
+
+def list_filter(
+    *, exercise: bool = False, state: Sequence[IncidentState] = (), severity: Sequence[Severity] = (),
+    playbook: str | None = None, risk: str | None = None, q: str | None = None,
+) -> list[ColumnElement[bool]]:  # fmt: skip
+    """The list's conditions, shared with the read model; a risk that is no id or reference is a 404 here."""
+    clauses: list[ColumnElement[bool]] = [col(Incident.is_exercise) == exercise]
     if q:
-        query = query.where(
+        clauses.append(
             or_(
                 col(Incident.title).icontains(q, autoescape=True),
                 col(Incident.description).icontains(q, autoescape=True),
             )
         )
     if state:  # several values mean any of them
-        query = query.where(col(Incident.state).in_(state))
+        clauses.append(col(Incident.state).in_(state))
     if severity:
-        query = query.where(col(Incident.severity).in_(severity))
+        clauses.append(col(Incident.severity).in_(severity))
     if playbook is not None:
-        query = query.where(Incident.playbook_slug == playbook)
+        clauses.append(col(Incident.playbook_slug) == playbook)
     if risk is not None:
         linked = select(IncidentRisk.incident_id).where(IncidentRisk.risk_id == risks.parse_risk_ref(risk))
-        query = query.where(col(Incident.id).in_(linked))
+        clauses.append(col(Incident.id).in_(linked))
+    return clauses
+
+
+def before_cursor(cursor: str | None) -> list[ColumnElement[bool]]:
+    """The keyset of the newest-first list: the incidents older than the cursor's (none for the first page)."""
     before = decode_id_cursor(cursor)
-    if before is not None:
-        query = query.where(col(Incident.id) < before)
-    rows, next_cursor = id_page(list(session.exec(query.order_by(col(Incident.id).desc()).limit(limit + 1))), limit)
-    links = _risk_refs(session, [r.id for r in rows])
-    return [summarise(r, links[r.id]) for r in rows], next_cursor
+    return [] if before is None else [col(Incident.id) < before]
 
 
 def counts(session: Session, *, exercise: bool = False) -> IncidentCounts:

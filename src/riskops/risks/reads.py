@@ -6,7 +6,7 @@ the response models stay the documented schema. Writes never come here."""
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from functools import cache
 from typing import Any
 
@@ -16,7 +16,7 @@ from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlmodel import Session
 
 from riskops.clock import now as utcnow
-from riskops.db import storable, table_of
+from riskops.db import storable, table_of, utc_from_json
 from riskops.errors import NotFound
 from riskops.risks import service
 from riskops.risks.models import Risk, RiskControl, RiskTag, reference
@@ -193,14 +193,8 @@ def _controls(controls_json: str | None, ordered: bool) -> list[dict[str, Any]]:
             "owner": owner,
             "status": status,
             "due_date": due_date,  # ISO date text on both databases, as pydantic writes a date
-            "created_at": _utc(created_at),
-            "updated_at": _utc(updated_at),
+            "created_at": utc_from_json(created_at),
+            "updated_at": utc_from_json(updated_at),
         }
         for control_id, title, owner, status, due_date, created_at, updated_at in rows
     ]
-
-
-def _utc(text: str) -> datetime:
-    """A timestamp from JSON text: SQLite's stored form (UTC, no zone) or PostgreSQL's (the session's zone)."""
-    moment = datetime.fromisoformat(text)
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)

@@ -3,6 +3,7 @@
 from datetime import timedelta
 from typing import Any
 
+from sqlalchemy import ColumnElement
 from sqlmodel import Session, col, delete, select
 
 from riskops import audit
@@ -141,10 +142,7 @@ def list_deliveries(
     session: Session, sub: WebhookSubscription, *, cursor: str | None = None, limit: int = 50
 ) -> tuple[list[DeliveryPublic], str | None]:
     """Newest first, each with its attempts."""
-    query = select(Delivery).where(Delivery.subscription_id == sub.id)
-    before = decode_id_cursor(cursor)
-    if before is not None:
-        query = query.where(col(Delivery.id) < before)
+    query = select(Delivery).where(Delivery.subscription_id == sub.id, *before_cursor(cursor))
     rows, next_cursor = id_page(list(session.exec(query.order_by(col(Delivery.id).desc()).limit(limit + 1))), limit)
     attempts: dict[int, list[AttemptPublic]] = {r.id: [] for r in rows}
     for attempt in session.exec(
@@ -164,3 +162,9 @@ def list_deliveries(
         )
         for r in rows
     ], next_cursor  # fmt: skip
+
+
+def before_cursor(cursor: str | None) -> list[ColumnElement[bool]]:
+    """The keyset of the newest-first delivery log: the deliveries older than the cursor's (none at first)."""
+    before = decode_id_cursor(cursor)
+    return [] if before is None else [col(Delivery.id) < before]
