@@ -97,6 +97,11 @@ def main() -> int:
             f"{name:<20}{seconds:>9.3f}{seconds / base:>15.1f}{traced:>10.3f}{traced / traced_base:>9.1f}"
             f"{peak:>10.1f}{size / 1024:>10.0f}"
         )
+    formats = {
+        name: {"seconds": round(seconds, 4), "vs_json": round(seconds / base, 2), "peak_mib": round(peak, 1)}
+        for name, (seconds, _, peak, _) in rows.items()
+    }
+    print(json.dumps({"benchmark": "riskops-exports", "risks": args.risks, "formats": formats}))
     return 0
 
 

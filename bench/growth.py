@@ -20,13 +20,12 @@ import tempfile
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any, get_args
 
-from sqlalchemy import Engine, make_url, text
+import databases
+from sqlalchemy import Engine
 from sqlmodel import Session
 
-from riskops import migrations
 from riskops.bootstrap import prepare_database
 from riskops.db import make_engine, table_of
 from riskops.risks.matrices import service as matrices
@@ -126,26 +125,15 @@ def seed(engine: Engine, n: int) -> float:
     with Session(engine) as session:
         spec = matrices.current(session).parsed()
     rng = random.Random(n)
-    sqlite = engine.dialect.name == "sqlite"
-    if sqlite:  # row by row, the FTS5 trigger grows worse than linearly; one rebuild at the end does not
-        with engine.begin() as conn:
-            trigger = conn.exec_driver_sql("SELECT sql FROM sqlite_master WHERE name = 'risk_fts_insert'").scalar_one()
-            conn.exec_driver_sql("DROP TRIGGER risk_fts_insert")
-    for start in range(1, n + 1, BATCH):
-        risks, tags = [], []
-        for risk, risk_tags in _rows(spec, start, min(start + BATCH, n + 1), n, rng):
-            risks.append(risk)
-            tags.extend(risk_tags)
-        with engine.begin() as conn:
-            conn.execute(table_of(Risk).insert(), risks)
-            conn.execute(table_of(RiskTag).insert(), tags)
-    if sqlite:
-        with engine.begin() as conn:
-            conn.exec_driver_sql("PRAGMA cache_size=-262144")  # the default 2 MB spills the rebuild to disk
-            conn.exec_driver_sql("INSERT INTO risk_fts (risk_fts) VALUES ('rebuild')")
-            conn.exec_driver_sql(trigger)
-    with engine.connect() as conn:  # what import_file does after a large import
-        migrations.analyze(conn)
+    with databases.seeding(engine):
+        for start in range(1, n + 1, BATCH):
+            risks, tags = [], []
+            for risk, risk_tags in _rows(spec, start, min(start + BATCH, n + 1), n, rng):
+                risks.append(risk)
+                tags.extend(risk_tags)
+            with engine.begin() as conn:
+                conn.execute(table_of(Risk).insert(), risks)
+                conn.execute(table_of(RiskTag).insert(), tags)
     return time.perf_counter() - started
 
 
@@ -179,23 +167,6 @@ def measure(url: str, n: int, repeat: int) -> dict[str, float]:
         engine.dispose()
 
 
-def fresh_postgres(admin_url: str, n: int) -> str:
-    name = f"riskops_growth_{n}"
-    admin = make_engine(admin_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    admin.dispose()
-    return make_url(admin_url).set(database=name).render_as_string(hide_password=False)
-
-
-def drop_postgres(admin_url: str, url: str) -> None:
-    admin = make_engine(admin_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{make_url(url).database}" WITH (FORCE)'))
-    admin.dispose()
-
-
 def report(backend: str, sizes: list[int], figures: dict[int, dict[str, float]]) -> list[dict[str, Any]]:
     header = f"{backend:<38}" + "".join(f"{f'{n:,}':>11}" for n in sizes) + f"{'ratio':>8}"
     print(header + "\n" + "-" * len(header))
@@ -213,27 +184,18 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", default="10000,100000,1000000", help="register sizes, comma-separated")
     parser.add_argument("--repeat", type=int, default=5, help="timed runs per scenario (the median is shown)")
-    parser.add_argument("--postgres", metavar="URL", help="also on PostgreSQL (a database per size is created)")
+    parser.add_argument(
+        "--postgres", metavar="URL", help="on PostgreSQL: a database per size is made through this admin URL"
+    )
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
-    results: list[dict[str, Any]] = []
-    with tempfile.TemporaryDirectory() as tmp:
-        figures = {}
-        for n in sizes:
-            print(f"sqlite {n:,}", file=sys.stderr, flush=True)
-            figures[n] = measure(f"sqlite:///{Path(tmp) / f'growth-{n}.db'}", n, args.repeat)
-        results += report("sqlite", sizes, figures)
-    if args.postgres:
-        figures = {}
-        for n in sizes:
-            print(f"postgresql {n:,}", file=sys.stderr, flush=True)
-            url = fresh_postgres(args.postgres, n)
-            try:
-                figures[n] = measure(url, n, args.repeat)
-            finally:
-                drop_postgres(args.postgres, url)
-        results += report("postgresql", sizes, figures)
-    print(json.dumps(results))
+    backend = "postgresql" if args.postgres else "sqlite"
+    figures = {}
+    for n in sizes:
+        print(f"{backend} {n:,}", file=sys.stderr, flush=True)
+        with tempfile.TemporaryDirectory() as tmp, databases.fresh(args.postgres, tmp, f"growth_{n}") as url:
+            figures[n] = measure(url, n, args.repeat)
+    print(json.dumps(report(backend, sizes, figures)))
 
 
 if __name__ == "__main__":

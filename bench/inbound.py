@@ -13,6 +13,7 @@ import sys
 import tempfile
 from pathlib import Path
 
+import databases
 from register import Result, Scenario, load_options, prepare, print_beside_read, run_all, serve_and_drive, wait_ready
 
 from riskops.apikeys.models import Role
@@ -70,8 +71,10 @@ async def drive(
 
 def main() -> int:
     args = load_options(__doc__.split("\n\n")[0], 10_000)
-    with tempfile.TemporaryDirectory(prefix="riskops-bench-") as tmp:
-        url = f"sqlite:///{tmp}/bench.db"
+    with (
+        tempfile.TemporaryDirectory(prefix="riskops-bench-") as tmp,
+        databases.fresh(args.postgres, tmp, "inbound") as url,
+    ):
         secret = prepare(url, args.risks, random.Random(args.seed))
         engine = make_engine(url)
         with Database(engine).write() as session:
@@ -82,7 +85,7 @@ def main() -> int:
         engine.dispose()
         results = serve_and_drive(url, tmp, lambda proc, port: drive(proc, port, secret, token, args))
     print(f"\ninbound alerts, {args.connections} connections, {args.seconds:g} s each\n")
-    return print_beside_read("riskops-inbound", results)
+    return print_beside_read("riskops-inbound", results, args)
 
 
 if __name__ == "__main__":

@@ -12,6 +12,7 @@ import sys
 import tempfile
 from pathlib import Path
 
+import databases
 from register import (
     REPO,
     Result,
@@ -64,15 +65,17 @@ async def drive(
 def main() -> int:
     args = load_options(__doc__.split("\n\n")[0], 10_000)
     slug, size = largest_playbook()
-    with tempfile.TemporaryDirectory(prefix="riskops-bench-") as tmp:
-        url = f"sqlite:///{tmp}/bench.db"
+    with (
+        tempfile.TemporaryDirectory(prefix="riskops-bench-") as tmp,
+        databases.fresh(args.postgres, tmp, "playbooks") as url,
+    ):
         secret = prepare(url, args.risks, random.Random(args.seed))
         engine = make_engine(url)
         sync_playbooks(engine, PLAYBOOKS)
         engine.dispose()
         results = serve_and_drive(url, tmp, lambda proc, port: drive(proc, port, secret, slug, args))
     print(f"\nplaybook activation: '{slug}' ({size} roles + steps + communications), {args.connections} connections\n")
-    return print_beside_read("riskops-playbook-activation", results)
+    return print_beside_read("riskops-playbook-activation", results, args)
 
 
 if __name__ == "__main__":
