@@ -6,7 +6,7 @@ from contextlib import AbstractContextManager, contextmanager, nullcontext
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import DateTime, Engine, Table, create_engine, event, make_url
+from sqlalchemy import DateTime, Engine, Table, create_engine, event, func, insert, make_url, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator
@@ -162,3 +162,17 @@ def utc_from_json(text: str) -> datetime:
     session's zone), as the aware UTC datetime UTCDateTime gives."""
     moment = datetime.fromisoformat(text)
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+def insert_numbered(session: Session, model: type[SQLModel], rows: list[dict[str, Any]]) -> list[int]:
+    """Insert rows in a few statements and give their new ids, in the order of `rows`."""
+    table = table_of(model)
+    if len(rows) == 1 or session.get_bind().dialect.name != "sqlite":
+        numbered = insert(table).returning(table.c.id, sort_by_parameter_order=True)
+        return list(session.execute(numbered, rows).scalars())
+    # SQLite cannot say which returned id is which row's (SQLAlchemy would insert them one by one); but this
+    # transaction holds the only write lock (BEGIN IMMEDIATE), so the ids are those SQLite would give: the next.
+    first = (session.scalar(select(func.max(table.c.id))) or 0) + 1
+    ids = list(range(first, first + len(rows)))
+    session.execute(insert(table), [{**row, "id": row_id} for row, row_id in zip(rows, ids, strict=True)])
+    return ids

@@ -4,8 +4,9 @@ import hashlib
 import json
 from collections.abc import Callable
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
+import orjson
 from fastapi import Header
 from pydantic import BaseModel
 from sqlalchemy import JSON, UniqueConstraint
@@ -38,30 +39,40 @@ class IdempotentRequest(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 
 
+Done = TypeVar("Done")
+
+
 def fingerprint(method: str, path: str, body: BaseModel) -> str:
     canonical = json.dumps([method, path, body.model_dump(mode="json")], sort_keys=True)
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
 def run_once(
-    db: Database, who: Principal, key: str | None, request_fingerprint: str, work: Callable[[Session], BaseModel]
-) -> tuple[bool, dict[str, Any]]:
-    """(replayed, body): the body `work` produced in its unit of work, or the stored one for a retry.
+    db: Database, who: Principal, key: str | None, request_fingerprint: str, work: Callable[[Session], Done],
+    answer: Callable[[Session, Done], bytes],
+) -> tuple[bool, bytes]:  # fmt: skip
+    """(replayed, body): the JSON `answer` gives of what `work` did in its unit of work, or the stored one for a
+    retry.
 
-    The stored answer is written in the same transaction as the work, and a unique index on (key owner, key)
-    makes a concurrent duplicate fail and roll back whole, so the work happens once.
+    Without a key the answer is read after the commit, once the write lock is let go. With one, it is read in the
+    work's transaction and stored there, and a unique index on (key owner, key) makes a concurrent duplicate fail
+    and roll back whole: the work happens once, and every retry gets exactly the first answer.
     """
     if key is None:
         with db.write() as session:
-            return False, work(session).model_dump(mode="json")
+            done = work(session)
+        with db.read() as session:
+            return False, answer(session, done)
     try:
         with db.write() as session:
             prior = _find(session, who, key)
             if prior is not None:
                 return True, _replay(prior, request_fingerprint)
-            body = work(session).model_dump(mode="json")
+            body = answer(session, work(session))
             session.add(
-                IdempotentRequest(principal_id=who.key_id, key=key, fingerprint=request_fingerprint, response=body)
+                IdempotentRequest(
+                    principal_id=who.key_id, key=key, fingerprint=request_fingerprint, response=orjson.loads(body)
+                )
             )
             session.flush()
             return False, body
@@ -79,10 +90,10 @@ def _find(session: Session, who: Principal, key: str) -> IdempotentRequest | Non
     ).first()
 
 
-def _replay(prior: IdempotentRequest, request_fingerprint: str) -> dict[str, Any]:
+def _replay(prior: IdempotentRequest, request_fingerprint: str) -> bytes:
     if prior.fingerprint != request_fingerprint:
         raise Unprocessable(
             "This Idempotency-Key was already used for a different request; use a new key for a new request.",
             errors=[field_error(("header", "idempotency-key"), "reused with a different request")],
         )
-    return prior.response
+    return orjson.dumps(prior.response)  # the stored JSON keeps the first answer's order

@@ -1,13 +1,55 @@
 """The outbox: events are rows added to the caller's transaction, fanned out to subscriptions in it too."""
 
 from collections.abc import Collection, Sequence
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, NamedTuple, Protocol
 
 from sqlalchemy import ColumnElement, insert
 from sqlmodel import Session, col, select
 
+from riskops.clock import now as utcnow
+from riskops.db import insert_numbered
 from riskops.events.models import Delivery, Event, EventPublic, SubscriptionStatus, WebhookSubscription, matches
 from riskops.pagination import decode_id_cursor, id_page
+
+
+class Stored(Protocol):
+    """An event written to the outbox: what its fan-out needs to know of it."""
+
+    @property
+    def id(self) -> int: ...
+
+    @property
+    def type(self) -> str: ...
+
+
+class StoredEvent(NamedTuple):
+    id: int
+    type: str
+
+
+@dataclass
+class Outbox:
+    """Events of one change, gathered to be recorded together (see `record`): one insert and one fan-out."""
+
+    rows: list[dict[str, Any]] = field(default_factory=list)
+
+    def emit(self, event_type: str, subject_type: str, subject_id: str, data: dict[str, Any]) -> None:
+        self.rows.append(
+            {"type": event_type, "subject_type": subject_type, "subject_id": subject_id, "occurred_at": utcnow(),
+             "data": data}
+        )  # fmt: skip
+
+
+def record(session: Session, outbox: Outbox) -> list[StoredEvent]:
+    """Write the outbox's events, in order, and queue their deliveries, in the caller's transaction."""
+    if not outbox.rows:
+        return []
+    ids = insert_numbered(session, Event, outbox.rows)
+    stored = [StoredEvent(event_id, row["type"]) for event_id, row in zip(ids, outbox.rows, strict=True)]
+    fan_out_to(session, stored)
+    outbox.rows = []
+    return stored
 
 
 def emit(
@@ -26,7 +68,7 @@ def emit(
 
 
 def fan_out_to(
-    session: Session, events: Sequence[Event], targets: Collection[int] = (), *, fan_out: bool = True
+    session: Session, events: Sequence[Stored], targets: Collection[int] = (), *, fan_out: bool = True
 ) -> int:
     """A delivery per stored event and subscription that wants it (by type) or is named in `targets`, with one
     look at the subscriptions and one insert."""

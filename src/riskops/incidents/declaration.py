@@ -2,13 +2,16 @@
 are laid out with absolute deadlines and rendered messages."""
 
 import re
-from datetime import timedelta
+from datetime import datetime, timedelta
+from typing import Any
 
+from sqlalchemy import insert
 from sqlmodel import Session, col, select
 
 from riskops.apikeys.service import Principal
 from riskops.clock import now as utcnow
 from riskops.config import Settings
+from riskops.db import insert_numbered, table_of
 from riskops.errors import Conflict, NotFound, Unprocessable, field_error
 from riskops.events import service as events
 from riskops.incidents import scheduled, timeline
@@ -20,16 +23,23 @@ from riskops.incidents.models import (
     IncidentRisk,
     IncidentRole,
     IncidentStep,
+    MessageStatus,
     RiskRef,
+    StepStatus,
 )
 from riskops.playbooks import service as playbooks
 from riskops.playbooks.models import PlaybookVersion
+from riskops.playbooks.spec import PlaybookSpec
 from riskops.risks import service as risks
 from riskops.risks.models import Risk
 
 
-def declare(session: Session, data: IncidentCreate, who: Principal, settings: Settings) -> Incident:
-    """Declare an incident, activating its playbook (if any) in the same transaction."""
+def declare(
+    session: Session, data: IncidentCreate, who: Principal, settings: Settings,
+    *, plan: PlaybookVersion | None = None,
+) -> Incident:  # fmt: skip
+    """Declare an incident, activating its playbook (if any) in the same transaction. `plan`: the version of
+    data.playbook that the caller has looked up already."""
     now = utcnow()
     if data.detected_at is not None and data.detected_at > now:
         raise Unprocessable(
@@ -38,7 +48,8 @@ def declare(session: Session, data: IncidentCreate, who: Principal, settings: Se
         )
     linked = _resolve_risks(session, data.risk_ids)
     try:
-        plan = playbooks.get_version(session, data.playbook, data.playbook_version) if data.playbook else None
+        if plan is None and data.playbook:
+            plan = playbooks.get_version(session, data.playbook, data.playbook_version)
     except NotFound as exc:  # a reference in the body: the body is wrong, like a risk id that does not exist
         raise Unprocessable(exc.detail, errors=[field_error(("body", "playbook"), "no such playbook")]) from exc
     if plan is not None and plan.retired_at is not None:
@@ -60,37 +71,56 @@ def declare(session: Session, data: IncidentCreate, who: Principal, settings: Se
         declared_at=now, declared_by=who.name,
         detected_at=data.detected_at or now,  # Moment: already in UTC
     )  # fmt: skip
+    if plan is not None and spec is not None:
+        _follow(incident, plan, spec)
     session.add(incident)
-    session.flush()
+    session.flush()  # one insert: the rows below name its id
     kind = "exercise" if data.exercise else "incident"
     text = f"{severity} {kind} declared: {incident.title}"
     if incident.detected_at < now:
         text += f" (detected {incident.detected_at:%Y-%m-%d %H:%M} UTC)"
-    timeline.record(
-        session, incident, who, "declared", text, severity=severity, detected_at=incident.detected_at.isoformat()
-    )
-    for risk in linked:
-        session.add(IncidentRisk(incident_id=incident.id, risk_id=risk.id))
-        if not data.exercise:  # a drill is not the risk happening
-            risks.mark_materialised(session, risk, f"{incident.reference}: {incident.title}", who, settings)
-        timeline.record(
-            session, incident, who, "risk.linked", f"Linked to {risk.reference} {risk.title}", risk=risk.reference
+    entries = [
+        timeline.entry(
+            incident, who, "declared", text, now, severity=severity, detected_at=incident.detected_at.isoformat()
         )
-    if plan is not None:
-        _lay_out(session, incident, plan, who)
-    session.flush()
+    ]
+    outbox = events.Outbox()
+    if linked:
+        links = [{"incident_id": incident.id, "risk_id": risk.id} for risk in linked]
+        session.execute(insert(table_of(IncidentRisk)), links)
+        if not data.exercise:  # a drill is not the risk happening
+            note = f"{incident.reference}: {incident.title}"
+            risks.mark_all_materialised(session, linked, note, who, settings, outbox)
+        entries += [
+            timeline.entry(
+                incident, who, "risk.linked", f"Linked to {risk.reference} {risk.title}", now, risk=risk.reference
+            )
+            for risk in linked
+        ]
+    owed: list[scheduled.Owed] = []
+    if plan is not None and spec is not None:
+        owed = _lay_out(session, incident, spec)
+        entries.append(
+            timeline.entry(
+                incident, who, "playbook.activated",
+                f"Playbook '{plan.slug}' v{plan.version} activated: {len(spec.steps)} steps, "
+                f"{len(spec.communications)} communications, recovery due by {_iso(incident.breach_at)}",
+                now, playbook=plan.slug, version=plan.version,
+            )
+        )  # fmt: skip
     wanted = spec.escalation_policy if spec else None
     policy = escalations.resolve(session, wanted)
     if wanted is not None and policy.name != wanted:
-        timeline.record(
-            session, incident, who, "note", f"Escalation policy '{wanted}' does not exist; using '{policy.name}'."
-        )
-    scheduled.reschedule(session, incident, None, settings, policy=policy)
+        text = f"Escalation policy '{wanted}' does not exist; using '{policy.name}'."
+        entries.append(timeline.entry(incident, who, "note", text, now))
+    timeline.record_all(session, entries)
+    scheduled.reschedule(session, incident, None, settings, policy=policy, owed=owed)
     about = scheduled.event_data(incident, actor=who.name)
-    events.emit(session, "incident.declared", "incident", incident.reference, about)
+    outbox.emit("incident.declared", "incident", incident.reference, about)
     if plan is not None:
-        events.emit(session, "playbook.activated", "incident", incident.reference, about)
-    session.flush()
+        outbox.emit("playbook.activated", "incident", incident.reference, about)
+    events.record(session, outbox)
+    session.flush()  # the linked risks' changes
     return incident
 
 
@@ -117,46 +147,58 @@ def linked_risks(session: Session, incident: Incident) -> list[Risk]:
     )  # fmt: skip
 
 
-def _lay_out(session: Session, incident: Incident, plan: PlaybookVersion, who: Principal) -> None:
-    """Lay out the plan with absolute deadlines, each counted from the declaration or the detection as the
-    playbook says; the RTO and the MTPD always from the declaration."""
-    spec = plan.parsed()
-    start = {"declaration": incident.declared_at, "detection": incident.detected_at}
+def _follow(incident: Incident, plan: PlaybookVersion, spec: PlaybookSpec) -> None:
+    """The plan's objectives on the incident: the RTO and the MTPD, counted from the declaration."""
     impact = spec.business_impact
     incident.playbook_slug, incident.playbook_version = plan.slug, plan.version
     incident.rto_minutes, incident.mtpd_minutes = impact.rto_minutes, impact.mtpd_minutes
     incident.breach_at = incident.declared_at + timedelta(minutes=impact.rto_minutes)
     incident.mtpd_at = incident.declared_at + timedelta(minutes=impact.mtpd_minutes)
-    for role in spec.roles:
-        session.add(
-            IncidentRole(
-                incident_id=incident.id, key=role.id, title=role.title, instructions=role.instructions,
-                required=role.required,
-            )
-        )  # fmt: skip
-    session.add_all(
-        IncidentStep(
-            incident_id=incident.id, key=step.id, position=i, title=step.title,
-            instructions=step.instructions, role=step.role, depends_on=step.depends_on,
-            due_at=start[step.due_from] + timedelta(minutes=step.due_minutes), required=not step.optional,
-        )
+
+
+def _lay_out(session: Session, incident: Incident, spec: PlaybookSpec) -> list[scheduled.Owed]:
+    """Lay out the plan with absolute deadlines, each counted from the declaration or the detection as the
+    playbook says, one insert per table; the steps and communications now owed."""
+    start = {"declaration": incident.declared_at, "detection": incident.detected_at}
+    roles = [
+        {
+            "incident_id": incident.id, "key": role.id, "title": role.title, "instructions": role.instructions,
+            "required": role.required, "assignee": None, "assigned_at": None,
+        }
+        for role in spec.roles
+    ]  # fmt: skip
+    if roles:
+        session.execute(insert(table_of(IncidentRole)), roles)
+    steps: list[dict[str, Any]] = [
+        {
+            "incident_id": incident.id, "key": step.id, "position": i, "title": step.title,
+            "instructions": step.instructions, "role": step.role, "depends_on": step.depends_on,
+            "due_at": start[step.due_from] + timedelta(minutes=step.due_minutes), "required": not step.optional,
+            "status": StepStatus.pending, "assignee": None, "started_at": None, "finished_at": None,
+            "finished_by": None, "skip_reason": None,
+        }
         for i, step in enumerate(spec.steps)
-    )  # fmt: skip
-    session.add_all(
-        IncidentMessage(
-            incident_id=incident.id, key=message.id, position=i, audience=message.audience,
-            title=message.title, role=message.role, channel=message.channel, body=render(message.template, incident),
-            due_at=start[message.due_from] + timedelta(minutes=message.due_minutes), required=not message.optional,
-        )
+    ]  # fmt: skip
+    messages: list[dict[str, Any]] = [
+        {
+            "incident_id": incident.id, "key": message.id, "position": i, "audience": message.audience,
+            "title": message.title, "role": message.role, "channel": message.channel,
+            "body": render(message.template, incident), "required": not message.optional,
+            "due_at": start[message.due_from] + timedelta(minutes=message.due_minutes),
+            "status": MessageStatus.pending, "sent_at": None, "sent_by": None,
+        }
         for i, message in enumerate(spec.communications)
-    )  # fmt: skip
-    session.add(incident)
-    timeline.record(
-        session, incident, who, "playbook.activated",
-        f"Playbook '{plan.slug}' v{plan.version} activated: {len(spec.steps)} steps, "
-        f"{len(spec.communications)} communications, recovery due by {incident.breach_at.isoformat()}",
-        playbook=plan.slug, version=plan.version,
-    )  # fmt: skip
+    ]  # fmt: skip
+    owed: list[scheduled.Owed] = []
+    for subject_type, model, rows in (("step", IncidentStep, steps), ("message", IncidentMessage, messages)):
+        if rows:
+            ids = insert_numbered(session, model, rows)
+            owed += [scheduled.Owed(subject_type, i, row["due_at"]) for i, row in zip(ids, rows, strict=True)]
+    return owed
+
+
+def _iso(at: datetime | None) -> str | None:
+    return at.isoformat() if at else None
 
 
 _PLACEHOLDER = re.compile(r"\{(incident_title|incident_ref|declared_at|detected_at)\}")

@@ -1,7 +1,7 @@
-from typing import Annotated, Any
+from typing import Annotated
 
+import orjson
 from fastapi import APIRouter, Body, Query, Response, status
-from fastapi.responses import JSONResponse
 from sqlmodel import Session
 
 from riskops import idempotency
@@ -13,6 +13,7 @@ from riskops.incidents.models import (
     Activation,
     Assignment,
     Closure,
+    Incident,
     IncidentCounts,
     IncidentCreate,
     IncidentPublic,
@@ -39,41 +40,46 @@ activation = APIRouter(prefix="/api/v1/playbooks", tags=["playbooks"])
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=IncidentPublic)
 def declare(
     data: IncidentCreate, db: Db, who: Writer, config: Config, idempotency_key: IdempotencyKey = None
-) -> JSONResponse:
+) -> Response:
     """Declare an incident; with `playbook`, its plan is activated in the same transaction."""
 
-    def work(session: Session) -> IncidentPublic:
-        return queries.present(session, declaration.declare(session, data, who, config))
+    def work(session: Session) -> Incident:
+        return declaration.declare(session, data, who, config)
 
     fingerprint = idempotency.fingerprint("POST", router.prefix, data)
-    replayed, body = idempotency.run_once(db, who, idempotency_key, fingerprint, work)
+    replayed, body = idempotency.run_once(db, who, idempotency_key, fingerprint, work, _answer)
     return incident_created(body, replayed)
 
 
 @activation.post("/{slug}/activate", status_code=status.HTTP_201_CREATED, response_model=IncidentPublic)
 def activate(
     slug: str, data: Activation, db: Db, who: Writer, config: Config, idempotency_key: IdempotencyKey = None
-) -> JSONResponse:
+) -> Response:
     """Declare an incident and lay out this playbook's roles, steps and communications, in one transaction."""
     create = IncidentCreate(
         title=data.title, severity=data.severity, description=data.description, risk_ids=data.risk_ids,
         playbook=slug, playbook_version=data.version, exercise=data.exercise, detected_at=data.detected_at,
     )  # fmt: skip
 
-    def work(session: Session) -> IncidentPublic:
-        playbooks.get_version(session, slug, data.version)  # the path names the playbook: 404 if there is none
-        return queries.present(session, declaration.declare(session, create, who, config))
+    def work(session: Session) -> Incident:
+        plan = playbooks.get_version(session, slug, data.version)  # the path names the playbook: 404 if there is none
+        return declaration.declare(session, create, who, config, plan=plan)
 
     fingerprint = idempotency.fingerprint("POST", f"{activation.prefix}/{slug}/activate", data)
-    replayed, body = idempotency.run_once(db, who, idempotency_key, fingerprint, work)
+    replayed, body = idempotency.run_once(db, who, idempotency_key, fingerprint, work, _answer)
     return incident_created(body, replayed)
 
 
-def incident_created(body: dict[str, Any], replayed: bool) -> JSONResponse:
-    headers = {"Location": f"/api/v1/incidents/{body['id']}"}
+def _answer(session: Session, incident: Incident) -> bytes:
+    """The new incident as GET shows it: from the read model, after the commit unless the answer is stored."""
+    return reads.read_incident(session, str(incident.id))
+
+
+def incident_created(body: bytes, replayed: bool) -> Response:
+    headers = {"Location": f"/api/v1/incidents/{orjson.loads(body)['id']}"}
     if replayed:
         headers["Idempotent-Replayed"] = "true"
-    return JSONResponse(body, status_code=status.HTTP_201_CREATED, headers=headers)
+    return Response(body, status_code=status.HTTP_201_CREATED, headers=headers, media_type="application/json")
 
 
 # The two hot reads answer through the read model: JSON bytes from one statement, returned as a Response so that

@@ -1,9 +1,10 @@
 """An incident's notices: which it has in each state, planning and dropping them as it moves, and acting on
 them when they fall due."""
 
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlmodel import Session, col, select
 
@@ -69,13 +70,21 @@ def watches(state: IncidentState) -> frozenset[Watch]:
     return frozenset(kept)
 
 
+class Owed(NamedTuple):
+    """A step or communication still owed, as its notices need it."""
+
+    subject_type: str  # a key of OBLIGATIONS
+    id: int
+    due_at: datetime
+
+
 def reschedule(
     session: Session, incident: Incident, previous: IncidentState | None, settings: Settings,
-    *, policy: PolicySpec | None = None,
+    *, policy: PolicySpec | None = None, owed: Sequence[Owed] | None = None,
 ) -> None:  # fmt: skip
     """Bring the incident's notices in line with its state: plan what it starts watching, coming from `previous`
-    (None: just declared, its plan flushed), and drop what it does not watch. `policy`: the escalation policy,
-    when the caller has it already."""
+    (None: just declared, its plan written), and drop what it does not watch. `policy`: the escalation policy,
+    `owed`: the steps and communications owed, when the caller has them already."""
     watching = watches(incident.state)
     starts = watching - (watches(previous) if previous is not None else frozenset())
     planned: list[dict[str, Any]] = []
@@ -86,8 +95,8 @@ def reschedule(
         if Watch.deadlines in starts:
             planned += _deadline_notices(incident, policy, settings)
     if Watch.obligations in starts:
-        for row in _owed(session, incident):
-            planned += _obligation_notices(incident, row, settings)
+        for item in owed if owed is not None else [_owing(row) for row in _owed(session, incident)]:
+            planned += _obligation_notices(incident, item, settings)
     scheduler.plan(session, planned)
     stops = [watch for watch in Watch if watch not in watching]
     dropped = [kind for watch in stops if watch != Watch.obligations for kind in KINDS[watch]]
@@ -153,16 +162,19 @@ def _deadline_notices(incident: Incident, policy: PolicySpec, settings: Settings
     return planned
 
 
-def _obligation_notices(incident: Incident, row: Obligation, settings: Settings) -> list[dict[str, Any]]:
+def _owing(row: Obligation) -> Owed:
+    return Owed(_subject_type(row), row.id, row.due_at)
+
+
+def _obligation_notices(incident: Incident, item: Owed, settings: Settings) -> list[dict[str, Any]]:
     """A reminder before a step's or communication's deadline and a notice at it; a deadline already past when
     the incident is declared (counted from an earlier detection) is reminded of at once."""
-    subject_type = _subject_type(row)
-    reminder_kind, overdue_kind = OBLIGATIONS[subject_type][0]
-    reminder = row.due_at - timedelta(minutes=settings.step_reminder_minutes)
-    ref, data = row.due_at.isoformat(), {"incident_id": incident.id}
+    reminder_kind, overdue_kind = OBLIGATIONS[item.subject_type][0]
+    reminder = item.due_at - timedelta(minutes=settings.step_reminder_minutes)
+    ref, data = item.due_at.isoformat(), {"incident_id": incident.id}
     return [
-        scheduler.notice(reminder_kind, subject_type, row.id, ref, max(incident.declared_at, reminder), data),
-        scheduler.notice(overdue_kind, subject_type, row.id, ref, max(incident.declared_at, row.due_at), data),
+        scheduler.notice(reminder_kind, item.subject_type, item.id, ref, max(incident.declared_at, reminder), data),
+        scheduler.notice(overdue_kind, item.subject_type, item.id, ref, max(incident.declared_at, item.due_at), data),
     ]
 
 

@@ -2,6 +2,7 @@
 acknowledges or resolves an incident."""
 
 from datetime import timedelta
+from typing import Any
 
 from sqlmodel import Session, col, select
 
@@ -10,6 +11,7 @@ from riskops.apikeys.service import Principal
 from riskops.clock import now as utcnow
 from riskops.config import Settings
 from riskops.crisis import Severity
+from riskops.db import insert_numbered
 from riskops.errors import InvalidTransition
 from riskops.incidents import declaration, timeline
 from riskops.incidents import service as incidents
@@ -37,14 +39,15 @@ def handle(
     who = _principal(integration)
     flap_window_minutes = settings.flap_window_minutes
     # Locked (group, then incident) so that racing news, and people moving the incident, apply in turn.
-    group = session.exec(
-        select(AlertGroup)
+    latest = session.exec(
+        select(AlertGroup, Incident)
+        .join(Incident, col(Incident.id) == col(AlertGroup.incident_id))
         .where(AlertGroup.integration_id == integration.id, AlertGroup.key == signal.key)
         .order_by(col(AlertGroup.id).desc())
         .limit(1)
         .with_for_update()
     ).first()
-    incident = session.get(Incident, group.incident_id, with_for_update=True) if group else None
+    group, incident = latest if latest is not None else (None, None)
     action = _update_instances(session, integration, signal) if signal.instances else signal.action
     outcome, detail = "ignored", ""
     if action == "trigger":
@@ -59,16 +62,13 @@ def handle(
         elif incident.state == IncidentState.resolved:
             incidents.transition(session, incident, "reopen", who, settings, note="the alert fired again")
             within = f"within {flap_window_minutes} minutes of the resolution"
-            timeline.add_note(
-                session, incident, f"Reopened: {integration.name} fired again {within}: {signal.title}", who
-            )
+            _note(session, incident, f"Reopened: {integration.name} fired again {within}: {signal.title}", who)
             outcome, detail = "reopened", f"the alert fired again {within}"
         else:
-            timeline.add_note(session, incident, f"Alert again from {integration.name}: {signal.title}", who)
+            _note(session, incident, f"Alert again from {integration.name}: {signal.title}", who)
             outcome, detail = "attached", "an open incident already has this alert"
         group.closed_at = None  # firing: retries and later news go to this group
         session.add(group)
-        session.flush()
     elif group is not None and incident is not None and group.closed_at is None and incident.state not in ENDED:
         if action == "acknowledge":
             outcome = _advance(session, incident, ("acknowledge",), who, "acknowledged", settings)
@@ -78,13 +78,18 @@ def handle(
             session.add(group)
     else:
         detail = "no open incident for this alert"
-    receipt = ReceivedAlert(
-        integration_id=integration.id, outcome=outcome, detail=detail, dedup_key=signal.key,
-        incident_id=incident.id if incident else None, body=masked_body(body),
-    )  # fmt: skip
-    session.add(receipt)
-    session.flush()
-    return receipt
+    session.flush()  # the alert's rows: a duplicate open group fails here
+    receipt: dict[str, Any] = {
+        "integration_id": integration.id, "received_at": utcnow(), "outcome": outcome, "detail": detail,
+        "dedup_key": signal.key, "incident_id": incident.id if incident else None, "body": masked_body(body),
+    }  # fmt: skip
+    (receipt_id,) = insert_numbered(session, ReceivedAlert, [receipt])
+    return ReceivedAlert(id=receipt_id, **receipt)
+
+
+def _note(session: Session, incident: Incident, text: str, who: Principal) -> None:
+    """A note on the incident's timeline, written at once (after what the incident's moves wrote)."""
+    timeline.record_all(session, [timeline.entry(incident, who, "note", text, utcnow())])
 
 
 def _takes_a_refiring(incident: Incident, flap_window_minutes: int) -> bool:
@@ -102,31 +107,36 @@ def _takes_a_refiring(incident: Incident, flap_window_minutes: int) -> bool:
 def _update_instances(session: Session, integration: Integration, signal: Signal) -> Action:
     """Record each alert's news; a firing that arrives after its own resolution is stale and changes nothing.
     The group is firing while any of its alerts is."""
+    rows = session.exec(
+        select(AlertInstance).where(
+            AlertInstance.integration_id == integration.id,
+            col(AlertInstance.fingerprint).in_(sorted({item.fingerprint for item in signal.instances})),
+            col(AlertInstance.starts_at).in_(sorted({item.starts_at for item in signal.instances})),
+        )
+    )  # fmt: skip
+    known = {(row.fingerprint, row.starts_at): row for row in rows}
+    firing = False
     for item in signal.instances:
-        known = session.exec(
-            select(AlertInstance).where(
-                AlertInstance.integration_id == integration.id, AlertInstance.fingerprint == item.fingerprint,
-                AlertInstance.starts_at == item.starts_at,
-            )
-        ).first()  # fmt: skip
-        if known is None:
-            session.add(
-                AlertInstance(
-                    integration_id=integration.id, group_key=signal.key, fingerprint=item.fingerprint,
-                    starts_at=item.starts_at, status=item.status, labels=item.labels,
-                )
+        instance = known.get((item.fingerprint, item.starts_at))
+        if instance is None:
+            instance = known[item.fingerprint, item.starts_at] = AlertInstance(
+                integration_id=integration.id, group_key=signal.key, fingerprint=item.fingerprint,
+                starts_at=item.starts_at, status=item.status, labels=item.labels,
             )  # fmt: skip
-        elif known.status != "resolved":
-            known.status, known.updated_at = item.status, utcnow()
-            session.add(known)
-    session.flush()
-    firing = session.exec(
+            session.add(instance)
+        elif instance.status != "resolved":
+            instance.status, instance.updated_at = item.status, utcnow()
+            session.add(instance)
+        firing = firing or (instance.status == "firing" and instance.group_key == signal.key)
+    if firing:  # one of these alerts: no need to ask about the group's others
+        return "trigger"
+    others = session.exec(
         select(AlertInstance.id).where(
             AlertInstance.integration_id == integration.id, AlertInstance.group_key == signal.key,
             AlertInstance.status == "firing",
         ).limit(1)
     ).first()  # fmt: skip
-    return "trigger" if firing is not None else "resolve"
+    return "trigger" if others is not None else "resolve"
 
 
 def _open(session: Session, integration: Integration, signal: Signal, who: Principal, settings: Settings) -> Incident:
@@ -137,7 +147,7 @@ def _open(session: Session, integration: Integration, signal: Signal, who: Princ
         description=signal.description, risk_ids=route.risks, playbook=route.playbook,
     )  # fmt: skip
     incident = declaration.declare(session, create, who, settings)
-    timeline.add_note(session, incident, f"Opened by {integration.name} (alert {signal.key})", who)
+    _note(session, incident, f"Opened by {integration.name} (alert {signal.key})", who)
     if not route.page:
         incidents.transition(session, incident, "acknowledge", who, settings, note="route does not page")
     return incident

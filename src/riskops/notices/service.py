@@ -4,7 +4,7 @@ It knows no domain. Each domain's `scheduled.py` plans its notices here and name
 the function that acts on each kind when it is due; `riskops.worker` claims and dispatches.
 """
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable
 from datetime import datetime
 from typing import Any
 
@@ -42,10 +42,15 @@ def plan(session: Session, notices: list[dict[str, Any]]) -> None:
 
 def cancel(session: Session, subject_type: str, subject_id: int, kinds: Iterable[str]) -> None:
     """Drop the pending notices of these kinds for a subject (fired ones stay as the record of what was sent)."""
+    cancel_all(session, subject_type, [subject_id], kinds)
+
+
+def cancel_all(session: Session, subject_type: str, subject_ids: Collection[int], kinds: Iterable[str]) -> None:
+    """`cancel` for several subjects of a type, in one statement."""
     session.exec(
         delete(Notice).where(
             col(Notice.subject_type) == subject_type,
-            col(Notice.subject_id) == subject_id,
+            col(Notice.subject_id).in_(subject_ids),
             col(Notice.kind).in_(list(kinds)),
             col(Notice.fired_at).is_(None),
         )

@@ -6,15 +6,15 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, insert
-from sqlmodel import Session, select
+from sqlalchemy import insert
+from sqlmodel import Session
 
 from riskops import audit
 from riskops.apikeys.service import Principal
 from riskops.audit.models import AuditEntry
 from riskops.clock import now as utcnow
 from riskops.config import Settings
-from riskops.db import table_of
+from riskops.db import insert_numbered, table_of
 from riskops.events import service as events
 from riskops.events.models import Event
 from riskops.notices import service as scheduler
@@ -91,7 +91,7 @@ def _insert_batch(
 ) -> list[int]:  # fmt: skip
     now = utcnow()
     rows = [new_columns(new, matrix_version, spec, now) for new in batch]
-    ids = _insert_numbered(session, Risk, rows)
+    ids = insert_numbered(session, Risk, rows)
     tags = [{"risk_id": risk_id, "tag": tag} for risk_id, new in zip(ids, batch, strict=True) for tag in new.tags]
     if tags:
         session.execute(insert(table_of(RiskTag)), tags)
@@ -117,24 +117,10 @@ def _insert_batch(
         notices += _creation_notices(risk_id, columns, settings)
     session.execute(insert(table_of(RiskAssessment)), assessments)
     session.execute(insert(table_of(AuditEntry)), entries)
-    ids_out = _insert_numbered(session, Event, events_out)
+    ids_out = insert_numbered(session, Event, events_out)
     events.fan_out_to(session, [Event(id=i, **event) for i, event in zip(ids_out, events_out, strict=True)])
     scheduler.plan(session, notices)
     session.flush()  # the deliveries, so that the session lets go of this batch
-    return ids
-
-
-def _insert_numbered(session: Session, model: type[Risk] | type[Event], rows: list[dict[str, Any]]) -> list[int]:
-    """Insert rows in a few statements and give their new ids, in the order of `rows`."""
-    table = table_of(model)
-    if len(rows) == 1 or session.get_bind().dialect.name != "sqlite":
-        numbered = insert(table).returning(table.c.id, sort_by_parameter_order=True)
-        return list(session.execute(numbered, rows).scalars())
-    # SQLite cannot say which returned id is which row's (SQLAlchemy would insert them one by one); but this
-    # transaction holds the only write lock (BEGIN IMMEDIATE), so the ids are those SQLite would give: the next.
-    first = (session.scalar(select(func.max(table.c.id))) or 0) + 1
-    ids = list(range(first, first + len(rows)))
-    session.execute(insert(table), [{**row, "id": row_id} for row, row_id in zip(rows, ids, strict=True)])
     return ids
 
 

@@ -6,15 +6,19 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import insert
 from sqlmodel import Session, col, select
 
 from riskops import audit
 from riskops.apikeys.service import Principal
 from riskops.audit.models import AuditEntry
+from riskops.clock import now as utcnow
 from riskops.config import Settings
+from riskops.db import table_of
 from riskops.events import service as events
+from riskops.notices import service as scheduler
 from riskops.risks import scheduled
-from riskops.risks.models import Risk, RiskControl, reference
+from riskops.risks.models import Risk, RiskControl, RiskStatus, reference
 
 # The one declaration of what the history records of a risk (with its tags): what is diffed, and replayed.
 AUDITED = (
@@ -78,16 +82,57 @@ def record(
     audit.service.record(
         session, entity_type="risk", entity_id=risk.id, action=action, actor=who.name, changes=changes, note=note
     )
-    data = event_data(risk.id, _columns(risk), who, changes)  # flushed: it has an id
-    events.emit(session, EVENT_FOR.get(action, "risk.updated"), "risk", risk.reference, {**data, **(extra or {})})
-    if before and before.get("level") != risk.level:
-        events.emit(
-            session, "risk.level_changed", "risk", risk.reference,
-            {**data, "old_level": before.get("level"), "new_level": risk.level},
-        )  # fmt: skip
+    for event_type, data in _announcements(risk, action, who, before, changes, extra):
+        events.emit(session, event_type, "risk", risk.reference, data)
     scheduled.plan_notices(session, risk, settings)
-    if action in ("created", "reopened") or (before and before.get("owner") != risk.owner):
+    if _owner_assigned(risk, action, before):
         scheduled.plan_owner_assigned(session, risk)
+
+
+def record_all(
+    session: Session, changed: Sequence[tuple[Risk, dict[str, Any]]], action: str, who: Principal,
+    settings: Settings, outbox: events.Outbox, *, note: str | None = None,
+) -> None:  # fmt: skip
+    """`record` for several risks changed alike (each with its state before), in a few statements: one insert of
+    audit entries, the events into the caller's outbox, the notices re-planned in one delete and one insert."""
+    if not changed:
+        return
+    now = utcnow()
+    entries: list[dict[str, Any]] = []
+    planned: list[dict[str, Any]] = []
+    for risk, before in changed:
+        changes = audit.service.diff(before, risk_state(risk))
+        entries.append({
+            "entity_type": "risk", "entity_id": str(risk.id), "action": action, "actor": who.name, "at": now,
+            "changes": changes, "note": note,
+        })  # fmt: skip
+        for event_type, data in _announcements(risk, action, who, before, changes, None):
+            outbox.emit(event_type, "risk", risk.reference, data)
+        if risk.status == RiskStatus.open:  # scheduled.plan_notices and plan_owner_assigned, as rows
+            planned += scheduled.date_notices(
+                risk.id, risk.next_review_at, risk.treatment, risk.acceptance_expires_at, settings
+            )
+            if _owner_assigned(risk, action, before):
+                planned.append(scheduled.owner_assigned_notice(risk.id, risk.owner, risk.version, now))
+    session.execute(insert(table_of(AuditEntry)), entries)
+    scheduler.cancel_all(session, "risk", [risk.id for risk, _ in changed], scheduled.KINDS)
+    scheduler.plan(session, planned)
+
+
+def _announcements(
+    risk: Risk, action: str, who: Principal, before: dict[str, Any], changes: dict[str, Any],
+    extra: dict[str, Any] | None,
+) -> list[tuple[str, dict[str, Any]]]:  # fmt: skip
+    """The events a change announces: its own, and a level change."""
+    data = event_data(risk.id, _columns(risk), who, changes)  # flushed: it has an id
+    announced = [(EVENT_FOR.get(action, "risk.updated"), {**data, **(extra or {})})]
+    if before and before.get("level") != risk.level:
+        announced.append(("risk.level_changed", {**data, "old_level": before.get("level"), "new_level": risk.level}))
+    return announced
+
+
+def _owner_assigned(risk: Risk, action: str, before: dict[str, Any]) -> bool:
+    return action in ("created", "reopened") or bool(before and before.get("owner") != risk.owner)
 
 
 # ---- replay ----

@@ -14,6 +14,7 @@ from riskops.clock import now as utcnow
 from riskops.config import Settings
 from riskops.db import get_row, storable
 from riskops.errors import Conflict, InvalidTransition, NotFound, PreconditionFailed, Unprocessable, field_error
+from riskops.events import service as events
 from riskops.risks import bulk, history, scoring
 from riskops.risks.matrices import service as matrices
 from riskops.risks.matrices.models import MatrixSpec, RescoreResult, RiskMatrix
@@ -244,10 +245,25 @@ def assess_risk(
 
 def mark_materialised(session: Session, risk: Risk, incident: str, who: Principal, settings: Settings) -> None:
     """The risk happened: record it on the risk's history and make it due for reassessment now."""
+    before = _materialise(session, risk)
+    history.record(session, risk, "materialised", who, before, settings, note=incident)
+
+
+def mark_all_materialised(
+    session: Session, risks: Sequence[Risk], incident: str, who: Principal, settings: Settings, outbox: events.Outbox
+) -> None:
+    """mark_materialised for the risks one incident links, their events into `outbox`: the rows of each table
+    written at once (the risks themselves at the caller's next flush)."""
+    changed = [(risk, _materialise(session, risk)) for risk in risks]
+    history.record_all(session, changed, "materialised", who, settings, outbox, note=incident)
+
+
+def _materialise(session: Session, risk: Risk) -> dict[str, Any]:
+    """Due for reassessment now; its state before, for the history."""
     before = history.risk_state(risk)
     risk.materialised_at = risk.next_review_at = utcnow()
     _touch(session, risk)
-    history.record(session, risk, "materialised", who, before, settings, note=incident)
+    return before
 
 
 _TRANSITIONS = {RiskStatus.open: {"close": RiskStatus.closed}, RiskStatus.closed: {"reopen": RiskStatus.open}}
