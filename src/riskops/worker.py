@@ -70,7 +70,11 @@ class Worker:
         self.settings = settings
         self.client = httpx.Client(
             follow_redirects=False, trust_env=False, timeout=settings.webhook_timeout_seconds,
-            limits=httpx.Limits(max_connections=settings.webhook_concurrency * 2),
+            # Every sender keeps its connection between deliveries (httpx keeps only 20 alive by default).
+            limits=httpx.Limits(
+                max_connections=settings.webhook_concurrency * 2,
+                max_keepalive_connections=settings.webhook_concurrency * 2,
+            ),
         )  # fmt: skip
         self.pool = ThreadPoolExecutor(settings.webhook_concurrency, thread_name_prefix="riskops-delivery")
         self._scheduler: BackgroundScheduler | None = None

@@ -1,17 +1,29 @@
-"""Delivering events to a real receiver: signing, retries on the schedule, Retry-After, redirects, 410, disabling."""
+"""Delivering events to a real receiver: signing, retries on the schedule, Retry-After, redirects, 410, disabling;
+and the sender's batches: claims that never overlap, leases, a batch of mixed outcomes recorded one by one."""
 
 import json
+import threading
 from datetime import timedelta
 from email.utils import format_datetime
+from ipaddress import ip_network
+from urllib.parse import urlsplit
 
+import httpx
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine
+from sqlmodel import Session, col, select
 
 from riskops.config import Settings
-from riskops.db import Database
+from riskops.db import Database, make_engine
+from riskops.events.models import Delivery, Event, SubscriptionStatus, WebhookSubscription
+from riskops.events.service import emit
+from riskops.webhooks import delivery, network
+from riskops.webhooks import service as webhooks
+from riskops.webhooks.delivery import Job, Outcome
+from riskops.webhooks.models import DeliveryAttempt, SubscriptionCreate
 from riskops.worker import Worker
-from tests.conftest import FrozenClock, Keys
+from tests.conftest import ADMIN, FrozenClock, Keys
 from tests.receiver import receiver
 from tests.webhooks.support import (
     WEBHOOKS,
@@ -325,3 +337,220 @@ def test_subscription_failing_for_days_is_disabled(
         statuses = {d["id"]: d["status"] for d in deliveries(client, sub["id"], limit=500)}
         assert {statuses[i] for i in held} == {"succeeded"}
         assert set(statuses.values()) == {"succeeded", "failed"}
+
+
+# ---- the sender's batches, driven directly ----
+
+LOOPBACK = [ip_network("127.0.0.0/8")]
+LEASE = timedelta(minutes=1)
+
+
+def _subscribe(session: Session, url: str) -> WebhookSubscription:
+    data = SubscriptionCreate.model_validate({"url": url, "event_types": ["risk.*"]})
+    return webhooks.create_subscription(session, data, ADMIN, LOOPBACK)
+
+
+def _emit(database: Database, count: int) -> None:
+    with database.write() as session:
+        for i in range(count):
+            emit(session, "risk.created", "risk", f"R-{i:04d}", {"title": f"risk {i}"})
+
+
+def _deliveries(engine: Engine) -> dict[int, Delivery]:
+    with Session(engine) as session:
+        return {d.id: d for d in session.exec(select(Delivery))}
+
+
+def test_a_batch_with_mixed_outcomes_records_each_one(engine: Engine, frozen_clock: FrozenClock) -> None:
+    database, now = Database(engine), frozen_clock.now
+    with database.write() as session:  # nothing listens at port 9: the outcomes below are made up, not sent
+        flaky, gone = _subscribe(session, "http://127.0.0.1:9/flaky"), _subscribe(session, "http://127.0.0.1:9/gone")
+        flaky_id, gone_id = flaky.id, gone.id
+    _emit(database, 4)
+    jobs = delivery.claim_due(database, 100, LEASE)
+    assert len(jobs) == 8 and len({j.delivery_id for j in jobs}) == 8
+    to_flaky = [j for j in jobs if j.url.endswith("/flaky")]
+    to_gone = [j for j in jobs if j.url.endswith("/gone")]
+    batch = [
+        (to_flaky[0], Outcome(200, 3.0, None, "ok")),
+        (to_gone[0], Outcome(410, 3.0, None, "gone")),
+        (to_flaky[1], Outcome(503, 3.0, None, "busy", retry_after=timedelta(minutes=10))),
+        (to_flaky[2], Outcome(None, 3.0, "ConnectError: refused", None)),
+        (to_gone[1], Outcome(200, 3.0, None, "late ok")),
+        (to_flaky[3], Outcome(500, 3.0, None, "broken")),
+    ]
+
+    statuses = delivery.record(database, batch, Settings(smtp_host=None))
+
+    assert statuses == ["succeeded", "failed", "pending", "pending", "succeeded", "pending"]
+    rows = _deliveries(engine)
+    for (job, outcome), status in zip(batch, statuses, strict=True):
+        row = rows[job.delivery_id]
+        assert (row.status, row.attempts, row.lease_until) == (status, 1, None)
+        assert (row.last_status_code, row.last_error) == (outcome.status_code, outcome.error)
+        assert row.delivered_at == (now if status == "succeeded" else None)
+    assert rows[to_flaky[1].delivery_id].next_attempt_at == now + timedelta(minutes=10)  # Retry-After beats 5 s
+    for job in (to_flaky[2], to_flaky[3]):
+        assert timedelta(seconds=4.5) <= rows[job.delivery_id].next_attempt_at - now <= timedelta(seconds=5.5)
+    assert rows[to_gone[2].delivery_id].lease_until == now + LEASE  # not in the batch: still claimed, untouched
+    with Session(engine) as session:
+        attempts = session.exec(select(DeliveryAttempt).order_by(col(DeliveryAttempt.id))).all()
+        assert [(a.delivery_id, a.status_code, a.error, a.response_excerpt, a.attempted_at) for a in attempts] == [
+            (job.delivery_id, o.status_code, o.error, o.excerpt, now) for job, o in batch
+        ]
+        flaky_now, gone_now = (
+            session.get_one(WebhookSubscription, flaky_id),
+            session.get_one(WebhookSubscription, gone_id),
+        )
+        assert flaky_now.status == SubscriptionStatus.active and flaky_now.failing_since == now  # a failure came last
+        assert gone_now.status == SubscriptionStatus.disabled and "410" in (gone_now.disabled_reason or "")
+        assert gone_now.failing_since is None
+        disabled = session.exec(select(Event).where(Event.type == "webhook.disabled")).all()
+        assert [e.data["subscription"] for e in disabled] == [gone_id]
+
+    frozen_clock.advance(timedelta(minutes=11))
+    retries = delivery.claim_due(database, 100, LEASE)  # the disabled subscription's leftovers are held
+    assert sorted(j.delivery_id for j in retries) == sorted(j.delivery_id for j in to_flaky[1:])
+    order = [Outcome(500, 3.0, None, "still"), Outcome(None, 3.0, "ReadTimeout", None), Outcome(204, 3.0, None, "")]
+    assert delivery.record(database, list(zip(retries, order, strict=True)), Settings(smtp_host=None)) == [
+        "pending", "pending", "succeeded",
+    ]  # fmt: skip
+    assert [_deliveries(engine)[j.delivery_id].attempts for j in retries] == [2, 2, 2]
+    with Session(engine) as session:  # a success came last in this batch
+        assert session.get_one(WebhookSubscription, flaky_id).failing_since is None
+
+
+def test_two_senders_claiming_at_once_never_take_one_delivery_twice(database_url: str, engine: Engine) -> None:
+    with Database(engine).write() as session:
+        _subscribe(session, "http://127.0.0.1:9/a")
+        _subscribe(session, "http://127.0.0.1:9/b")
+    _emit(Database(engine), 150)
+    senders = [make_engine(database_url) for _ in range(2)]  # as two processes would: an engine each
+    start = threading.Barrier(len(senders))
+    taken: list[list[int]] = [[] for _ in senders]
+    errors: list[BaseException] = []
+
+    def claim_all(i: int) -> None:
+        try:
+            database = Database(senders[i])
+            start.wait()
+            while jobs := delivery.claim_due(database, 7, LEASE):
+                taken[i] += [j.delivery_id for j in jobs]
+        except BaseException as exc:  # reported by the test thread
+            errors.append(exc)
+
+    threads = [threading.Thread(target=claim_all, args=(i,)) for i in range(len(senders))]
+    try:
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout=120)
+    finally:
+        for sender in senders:
+            sender.dispose()
+    assert errors == []
+    claimed = taken[0] + taken[1]
+    assert len(claimed) == len(set(claimed)) == 300
+    assert set(claimed) == set(_deliveries(engine))
+
+
+def test_a_claim_is_held_for_its_lease_and_taken_again_after(engine: Engine, frozen_clock: FrozenClock) -> None:
+    """A sender that dies after claiming loses nothing: once its lease lapses, another takes the delivery."""
+    database = Database(engine)
+    with database.write() as session:
+        _subscribe(session, "http://127.0.0.1:9/hook")
+    _emit(database, 1)
+    (first,) = delivery.claim_due(database, 10, LEASE)
+    assert first.lease_until == frozen_clock.now + LEASE
+    assert delivery.claim_due(database, 10, LEASE) == []
+    frozen_clock.advance(LEASE - timedelta(seconds=1))
+    assert delivery.claim_due(database, 10, LEASE) == []
+    frozen_clock.advance(timedelta(seconds=2))
+    (again,) = delivery.claim_due(database, 10, LEASE)
+    assert (again.delivery_id, again.message_id, again.body, again.secrets) == (
+        first.delivery_id, first.message_id, first.body, first.secrets,
+    )  # fmt: skip
+
+
+def test_a_backlog_beyond_the_window_is_sent_once_each(engine: Engine, frozen_clock: FrozenClock) -> None:
+    """More due than the sender holds at once: it keeps claiming as it sends, and records each."""
+    sender = Worker(Database(engine), Settings(webhook_allowed_networks="127.0.0.0/8", webhook_concurrency=2))
+    try:
+        with receiver() as r:
+            r.script = [(500, {}, b"not now")] * 3
+            with sender.database.write() as session:
+                secret = _subscribe(session, r.url).secret
+            _emit(sender.database, 30)
+            assert 30 > 2 * delivery.WINDOW_ROUNDS  # several windows' worth at concurrency 2
+
+            assert sender.deliver_due() == 30
+
+            assert len(r.requests) == 30 and len(set(r.ids())) == 30
+            for request in r.requests:
+                verify(secret, request)
+            rows = list(_deliveries(engine).values())
+            assert all(d.attempts == 1 and d.lease_until is None for d in rows)
+            assert (
+                sorted((d.status, d.last_status_code) for d in rows)
+                == [("pending", 500)] * 3 + [("succeeded", 200)] * 27
+            )
+            assert sender.deliver_due() == 0  # the three retries are not due for another 5 s
+    finally:
+        sender.pool.shutdown()
+        sender.client.close()
+
+
+def test_a_resolved_destination_is_kept_briefly_and_stays_pinned() -> None:
+    resolver = network.Resolver(LOOPBACK, ttl=60)
+    target = resolver.target("http://localhost:8080/hook?x=1")
+    assert str(urlsplit(target.pinned_url).hostname).startswith("127.")  # the checked address, not the name
+    assert (target.host, target.host_header) == ("localhost", "localhost:8080")
+    assert target.pinned_url.endswith(":8080/hook?x=1")
+    assert resolver.target("http://localhost:8080/hook?x=1") is target
+    strict = network.Resolver([], ttl=60)
+    for _ in range(2):  # a refusal is kept as well, and raised afresh each time
+        with pytest.raises(network.BlockedDestination, match="not public"):
+            strict.target("http://localhost:8080/hook")
+
+
+def test_an_unexpected_error_fails_that_delivery_only(
+    engine: Engine, frozen_clock: FrozenClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sender = Worker(Database(engine), Settings(webhook_allowed_networks="127.0.0.0/8", webhook_concurrency=2))
+    try:
+        with receiver() as r:
+            with sender.database.write() as session:
+                _subscribe(session, r.url)
+            _emit(sender.database, 5)
+            odd = min(_deliveries(engine))
+
+            def send_or_break(client: httpx.Client, job: Job, rules: network.Resolver) -> Outcome:
+                if job.delivery_id == odd:
+                    raise RuntimeError("a bug in the sender")
+                return network.send(client, job, rules)
+
+            monkeypatch.setattr(delivery, "send", send_or_break)
+            assert sender.deliver_due() == 5
+
+            assert len(r.requests) == 4
+            rows = _deliveries(engine)
+            assert (rows[odd].status, rows[odd].attempts) == ("pending", 1)
+            assert rows[odd].last_error == "RuntimeError: a bug in the sender"
+            assert rows[odd].next_attempt_at > frozen_clock.now  # retried on the schedule
+            assert {d.status for i, d in rows.items() if i != odd} == {"succeeded"}
+    finally:
+        sender.pool.shutdown()
+        sender.client.close()
+
+
+def test_a_nul_in_the_answer_is_logged_as_a_replacement_character(
+    client: TestClient, keys: Keys, worker: Worker, frozen_clock: FrozenClock
+) -> None:
+    with receiver() as r:
+        r.script = [(200, {}, b"ok\x00done")]  # PostgreSQL text cannot hold the NUL itself
+        sub = subscribe(client, keys, r.url, ["risk.created"])
+        create_risk(client)
+        worker.tick()
+        delivered = only_delivery(client, sub["id"], keys.headers("admin"))
+        assert delivered["status"] == "succeeded"
+        assert [a["response_excerpt"] for a in delivered["attempt_log"]] == ["ok\ufffddone"]

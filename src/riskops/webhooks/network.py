@@ -1,17 +1,26 @@
 """Where outgoing webhooks may go: global addresses only, unless an operator allows a network or an exact
-address and port; never this riskops service itself, whatever is allowed.
+address and port; never this riskops service itself, whatever is allowed. And the one POST that takes a
+webhook there.
 
 The check runs at registration and again at connect time on the address actually connected to,
 so a DNS answer that changes in between (rebinding) cannot reach an internal host.
 """
 
 import socket
+import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from datetime import datetime, timedelta
+from email.utils import parsedate_to_datetime
 from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network, ip_address
 from urllib.parse import urlsplit
 
+import httpx
+
+from riskops.clock import now as utcnow
 from riskops.config import Settings
+from riskops.events.models import PayloadFormat
+from riskops.webhooks import signing
 
 Network = IPv4Network | IPv6Network
 Address = IPv4Address | IPv6Address
@@ -142,3 +151,127 @@ def pinned_url(url: str, ip: str) -> str:
     host = f"[{ip}]" if ":" in ip else ip
     netloc = f"{host}:{parts.port}" if parts.port else host
     return parts._replace(netloc=netloc).geturl()
+
+
+@dataclass(frozen=True)
+class Target:
+    """Where a webhook goes: the URL pinned to the checked address, with the name for TLS and the Host header."""
+
+    host: str
+    host_header: str
+    pinned_url: str
+
+
+class Resolver:
+    """resolve() with its answer for each URL kept `ttl` seconds, so a batch to one receiver resolves and checks
+    once. A kept answer is the address that was checked, and the request is pinned to it: what is connected to
+    is still only ever a checked address, however the name's DNS answer changes meanwhile."""
+
+    def __init__(self, rules: Rules, ttl: float = 10.0):
+        self.rules = rules
+        self.ttl = ttl
+        self._answers: dict[str, tuple[float, Target | str]] = {}  # a target, or why the URL is blocked
+
+    def target(self, url: str) -> Target:
+        now = time.monotonic()
+        kept = self._answers.get(url)
+        if kept is None or now - kept[0] >= self.ttl:
+            try:
+                host, host_header, ip = resolve(url, self.rules)
+                kept = (now, Target(host, host_header, pinned_url(url, ip)))
+            except BlockedDestination as exc:
+                kept = (now, str(exc))
+            if self.ttl > 0:
+                self._answers[url] = kept  # threads racing here only resolve twice
+        if isinstance(kept[1], str):
+            raise BlockedDestination(kept[1])
+        return kept[1]
+
+
+# ---- sending ----
+
+MAX_RETRY_AFTER = timedelta(hours=24)
+EXCERPT_BYTES = 1024
+
+
+@dataclass(frozen=True)
+class Job:
+    """What one attempt needs, read while claiming, so no transaction stays open during the HTTP call."""
+
+    delivery_id: int
+    lease_until: datetime
+    url: str
+    secrets: list[str]
+    format: PayloadFormat
+    message_id: str
+    event_type: str
+    body: bytes
+
+
+@dataclass(frozen=True)
+class Outcome:
+    status_code: int | None
+    latency_ms: float
+    error: str | None
+    excerpt: str | None
+    retry_after: timedelta | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.status_code is not None and 200 <= self.status_code < 300
+
+
+def send(client: httpx.Client, job: Job, rules: Rules | Resolver) -> Outcome:
+    """One POST, to the address checked at connect time; redirects are not followed, the answer is read capped."""
+    started = time.perf_counter()
+
+    def elapsed() -> float:
+        return round((time.perf_counter() - started) * 1000, 2)
+
+    resolver = rules if isinstance(rules, Resolver) else Resolver(rules, ttl=0)
+    try:
+        target = resolver.target(job.url)
+    except BlockedDestination as exc:
+        return Outcome(None, elapsed(), f"blocked: {exc}"[:500], None)
+    timestamp = int(time.time())  # the receiver checks it against its own wall clock (replay protection)
+    headers = {
+        "content-type": "application/json",
+        "user-agent": "riskops-webhooks/1",
+        "host": target.host_header,
+        "webhook-id": job.message_id,
+        "webhook-timestamp": str(timestamp),
+        "webhook-signature": signing.signature_header(job.secrets, job.message_id, timestamp, job.body),
+    }
+    try:
+        request = client.build_request(
+            "POST", target.pinned_url, content=job.body, headers=headers, extensions={"sni_hostname": target.host},
+        )  # fmt: skip
+        response = client.send(request, stream=True)
+        try:
+            excerpt = b""
+            for chunk in response.iter_bytes():
+                excerpt += chunk
+                if len(excerpt) >= EXCERPT_BYTES:
+                    break
+        finally:
+            response.close()
+    except httpx.HTTPError as exc:
+        return Outcome(None, elapsed(), f"{type(exc).__name__}: {exc}"[:500], None)
+    # PostgreSQL text holds no NUL character: one from the receiver is kept as the replacement character.
+    shown = excerpt[:EXCERPT_BYTES].decode("utf-8", "replace").replace("\0", "\ufffd")
+    return Outcome(
+        response.status_code, elapsed(), None, shown, retry_after=_retry_after(response.headers.get("retry-after"))
+    )
+
+
+def _retry_after(value: str | None) -> timedelta | None:
+    if not value:
+        return None
+    try:
+        wait = timedelta(seconds=int(value))
+    except ValueError:
+        try:
+            wait = parsedate_to_datetime(value) - utcnow()
+        except (TypeError, ValueError):
+            return None
+    return min(max(wait, timedelta(0)), MAX_RETRY_AFTER)
