@@ -1,13 +1,16 @@
-"""Benchmark of outgoing webhooks and of the scheduler tick: `.venv/bin/python bench/deliveries.py`.
+"""Benchmark of outgoing webhooks and of the scheduler tick: `.venv/bin/python bench/deliveries.py [--postgres URL]`.
 
 1. Deliveries per second from the worker to a local receiver at several concurrency levels, beside a plain
    httpx loop posting the same bodies to the same receiver in the same run (the ratio is the cost of
-   claiming, signing, checking the address and recording every attempt).
-2. The time of one scheduler tick over a register of 1,000,000 risks of which 1,000 are due.
+   claiming, signing, checking the address and recording every attempt). On SQLite, or on PostgreSQL with
+   --postgres (a database of its own is created and dropped).
+2. The time of one scheduler tick over a register of 1,000,000 risks of which 1,000 are due (--risks 0 skips it).
 """
 
 import argparse
+import json
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -17,9 +20,10 @@ from datetime import UTC, datetime, timedelta
 from ipaddress import ip_network
 from pathlib import Path
 
+import databases
 import httpx
 from register import free_port
-from sqlalchemy import insert, text, update
+from sqlalchemy import delete, func, insert, text, update
 from sqlmodel import col, select
 
 from riskops.apikeys.models import Role
@@ -32,7 +36,7 @@ from riskops.notices.models import Notice
 from riskops.risks.models import Risk
 from riskops.webhooks import service as webhooks
 from riskops.webhooks.delivery import payload
-from riskops.webhooks.models import SubscriptionCreate
+from riskops.webhooks.models import DeliveryAttempt, SubscriptionCreate
 from riskops.worker import Worker, fire_due_notices
 
 RECEIVER_APP = """
@@ -64,8 +68,9 @@ def start_receiver(workdir: str) -> tuple[subprocess.Popen[bytes], str]:
     raise RuntimeError("receiver did not start")
 
 
-def deliveries(url: str, n: int, levels: list[int], workdir: str) -> list[dict[str, float]]:
-    engine = make_engine(f"sqlite:///{workdir}/deliveries.db")
+def deliveries(database_url: str, url: str, n: int, levels: list[int], repeat: int) -> list[dict[str, float]]:
+    """Per level, the median of `repeat` rounds, each the worker and then the plain loop over the same bodies."""
+    engine = make_engine(database_url)
     prepare_database(engine)
     database = Database(engine)
     with database.write() as session:
@@ -82,34 +87,45 @@ def deliveries(url: str, n: int, levels: list[int], workdir: str) -> list[dict[s
             [{"type": "risk.updated", "subject_type": "risk", "subject_id": f"R-{i:04d}", "occurred_at": now,
               "data": body} for i in range(n)],
         )  # fmt: skip
+        event_ids = conn.execute(select(col(Event.id))).scalars().all()
         conn.execute(
-            text(
-                "INSERT INTO delivery (subscription_id, event_id, status, attempts, next_attempt_at, created_at) "
-                "SELECT :sub, id, 'pending', 0, :now, :now FROM event"
-            ),
-            {"sub": sub_id, "now": now.replace(tzinfo=None)},
-        )
+            insert(Delivery),
+            [{"subscription_id": sub_id, "event_id": event_id, "status": "pending", "attempts": 0,
+              "next_attempt_at": now, "created_at": now} for event_id in event_ids],
+        )  # fmt: skip
     results = []
     bodies = [payload(e, PayloadFormat.standard) for e in _events(database, n)]
     for level in levels:
-        with engine.begin() as conn:  # every delivery due again
-            conn.execute(update(Delivery).values(status="pending", attempts=0, lease_until=None, next_attempt_at=now))
-            conn.execute(text("DELETE FROM delivery_attempt"))
-        settings = Settings(webhook_allowed_networks="127.0.0.0/8", webhook_concurrency=level)
-        worker = Worker(database, settings)
-        started = time.perf_counter()
-        sent = worker.deliver_due()
-        worker_s = time.perf_counter() - started
-        worker.stop()
-        assert sent == n, (sent, n)
-        with httpx.Client(trust_env=False) as client, ThreadPoolExecutor(level) as pool:
-            started = time.perf_counter()
-            codes = list(pool.map(lambda b: client.post(url, content=b).status_code, bodies))
-            plain_s = time.perf_counter() - started
-        assert codes.count(200) == n
-        results.append({"concurrency": level, "worker_per_s": n / worker_s, "plain_per_s": n / plain_s})
+        rounds = [_round(database, url, bodies, level) for _ in range(repeat)]
+        results.append({key: statistics.median(r[key] for r in rounds) for key in rounds[0]})
     engine.dispose()
     return results
+
+
+def _round(database: Database, url: str, bodies: list[bytes], level: int) -> dict[str, float]:
+    n = len(bodies)
+    with database.engine.begin() as conn:  # every delivery due again
+        now = datetime.now(UTC)
+        conn.execute(update(Delivery).values(status="pending", attempts=0, lease_until=None, next_attempt_at=now))
+        conn.execute(delete(DeliveryAttempt))
+    settings = Settings(webhook_allowed_networks="127.0.0.0/8", webhook_concurrency=level)
+    worker = Worker(database, settings)
+    started = time.perf_counter()
+    sent = worker.deliver_due()
+    worker_s = time.perf_counter() - started
+    worker.stop()
+    assert sent == n, (sent, n)
+    with database.read() as session:
+        delivered = session.exec(select(func.count()).where(Delivery.status == "succeeded")).one()
+    assert delivered == n, (delivered, n)
+    with httpx.Client(trust_env=False) as client, ThreadPoolExecutor(level) as pool:
+        started = time.perf_counter()
+        codes = list(pool.map(lambda b: client.post(url, content=b).status_code, bodies))
+        plain_s = time.perf_counter() - started
+    assert codes.count(200) == n
+    worker_per_s, plain_per_s = n / worker_s, n / plain_s
+    return {"concurrency": level, "worker_per_s": worker_per_s, "plain_per_s": plain_per_s,
+            "ratio": worker_per_s / plain_per_s}  # fmt: skip
 
 
 def _events(database: Database, n: int) -> list[Event]:
@@ -167,32 +183,48 @@ def tick_over_register(n_risks: int, n_due: int, workdir: str) -> dict[str, floa
             "plan": " | ".join(str(row[-1]) for row in plan)}  # fmt: skip
 
 
+def report(backend: str, n: int, rows: list[dict[str, float]]) -> None:
+    print(f"\nwebhook deliveries to a local uvicorn receiver, {backend} ({n} per level)\n")
+    print(f"{'concurrency':>12}{'worker/s':>11}{'httpx/s':>11}{'ratio':>8}")
+    for row in rows:
+        print(f"{row['concurrency']:>12.0f}{row['worker_per_s']:>11.0f}{row['plain_per_s']:>11.0f}{row['ratio']:>8.2f}")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--deliveries", type=int, default=2000)
     parser.add_argument("--levels", default="1,4,16", help="worker concurrency levels")
-    parser.add_argument("--risks", type=int, default=1_000_000)
+    parser.add_argument("--repeat", type=int, default=1, help="rounds per level (the medians are shown)")
+    parser.add_argument(
+        "--postgres", metavar="URL", help="deliver on PostgreSQL: a database of its own is made through this admin URL"
+    )
+    parser.add_argument("--risks", type=int, default=1_000_000, help="register size for the tick (0: no tick)")
     parser.add_argument("--due", type=int, default=1000)
     args = parser.parse_args()
+    levels = [int(x) for x in args.levels.split(",")]
+    backend = "PostgreSQL" if args.postgres else "SQLite"
+    summary: dict[str, object] = {"benchmark": "riskops-deliveries", "database": backend.lower()}
     with tempfile.TemporaryDirectory(prefix="riskops-bench-") as tmp:
         receiver, url = start_receiver(tmp)
         try:
-            rows = deliveries(url, args.deliveries, [int(x) for x in args.levels.split(",")], tmp)
+            with databases.fresh(args.postgres, tmp, "deliveries") as database_url:
+                rows = deliveries(database_url, url, args.deliveries, levels, args.repeat)
+            report(backend, args.deliveries, rows)
+            summary["levels"] = rows
+            summary |= {f"ratio_at_{row['concurrency']:.0f}": round(row["ratio"], 3) for row in rows}
         finally:
             receiver.terminate()
             receiver.wait()
-        print(f"\nwebhook deliveries to a local uvicorn receiver ({args.deliveries} per level)\n")
-        print(f"{'concurrency':>12}{'worker/s':>11}{'httpx/s':>11}{'ratio':>8}")
-        for row in rows:
-            ratio = row["worker_per_s"] / row["plain_per_s"]
-            print(f"{row['concurrency']:>12}{row['worker_per_s']:>11.0f}{row['plain_per_s']:>11.0f}{ratio:>8.2f}")
-        print(f"\nseeding {args.risks} risks with 2 notices each, {args.due} due ...", flush=True)
-        tick = tick_over_register(args.risks, args.due, tmp)
-        print(
-            f"one tick: {tick['fired']} notices fired in {tick['tick_s'] * 1000:.0f} ms (an idle tick after it: "
-            f"{tick['idle_tick_s'] * 1000:.1f} ms); seeded in {tick['seed_s']:.0f} s"
-        )
-        print(f"query plan: {tick['plan']}")
+        if args.risks:
+            print(f"\nseeding {args.risks} risks with 2 notices each, {args.due} due ...", flush=True)
+            tick = tick_over_register(args.risks, args.due, tmp)
+            print(
+                f"one tick: {tick['fired']} notices fired in {tick['tick_s'] * 1000:.0f} ms (an idle tick after it: "
+                f"{tick['idle_tick_s'] * 1000:.1f} ms); seeded in {tick['seed_s']:.0f} s"
+            )
+            print(f"query plan: {tick['plan']}")
+            summary["tick"] = tick
+    print(json.dumps(summary))
     return 0
 
 
