@@ -55,6 +55,11 @@ def seeding(engine: Engine) -> Iterator[None]:
             conn.exec_driver_sql("PRAGMA cache_size=-262144")  # the rebuild's working set, in memory
             conn.exec_driver_sql("INSERT INTO risk_fts (risk_fts) VALUES ('rebuild')")
             conn.exec_driver_sql(trigger)
+    if not sqlite:  # rows went in with their ids: the sequences must go on after them, as the service's would
+        with engine.begin() as conn:
+            for table in ("risk", "risk_assessment"):
+                last = f"(SELECT coalesce(max(id), 1) FROM {table})"
+                conn.exec_driver_sql(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), {last})")
     with engine.connect() as conn:  # what import_file does after a large import
         migrations.analyze(conn)
         if sqlite:  # fold the WAL back, so that the server starts on a clean file
