@@ -2,8 +2,6 @@
 service.present, serialised by FastAPI) answers, with one statement per page."""
 
 import json
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import timedelta
 from itertools import product
 from pathlib import Path
@@ -13,7 +11,7 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from pydantic import TypeAdapter
-from sqlalchemy import Engine, event
+from sqlalchemy import Engine
 from sqlmodel import Session
 
 from riskops.errors import Unprocessable
@@ -22,7 +20,7 @@ from riskops.events.models import EventPublic
 from riskops.pagination import Page, encode_cursor
 from riskops.worker import Worker
 from tests.conftest import FrozenClock, Keys
-from tests.helpers import risk_body
+from tests.helpers import risk_body, statements
 
 # FastAPI writes a response model with its TypeAdapter's dump_json: these are the bytes the ORM route answered.
 _PAGE = TypeAdapter(Page[EventPublic])
@@ -38,22 +36,6 @@ ODD_DATA: list[dict[str, Any]] = [
 # The json module writes NaN and Infinity, which SQLite keeps (PostgreSQL's json refuses them) and orjson does
 # not read.
 NOT_JSON = {"nan": float("nan"), "inf": float("-inf"), "after": 1}
-
-
-@contextmanager
-def statements(engine: Engine) -> Iterator[list[str]]:
-    """The SQL statements run on the engine meanwhile (transaction control left out)."""
-    seen: list[str] = []
-
-    def record(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
-        if not statement.startswith(("BEGIN", "COMMIT", "ROLLBACK")):
-            seen.append(statement)
-
-    event.listen(engine, "before_cursor_execute", record)
-    try:
-        yield seen
-    finally:
-        event.remove(engine, "before_cursor_execute", record)
 
 
 def _ok(response: Any) -> dict[str, Any]:

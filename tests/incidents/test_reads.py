@@ -2,8 +2,6 @@
 by FastAPI) answers, with one statement per request."""
 
 import json
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import timedelta
 from itertools import product
 from pathlib import Path
@@ -13,7 +11,7 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from pydantic import TypeAdapter
-from sqlalchemy import Engine, event
+from sqlalchemy import Engine
 from sqlmodel import Session
 
 from riskops.errors import NotFound, Unprocessable
@@ -22,7 +20,7 @@ from riskops.incidents.models import IncidentPublic, IncidentSummaryPublic
 from riskops.pagination import Page, encode_cursor
 from riskops.worker import Worker
 from tests.conftest import FrozenClock, Keys
-from tests.helpers import risk_body
+from tests.helpers import risk_body, statements
 from tests.incidents.support import finish_obligations
 from tests.integrations.support import bearer, make_integration
 
@@ -61,22 +59,6 @@ def _ok(response: Any) -> dict[str, Any]:
     assert response.status_code in (200, 201), response.text
     body: dict[str, Any] = response.json()
     return body
-
-
-@contextmanager
-def statements(engine: Engine) -> Iterator[list[str]]:
-    """The SQL statements run on the engine meanwhile (transaction control left out)."""
-    seen: list[str] = []
-
-    def record(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
-        if not statement.startswith(("BEGIN", "COMMIT", "ROLLBACK")):
-            seen.append(statement)
-
-    event.listen(engine, "before_cursor_execute", record)
-    try:
-        yield seen
-    finally:
-        event.remove(engine, "before_cursor_execute", record)
 
 
 @pytest.fixture

@@ -3,8 +3,6 @@ as the route did: JSON mode, excerpts left out below admin, Starlette's JSONResp
 statement per page."""
 
 import json
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import timedelta
 from itertools import product
 from typing import Any, cast
@@ -13,7 +11,7 @@ import pytest
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 from fastapi.testclient import TestClient
-from sqlalchemy import Engine, event
+from sqlalchemy import Engine
 from sqlmodel import Session, col, select
 
 from riskops.errors import NotFound, Unprocessable
@@ -23,6 +21,7 @@ from riskops.webhooks import reads, service
 from riskops.webhooks.models import DeliveryAttempt, DeliveryPublic
 from riskops.worker import Worker
 from tests.conftest import FrozenClock, Keys
+from tests.helpers import statements
 from tests.receiver import receiver
 from tests.webhooks.support import WEBHOOKS, create_risk, subscribe
 
@@ -31,22 +30,6 @@ EXCERPTS = {"items": {"__all__": {"attempt_log": {"__all__": {"response_excerpt"
 # Latencies either side of every float format switch (json.dumps writes 1e-05, orjson 0.00001), and full ones.
 LATENCIES = [0.0, 1e-05, 9.99e-05, 0.0001, 12.345678901234567, 0.30000000000000004, 1e16, 5e-324, 123.45, 7.0]
 EXCERPT_TEXTS = ['Über "alles" — 🌊\n\t\\ </script>\u2028\x01\x1f', "", None, '{"ok": true}']
-
-
-@contextmanager
-def statements(engine: Engine) -> Iterator[list[str]]:
-    """The SQL statements run on the engine meanwhile (transaction control left out)."""
-    seen: list[str] = []
-
-    def record(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
-        if not statement.startswith(("BEGIN", "COMMIT", "ROLLBACK")):
-            seen.append(statement)
-
-    event.listen(engine, "before_cursor_execute", record)
-    try:
-        yield seen
-    finally:
-        event.remove(engine, "before_cursor_execute", record)
 
 
 @pytest.fixture
