@@ -2,6 +2,7 @@
 
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, NamedTuple, Protocol
 
 from sqlalchemy import ColumnElement, insert
@@ -34,10 +35,13 @@ class Outbox:
 
     rows: list[dict[str, Any]] = field(default_factory=list)
 
-    def emit(self, event_type: str, subject_type: str, subject_id: str, data: dict[str, Any]) -> None:
+    def emit(
+        self, event_type: str, subject_type: str, subject_id: str, data: dict[str, Any], *, at: datetime | None = None
+    ) -> None:
+        """An event of the change; `at` when the change has one time for all it writes (else now)."""
         self.rows.append(
-            {"type": event_type, "subject_type": subject_type, "subject_id": subject_id, "occurred_at": utcnow(),
-             "data": data}
+            {"type": event_type, "subject_type": subject_type, "subject_id": subject_id,
+             "occurred_at": at or utcnow(), "data": data}
         )  # fmt: skip
 
 

@@ -16,7 +16,6 @@ from riskops.clock import now as utcnow
 from riskops.config import Settings
 from riskops.db import insert_numbered, table_of
 from riskops.events import service as events
-from riskops.events.models import Event
 from riskops.notices import service as scheduler
 from riskops.risks import history, scheduled
 from riskops.risks.matrices.models import MatrixSpec
@@ -97,7 +96,7 @@ def _insert_batch(
         session.execute(insert(table_of(RiskTag)), tags)
     assessments: list[dict[str, Any]] = []
     entries: list[dict[str, Any]] = []
-    events_out: list[dict[str, Any]] = []
+    outbox = events.Outbox()
     notices: list[dict[str, Any]] = []
     for risk_id, new, columns in zip(ids, batch, rows, strict=True):
         assessments.append({
@@ -110,15 +109,12 @@ def _insert_batch(
             "entity_type": "risk", "entity_id": str(risk_id), "action": "created", "actor": who.name, "at": now,
             "changes": changes, "note": new.rationale,
         })  # fmt: skip
-        events_out.append({
-            "type": history.EVENT_FOR["created"], "subject_type": "risk", "subject_id": reference(risk_id),
-            "occurred_at": now, "data": history.event_data(risk_id, columns, who, changes),
-        })  # fmt: skip
+        data = history.event_data(risk_id, columns, who, changes)
+        outbox.emit(history.EVENT_FOR["created"], "risk", reference(risk_id), data, at=now)
         notices += _creation_notices(risk_id, columns, settings)
     session.execute(insert(table_of(RiskAssessment)), assessments)
     session.execute(insert(table_of(AuditEntry)), entries)
-    ids_out = insert_numbered(session, Event, events_out)
-    events.fan_out_to(session, [Event(id=i, **event) for i, event in zip(ids_out, events_out, strict=True)])
+    events.record(session, outbox)
     scheduler.plan(session, notices)
     session.flush()  # the deliveries, so that the session lets go of this batch
     return ids
