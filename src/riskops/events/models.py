@@ -50,8 +50,7 @@ class Event(SQLModel, table=True):
 
     @property
     def message_id(self) -> str:
-        """The Standard Webhooks `webhook-id`: the same for every delivery and retry of this event."""
-        return f"evt_{self.id}"
+        return message_id(self.id)
 
 
 class SubscriptionStatus(StrEnum):
@@ -120,3 +119,8 @@ class EventPublic(BaseModel):
     subject_id: str
     occurred_at: datetime
     data: dict[str, Any]
+
+
+def message_id(event_id: int) -> str:
+    """The Standard Webhooks `webhook-id` of an event: the same for every delivery and retry of it."""
+    return f"evt_{event_id}"

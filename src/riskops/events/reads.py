@@ -14,7 +14,7 @@ from sqlmodel import Session
 
 from riskops.db import table_of
 from riskops.events import service
-from riskops.events.models import Event
+from riskops.events.models import Event, message_id
 from riskops.pagination import id_page
 
 _EVENT = table_of(Event)
@@ -45,11 +45,6 @@ def read_page(
         for event_id, event_type, subject_type, subject, occurred_at, data in rows
     ]
     return orjson.dumps({"items": items, "next_cursor": following}, option=_JSON_OPTIONS)
-
-
-def message_id(event_id: int) -> str:
-    """Event.message_id for an event known by its id alone: the webhook-id of its every delivery."""
-    return f"evt_{event_id}"
 
 
 @cache

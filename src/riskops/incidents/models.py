@@ -79,7 +79,7 @@ class Incident(SQLModel, table=True):
 
     @property
     def reference(self) -> str:
-        return f"INC-{self.id:04d}"
+        return reference(self.id)
 
 
 class IncidentRisk(SQLModel, table=True):
@@ -378,3 +378,8 @@ class Activation(BaseModel):
     exercise: StrictBool = PydField(
         default=False, description="A drill: runs the same, kept apart in lists and counts."
     )
+
+
+def reference(incident_id: int) -> str:
+    """An incident's human reference, INC-0007."""
+    return f"INC-{incident_id:04d}"

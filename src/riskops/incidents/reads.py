@@ -31,9 +31,10 @@ from riskops.incidents.models import (
     IncidentRole,
     IncidentState,
     IncidentStep,
+    reference,
 )
 from riskops.pagination import id_page
-from riskops.risks.models import reference
+from riskops.risks.models import reference as risk_reference
 
 _INCIDENT = table_of(Incident)
 _LINK = table_of(IncidentRisk)
@@ -158,7 +159,7 @@ def _summary(row: Sequence[Any], risk_ids: list[str]) -> dict[str, Any]:
     incident_id, title, severity, state, is_exercise, playbook, playbook_version, declared_at, breach_at = columns
     return {
         "id": incident_id,
-        "reference": f"INC-{incident_id:04d}",  # Incident.reference
+        "reference": reference(incident_id),
         "title": title,
         "severity": severity,
         "state": state,
@@ -222,7 +223,7 @@ def _risk_ids(risks_json: str | None, ordered: bool) -> list[str]:
     if risks_json is None:  # PostgreSQL aggregates no rows to NULL
         return []
     risk_ids: list[int] = orjson.loads(risks_json)
-    return [reference(risk_id) for risk_id in (risk_ids if ordered else sorted(risk_ids))]
+    return [risk_reference(risk_id) for risk_id in (risk_ids if ordered else sorted(risk_ids))]
 
 
 def _sorted(rows_json: str | None, keys: int, ordered: bool) -> list[list[Any]]:

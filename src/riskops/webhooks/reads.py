@@ -16,8 +16,7 @@ from sqlmodel import Session
 
 from riskops.db import storable, table_of, utc_from_json
 from riskops.errors import NotFound, Unprocessable
-from riskops.events.models import Delivery, DeliveryStatus, Event, WebhookSubscription
-from riskops.events.reads import message_id
+from riskops.events.models import Delivery, DeliveryStatus, Event, WebhookSubscription, message_id
 from riskops.pagination import id_page
 from riskops.webhooks import service
 from riskops.webhooks.models import DeliveryAttempt
