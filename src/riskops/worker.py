@@ -9,7 +9,6 @@ from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 
-import httpx
 from apscheduler.schedulers.background import BackgroundScheduler  # type: ignore[import-untyped]
 
 from riskops.clock import now as utcnow
@@ -21,7 +20,7 @@ from riskops.notices import service as notices
 from riskops.notices.service import NoticeHandler, PeriodicJob
 from riskops.reviews import scheduled as reviews
 from riskops.risks import scheduled as risks
-from riskops.webhooks import delivery
+from riskops.webhooks import delivery, network
 
 log = logging.getLogger(__name__)
 
@@ -68,14 +67,7 @@ class Worker:
     def __init__(self, database: Database, settings: Settings):
         self.database = database
         self.settings = settings
-        self.client = httpx.Client(
-            follow_redirects=False, trust_env=False, timeout=settings.webhook_timeout_seconds,
-            # Every sender keeps its connection between deliveries (httpx keeps only 20 alive by default).
-            limits=httpx.Limits(
-                max_connections=settings.webhook_concurrency * 2,
-                max_keepalive_connections=settings.webhook_concurrency * 2,
-            ),
-        )  # fmt: skip
+        self.client = network.new_client(settings)
         self.pool = ThreadPoolExecutor(settings.webhook_concurrency, thread_name_prefix="riskops-delivery")
         self._scheduler: BackgroundScheduler | None = None
 

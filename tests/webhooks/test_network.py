@@ -236,3 +236,26 @@ def test_host_header_names_the_port_unless_it_is_the_schemes_default(url: str, h
 def test_ipv4_inside_ipv6_is_judged_by_the_ipv4_address(address: str) -> None:
     assert not allowed(ip_address(address), [])
     assert allowed(ip_address("64:ff9b::5db8:d822"), [])  # NAT64 of a public address stays reachable
+
+
+def test_a_cookie_one_receiver_sets_never_goes_out_again(
+    client: TestClient, keys: Keys, engine: Engine, frozen_clock: FrozenClock
+) -> None:
+    """The worker's one client is shared by every subscription: a cookie kept from one answer would go to the next."""
+    sender = Worker(Database(engine), Settings(webhook_allowed_networks="127.0.0.0/8", smtp_host=None))
+    try:
+        with receiver() as r:
+            r.default = (200, {"set-cookie": "session=theirs; Path=/"}, b"ok")
+            subscribe(client, keys, r.url, ["risk.created"])
+            create_risk(client)
+            sender.tick()
+            second = subscribe(client, keys, r.url, ["risk.created"])
+            create_risk(client)
+            sender.tick()
+            assert len(r.requests) == 3, "one delivery to the first subscription, then one to each"
+            assert all("cookie" not in request.headers for request in r.requests)
+            assert only_delivery(client, second["id"], keys.headers("admin"))["status"] == "succeeded"
+            assert len(sender.client.cookies) == 0
+    finally:
+        sender.pool.shutdown()
+        sender.client.close()

@@ -12,6 +12,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from email.utils import parsedate_to_datetime
+from http.cookiejar import CookieJar, DefaultCookiePolicy
 from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network, ip_address
 from urllib.parse import urlsplit
 
@@ -219,6 +220,21 @@ class Outcome:
     @property
     def ok(self) -> bool:
         return self.status_code is not None and 200 <= self.status_code < 300
+
+
+def new_client(settings: Settings) -> httpx.Client:
+    """The one client a worker sends every webhook through: no redirects, no proxy from the environment, and no
+    cookies, since a cookie one receiver sets would otherwise go out with every later delivery to that host, whoever
+    subscribed it."""
+    return httpx.Client(
+        follow_redirects=False, trust_env=False, timeout=settings.webhook_timeout_seconds,
+        cookies=CookieJar(DefaultCookiePolicy(allowed_domains=[])),
+        # Every sender keeps its connection between deliveries (httpx keeps only 20 alive by default).
+        limits=httpx.Limits(
+            max_connections=settings.webhook_concurrency * 2,
+            max_keepalive_connections=settings.webhook_concurrency * 2,
+        ),
+    )  # fmt: skip
 
 
 def send(client: httpx.Client, job: Job, rules: Rules | Resolver) -> Outcome:
