@@ -3,6 +3,7 @@ and the sender's batches: claims that never overlap, leases, a batch of mixed ou
 
 import json
 import threading
+import time
 from datetime import timedelta
 from email.utils import format_datetime
 from ipaddress import ip_network
@@ -11,7 +12,7 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import Engine
+from sqlalchemy import Engine, text
 from sqlmodel import Session, col, select
 
 from riskops.config import Settings
@@ -554,3 +555,53 @@ def test_a_nul_in_the_answer_is_logged_as_a_replacement_character(
         delivered = only_delivery(client, sub["id"], keys.headers("admin"))
         assert delivered["status"] == "succeeded"
         assert [a["response_excerpt"] for a in delivered["attempt_log"]] == ["ok\ufffddone"]
+
+
+def test_deleting_a_subscription_while_its_outcomes_are_recorded_waits_instead_of_deadlocking(
+    backend: str, database_url: str, engine: Engine
+) -> None:
+    """The worker locks deliveries in id order to record them; a delete that took them in table order (an updated
+    row moves to the end) could hold one the worker waits for while waiting for one the worker holds."""
+    if backend != "postgresql":
+        pytest.skip("SQLite has one writer at a time: no two transactions ever hold row locks at once")
+    database = Database(engine)
+    with database.write() as session:
+        sub_id = _subscribe(session, "http://127.0.0.1:9/hook").id
+    _emit(database, 2)
+    first, second = sorted(_deliveries(engine))
+    with database.write() as session:  # an indexed column: the first delivery's row now lies after the second's
+        session.get_one(Delivery, first).next_attempt_at += timedelta(seconds=1)
+    lock = text("SELECT d.id FROM delivery d JOIN webhook_subscription s ON s.id = d.subscription_id "
+                "WHERE d.id = :id FOR UPDATE")  # fmt: skip
+    recorder, deleter = make_engine(database_url), make_engine(database_url)
+    errors: list[BaseException] = []
+
+    def delete() -> None:
+        try:
+            with Database(deleter).write() as session:
+                webhooks.delete_subscription(session, session.get_one(WebhookSubscription, sub_id), ADMIN)
+        except BaseException as exc:  # reported by the test thread
+            errors.append(exc)
+
+    thread = threading.Thread(target=delete)
+    try:
+        with recorder.begin() as conn:  # as delivery.record locks them: delivery and subscription, by id
+            conn.execute(lock, {"id": first})
+            thread.start()
+            while not _waiting_for_a_lock(recorder):
+                time.sleep(0.01)
+            conn.execute(lock, {"id": second})  # a deadlock is found here, or in the delete, within a second
+        thread.join(timeout=30)
+    finally:
+        recorder.dispose()
+        deleter.dispose()
+    assert errors == []
+    assert _deliveries(engine) == {}
+
+
+def _waiting_for_a_lock(engine: Engine) -> bool:
+    """Whether a session of this database waits for a lock (asked on a connection of its own: pg_stat_activity is
+    a snapshot taken once per transaction)."""
+    with engine.connect() as conn:
+        query = "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'"
+        return bool(conn.execute(text(query)).scalar_one())

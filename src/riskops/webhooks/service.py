@@ -105,6 +105,9 @@ def rotate_secret(session: Session, sub: WebhookSubscription, grace: timedelta, 
 
 def delete_subscription(session: Session, sub: WebhookSubscription, who: Principal) -> None:
     deliveries = select(Delivery.id).where(Delivery.subscription_id == sub.id)
+    # Locked in id order first, the order the worker locks them in to record outcomes: a DELETE would take them in
+    # the table's order, and the two could each hold a delivery the other waits for.
+    session.exec(deliveries.order_by(col(Delivery.id)).with_for_update()).all()
     session.exec(delete(DeliveryAttempt).where(col(DeliveryAttempt.delivery_id).in_(deliveries)))
     session.exec(delete(Delivery).where(col(Delivery.subscription_id) == sub.id))
     _audit(session, sub, "deleted", who, {"url": {"old": sub.url, "new": None}})
