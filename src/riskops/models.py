@@ -20,6 +20,7 @@ from riskops.mail.models import EmailMessage
 from riskops.notices.models import Notice, PeriodicRun
 from riskops.playbooks.models import PlaybookVersion
 from riskops.reviews.models import FeedToken, ReviewCycle, ReviewRequest, RiskReview, Snapshot
+from riskops.risks.import_jobs import ImportJob
 from riskops.risks.matrices.models import RiskMatrix
 from riskops.risks.models import Risk, RiskAssessment, RiskControl, RiskTag
 from riskops.webhooks.models import DeliveryAttempt
@@ -33,5 +34,5 @@ __all__ = [
     "WebhookSubscription",
     "ApiKey", "AuditEntry", "IdempotentRequest", "Incident", "IncidentMessage", "IncidentRisk", "IncidentRole",
     "IncidentStep", "PlaybookVersion", "Risk", "RiskAssessment", "RiskControl", "RiskMatrix", "RiskTag",
-    "TimelineEntry", "metadata",
+    "TimelineEntry", "ImportJob", "metadata",
 ]  # fmt: skip

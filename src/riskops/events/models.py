@@ -25,7 +25,7 @@ EVENT_TYPES = (
     "incident.breach_imminent", "incident.breached", "incident.mtpd_imminent", "incident.mtpd_breached",
     "playbook.activated", "step.due", "step.overdue", "step.completed",
     "communication.due", "communication.overdue",
-    "review.quarter_started", "review.requested", "webhook.disabled", "webhook.test",
+    "review.quarter_started", "review.requested", "webhook.disabled", "webhook.test", "import.completed",
 )  # fmt: skip
 
 

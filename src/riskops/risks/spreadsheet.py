@@ -1,14 +1,20 @@
-"""Reading an uploaded register a row at a time: CSV here, XLSX by the streaming reader of risks.workbook."""
+"""Reading an uploaded register a row at a time, as spreadsheet programs save it: a CSV in UTF-8 (with or without
+a BOM), UTF-16 (with its BOM) or Windows-1252, separated by commas, semicolons or tabs; or a sheet of an XLSX
+workbook, by the streaming reader of risks.workbook."""
 
+import codecs
 import csv
 import io
-import re
-from collections.abc import Iterator
+import itertools
+from collections.abc import Generator
 from typing import IO, Any
 
 from riskops.config import Settings
 from riskops.errors import Unprocessable, field_error
 from riskops.risks import workbook
+
+_CHUNK = 64 * 1024
+DELIMITERS = (",", ";", "\t")
 
 
 def unreadable(detail: str) -> Unprocessable:
@@ -16,33 +22,85 @@ def unreadable(detail: str) -> Unprocessable:
     return Unprocessable(detail, errors=[field_error(("body", "file"), "not a readable .csv or .xlsx register")])
 
 
-def read_table(filename: str, stream: IO[bytes], settings: Settings, columns: int) -> Iterator[tuple[int, list[Any]]]:
+def read_table(
+    filename: str, stream: IO[bytes], settings: Settings, columns: int, sheet: str | None = None
+) -> Generator[tuple[int, list[Any]], None, None]:
     """(row number, values from column A), row 1 first when it has any cell; the header is row 1. A register has
-    at most `columns` columns."""
+    at most `columns` columns. `sheet` names an XLSX sheet (default the first)."""
     name = filename.lower()
     if name.endswith(".xlsx"):
-        return _xlsx_rows(filename, stream, settings, columns)
+        return _xlsx_rows(filename, stream, settings, columns, sheet)
     if name.endswith(".csv"):
         return _csv_rows(filename, stream)
     raise unreadable(f"'{filename}': only .csv and .xlsx files can be imported.")
 
 
-def _xlsx_rows(filename: str, stream: IO[bytes], settings: Settings, columns: int) -> Iterator[tuple[int, list[Any]]]:
+# ---- XLSX ----
+
+
+def _xlsx_rows(
+    filename: str, stream: IO[bytes], settings: Settings, columns: int, sheet: str | None
+) -> Generator[tuple[int, list[Any]], None, None]:
     try:
-        yield from workbook.rows(stream, settings, columns)
+        yield from workbook.rows(stream, settings, columns, sheet)
     except workbook.Unreadable as exc:
         raise unreadable(f"'{filename}' is not a readable XLSX workbook: {exc}") from exc
+    except workbook.NoSuchSheet as exc:
+        listed = ", ".join(f"'{name}'" for name in exc.sheets)
+        raise Unprocessable(
+            f"The workbook has no sheet '{exc.sheet}'; its sheets: {listed}.",
+            errors=[field_error(("query", "sheet"), f"no such sheet; the workbook's sheets: {listed}")],
+            sheets=exc.sheets,
+        ) from exc
 
 
-_UNDECODED = re.compile("[\udc80-\udcff]")
+# ---- CSV ----
 
 
-def _csv_rows(filename: str, stream: IO[bytes]) -> Iterator[tuple[int, list[Any]]]:
-    # Bytes that are not UTF-8 arrive as lone surrogates: a row and column to report, not a failed file.
-    text = io.TextIOWrapper(stream, encoding="utf-8-sig", errors="surrogateescape", newline="")
+def encoding(stream: IO[bytes]) -> str:
+    """The file's encoding: by its byte order mark; else UTF-8 if every byte of it is, else Windows-1252 (what
+    Excel's plain "CSV" writes on Windows). The stream is left at its start."""
+    stream.seek(0)
+    head = stream.read(4)
+    stream.seek(0)
+    if head.startswith(codecs.BOM_UTF8):
+        return "utf-8-sig"
+    if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return "utf-16"
+    decoder = codecs.getincrementaldecoder("utf-8")()
     try:
-        reader = csv.reader(text)
-        row_no = 1
+        while chunk := stream.read(_CHUNK):
+            decoder.decode(chunk)
+        decoder.decode(b"", final=True)
+    except UnicodeDecodeError:
+        return "cp1252"
+    finally:
+        stream.seek(0)
+    return "utf-8"
+
+
+def delimiter(header_line: str) -> str:
+    """The delimiter that splits the header row into the most cells (a comma when none splits it).
+
+    csv.Sniffer guesses from how alike the first lines are, and guessed wrong on CRLF files and one-line samples."""
+
+    def cells(delimiter: str) -> int:
+        try:
+            return len(next(csv.reader([header_line], delimiter=delimiter), []))
+        except csv.Error:  # a field beyond the csv module's limit: the reader says so, row 1
+            return 0
+
+    return max(DELIMITERS, key=cells)
+
+
+def _csv_rows(filename: str, stream: IO[bytes]) -> Generator[tuple[int, list[Any]], None, None]:
+    # Bytes that are no character of the encoding arrive as lone surrogates: a row and column to report.
+    name = encoding(stream)
+    text = io.TextIOWrapper(stream, encoding=name, errors="surrogateescape", newline="")
+    row_no = 1
+    try:
+        first = text.readline()
+        reader = csv.reader(itertools.chain([first] if first else [], text), delimiter=delimiter(first))
         while True:
             try:
                 record = next(reader)
@@ -54,9 +112,9 @@ def _csv_rows(filename: str, stream: IO[bytes]) -> Iterator[tuple[int, list[Any]
                     errors=[{"row": row_no, "column": None, "message": str(exc)}],
                     error_count=1,
                 ) from exc
-            if row_no == 1 and any(_UNDECODED.search(v) for v in record):  # UTF-16, Latin-1 ...: the whole file
-                raise unreadable(f"'{filename}' is not a UTF-8 CSV file; save it as UTF-8 (CSV UTF-8).")
             yield row_no, record
             row_no += 1
+    except UnicodeDecodeError as exc:  # a UTF-16 file cut off inside a character
+        raise unreadable(f"'{filename}' is not readable as {name} text after row {row_no - 1}: {exc}.") from exc
     finally:
         text.detach()  # the caller's stream stays open

@@ -36,13 +36,22 @@ class Unreadable(Exception):
     """The workbook's structure is damaged or beyond what Excel writes."""
 
 
-def rows(stream: IO[bytes], settings: Settings, columns: int) -> Iterator[tuple[int, list[Any]]]:
-    """(row number, values from column A) of the first sheet, row 1 first when it has any cell. A register has
-    at most `columns` columns: with the row limit, that bounds the shared strings kept.
+class NoSuchSheet(Exception):
+    def __init__(self, sheet: str, sheets: list[str]):
+        super().__init__(sheet)
+        self.sheet, self.sheets = sheet, sheets
 
-    Unreadable for a workbook that cannot be read; PayloadTooLarge beyond the unpacked size limits."""
+
+def rows(
+    stream: IO[bytes], settings: Settings, columns: int, sheet: str | None = None
+) -> Iterator[tuple[int, list[Any]]]:
+    """(row number, values from column A) of the sheet named `sheet` (default the first), row 1 first when it has
+    any cell. A register has at most `columns` columns: with the row limit, that bounds the shared strings kept.
+
+    Unreadable for a workbook that cannot be read; NoSuchSheet for a name it lacks; PayloadTooLarge beyond the
+    unpacked size limits."""
     try:
-        book = _open_workbook(stream, settings, columns)
+        book = _open_workbook(stream, settings, columns, sheet)
         yield from book.rows()
     except (zipfile.BadZipFile, zipfile.LargeZipFile, expat.ExpatError, KeyError, ValueError) as exc:
         raise Unreadable(str(exc)) from exc
@@ -87,18 +96,21 @@ def _check_parts(archive: zipfile.ZipFile, settings: Settings) -> None:
             )
 
 
-def _open_workbook(stream: IO[bytes], settings: Settings, columns: int) -> "_Workbook":
+def _open_workbook(stream: IO[bytes], settings: Settings, columns: int, name: str | None) -> "_Workbook":
     _check_part_count(stream)
     archive = zipfile.ZipFile(stream)
     _check_parts(archive, settings)
     book_path = _relationship(archive, "_rels/.rels", "/officeDocument")
     if book_path is None:
         raise Unreadable("it names no workbook part")
-    first_sheet, date1904 = _first_sheet(archive, book_path)
+    sheets, date1904 = _sheets(archive, book_path)
+    if name is not None and name not in sheets:
+        raise NoSuchSheet(name, list(sheets))
+    chosen = sheets[name] if name is not None else next(iter(sheets.values()), None)
     rels = _rels_path(book_path)
-    sheet = _relationship(archive, rels, None, first_sheet, base=book_path) if first_sheet else None
+    sheet = _relationship(archive, rels, None, chosen, base=book_path) if chosen else None
     if sheet is None:
-        raise Unreadable("it has no worksheet")
+        raise Unreadable(f"sheet '{name}' has no part" if name is not None else "it has no worksheet")
     strings = _relationship(archive, rels, "/sharedStrings", base=book_path)
     styles = _relationship(archive, rels, "/styles", base=book_path)
     max_strings = (settings.import_max_rows + 1) * columns
@@ -176,19 +188,19 @@ def _relationship(
     return found[0] if found else None
 
 
-def _first_sheet(archive: zipfile.ZipFile, path: str) -> tuple[str | None, bool]:
-    """The relationship id of the workbook's first sheet, and whether its dates count from 1904."""
-    first: list[str] = []
+def _sheets(archive: zipfile.ZipFile, path: str) -> tuple[dict[str, str], bool]:
+    """Each sheet's name -> its relationship id, in the workbook's order; whether its dates count from 1904."""
+    sheets: dict[str, str] = {}
     date1904 = [False]
 
     def start(name: str, attrs: dict[str, str]) -> None:
-        if name == "sheet" and not first:  # r:id, in the transitional or the strict namespace
-            first.append(next((v for k, v in attrs.items() if k.endswith(" id")), ""))
+        if name == "sheet":  # r:id, in the transitional or the strict namespace
+            sheets.setdefault(attrs.get("name", ""), next((v for k, v in attrs.items() if k.endswith(" id")), ""))
         elif name == "workbookPr":
             date1904[0] = attrs.get("date1904", "0").lower() in ("1", "true")
 
     _run(_parse(archive, path, start))
-    return (first[0] if first else None), date1904[0]
+    return sheets, date1904[0]
 
 
 def _shared_strings(archive: zipfile.ZipFile, path: str, limit: int) -> list[str]:
