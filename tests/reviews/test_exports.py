@@ -325,7 +325,7 @@ def test_pdf_report_contents(content: dict[str, Any], moves: dict[str, Any]) -> 
     digest = content_hash(content)
     report = PdfReader(io.BytesIO(pdf.render(content, digest, moves)))
     first = report.pages[0].extract_text()
-    assert "2026Q3" in first and AS_OF in first
+    assert "2026Q3" in first and "30 Sep 2026 23:59 UTC" in first  # AS_OF, for people
     assert re.search(rf"Open risks\s*{content['summary']['open']}\b", first)
     assert re.search(rf"Risks in register\s*{content['summary']['risks']}\b", first)
     assert first.index("Open at level high") < first.index("Open at level medium") < first.index("Open at level low")
@@ -339,9 +339,9 @@ def test_pdf_report_contents(content: dict[str, Any], moves: dict[str, Any]) -> 
     assert re.search(r"materialised\s*1\b", text) and re.search(r"incidents without risks\s*1\b", text)
     # RTO met: "no" for the breached incident still open (no resolved date between), "-" for the undecided drill.
     breached = text.split("INC-2026-0003")[-1].split("\n")
-    assert breached[breached.index("2026-09-29") + 1] == "no"
+    assert breached[breached.index("29 Sep 2026 09:00 UTC") + 1] == "no"
     drill = text.split("INC-2026-0002")[-1].split("\n")
-    assert drill[drill.index("2026-09-10") + 1] == "-"
+    assert drill[drill.index("10 Sep 2026 09:00 UTC") + 1] == "-"
 
 
 # ---- SVG ----

@@ -123,17 +123,25 @@ def cycle_movements(
 
 @router.get(
     "/{cycle_id}/export", response_class=Response,
-    responses=_files(*files.MEDIA_TYPES.values(), description="The file"),
+    responses={
+        **_files(*files.MEDIA_TYPES.values(), description="The file"),
+        **_problems({404: "No such cycle", 409: "The cycle is not closed: it has no frozen snapshot yet"}),
+    },
 )  # fmt: skip
-def export(cycle_id: str, db: Db, _: Reader, format: files.Format = "json") -> Response:  # noqa: A002 (the API's word)
-    """The frozen snapshot as JSON, CSV, XLSX or PDF; every file carries the snapshot's hash."""
+def export(
+    cycle_id: str, db: Db, _: Reader, config: Config,
+    format: files.Format = "json",  # noqa: A002 (the API's word)
+    bom: Annotated[bool, Query(description="csv: start with a UTF-8 byte-order mark, which Excel needs.")] = True,
+) -> Response:  # fmt: skip
+    """The frozen snapshot as JSON, CSV, XLSX or PDF (its dates in RISKOPS_TIMEZONE); every file carries the
+    snapshot's hash."""
     with db.read() as session:
         source = files.export_source(session, cycle_id)
     headers = {
         "Content-Disposition": f'attachment; filename="riskops-review-{cycle_id}.{format}"',
         "X-Snapshot-Hash": source.content_hash,
     }
-    body = files.export(source, format)
+    body = files.export(source, format, bom=bom, zone=config.timezone)
     if isinstance(body, bytes):
         return Response(body, media_type=files.MEDIA_TYPES[format], headers=headers)
     return StreamingResponse(body, media_type=files.MEDIA_TYPES[format], headers=headers)

@@ -60,12 +60,12 @@ def live_content(session: Session) -> Content:
 def register_as_of(session: Session, as_of: datetime, cycle: ReviewCycle | None) -> Content:
     """The register at `as_of`, replayed from the append-only audit trail (so any past date works)."""
     risks = states_as_of(session, as_of)
-    reviews = {}
+    reviews: dict[int, RiskReview] = {}
     if cycle is not None:
         for review in session.exec(
             select(RiskReview).where(RiskReview.cycle_id == cycle.id, col(RiskReview.reviewed_at) <= as_of)
         ):
-            reviews[review.risk_id] = str(review.outcome)
+            reviews[review.risk_id] = review
     register = [_risk_record(i, risk, reviews.get(i), as_of) for i, risk in sorted(risks.items())]
     matrix = (
         session.exec(
@@ -96,7 +96,7 @@ def register_as_of(session: Session, as_of: datetime, cycle: ReviewCycle | None)
     }
 
 
-def _risk_record(risk_id: int, risk: RiskAsOf, review: str | None, as_of: datetime) -> dict[str, Any]:
+def _risk_record(risk_id: int, risk: RiskAsOf, review: RiskReview | None, as_of: datetime) -> dict[str, Any]:
     s, stamp = risk.state, as_of.isoformat()
 
     def rating(which: str) -> dict[str, Any] | None:
@@ -118,7 +118,10 @@ def _risk_record(risk_id: int, risk: RiskAsOf, review: str | None, as_of: dateti
         "controls": [{"id": int(k), **v} for k, v in sorted(risk.controls.items(), key=lambda kv: int(kv[0]))],
         "last_reviewed_at": s.get("last_reviewed_at"), "next_review_at": next_review,
         "overdue": is_overdue(s.get("status", ""), datetime.fromisoformat(next_review) if next_review else None, as_of),
-        "closed_at": s.get("closed_at"), "materialised_at": s.get("materialised_at"), "review_in_cycle": review,
+        "closed_at": s.get("closed_at"), "materialised_at": s.get("materialised_at"),
+        "review_in_cycle": str(review.outcome) if review else None,
+        # What the owner said, for the meeting (a proposed closure above all); snapshots before it lack the key.
+        "review_comment": review.comment if review else None,
     }  # fmt: skip
 
 
@@ -143,6 +146,7 @@ def _incidents(session: Session, start: datetime, as_of: datetime) -> list[dict[
             "reference": incident.reference, "title": incident.title, "severity": str(incident.severity),
             "exercise": incident.is_exercise, "playbook": incident.playbook_slug,
             "declared_at": incident.declared_at.isoformat(), "resolved_at": resolved.isoformat() if resolved else None,
+            "breach_at": incident.breach_at.isoformat() if incident.breach_at else None,  # the RTO's deadline
             "rto_met": rto_met, "breached": rto_met is False,  # the breach time passed before it was resolved
             "objectives_met": incident.objectives_met, "risks": sorted(links[incident.id]),
         })  # fmt: skip
