@@ -8,9 +8,10 @@ from sqlmodel import Session
 from riskops import migrations
 from riskops.apikeys import service as apikeys
 from riskops.apikeys.models import ApiKeyCreate, Role
+from riskops.config import Settings
 from riskops.playbooks import loader
 from riskops.playbooks import service as playbooks
-from riskops.playbooks.loader import FileProblem, PlaybookFilesInvalid
+from riskops.playbooks.loader import LoadedPlaybook
 from riskops.risks.matrices import service as matrices
 
 
@@ -22,11 +23,19 @@ def prepare_database(engine: Engine) -> None:
         session.commit()
 
 
+def sync_library(engine: Engine, settings: Settings) -> list[str]:
+    """`riskops serve`'s playbooks: the shipped library, extended or replaced by RISKOPS_PLAYBOOKS_DIR's files."""
+    return _publish(engine, loader.load_library(settings.playbooks_dir, settings.playbooks_mode))
+
+
 def sync_playbooks(engine: Engine, directory: Path) -> list[str]:
-    """Validate every playbook file, then publish the new versions; raises PlaybookFilesInvalid, loading nothing."""
-    if not directory.is_dir():
-        raise PlaybookFilesInvalid([FileProblem(str(directory), "(directory)", "not found; set RISKOPS_PLAYBOOKS_DIR")])
-    loaded = loader.load_paths([directory])
+    """The playbook files of `directory` alone."""
+    return _publish(engine, loader.load_directory(directory))
+
+
+def _publish(engine: Engine, loaded: list[LoadedPlaybook]) -> list[str]:
+    """Publish the new versions (`slug vN`) of files validated whole: any problem raised PlaybookFilesInvalid
+    before, and a version conflict raises it here, loading nothing."""
     with migrations.exclusive(engine) as conn, Session(bind=conn) as session:
         created = [f"{v.slug} v{v.version}" for v in playbooks.sync(session, loaded)]
         session.commit()

@@ -252,8 +252,7 @@ def test_oversize_body_is_refused_with_413(client: TestClient, keys: Keys, engin
 def test_concurrent_burst_in_one_group_opens_exactly_one_incident(
     database_url: str, keys: Keys, tmp_path: Path
 ) -> None:
-    env = ("RISKOPS_PLAYBOOKS_DIR", "/work/main/playbooks")
-    with running_service(database_url, tmp_path / "serve.log", env) as base:
+    with running_service(database_url, tmp_path / "serve.log") as base:
         with httpx.Client(base_url=base, timeout=30) as http:
             risk = http.post("/api/v1/risks", json=_risk_json(), headers=keys.headers("write"))
             assert risk.status_code == 201, risk.text
@@ -349,8 +348,7 @@ def _start_alertmanager(binary: Path, config: Path, port: int, tmp_path: Path) -
 def test_real_alertmanager_opens_dedups_and_resolves_an_incident(
     database_url: str, keys: Keys, tmp_path: Path, alertmanager_binary: Path
 ) -> None:
-    env = ("RISKOPS_PLAYBOOKS_DIR", "/work/main/playbooks")
-    with running_service(database_url, tmp_path / "serve.log", env) as base:
+    with running_service(database_url, tmp_path / "serve.log") as base:
         http = httpx.Client(base_url=base, timeout=10, headers=keys.headers("write"))
         risk = http.post("/api/v1/risks", json=_risk_json())
         assert risk.status_code == 201, risk.text

@@ -320,9 +320,8 @@ def test_the_window_is_configurable(
 
 def test_concurrent_refirings_reopen_the_incident_once(database_url: str, keys: Keys, tmp_path: Path) -> None:
     """Many processes' worth of the same re-firing at once: one reopens, the rest attach, nothing new opens."""
-    env = ("RISKOPS_PLAYBOOKS_DIR", "/work/main/playbooks")
     alert = {"dedup_key": "db/primary", "title": "Primary database down", "severity": "SEV1"}
-    with running_service(database_url, tmp_path / "serve.log", env) as base:
+    with running_service(database_url, tmp_path / "serve.log") as base:
         with httpx.Client(base_url=base, timeout=30) as http:
             created = http.post(
                 "/api/v1/integrations", json={"name": "monitoring", "kind": "generic"}, headers=keys.headers("admin")

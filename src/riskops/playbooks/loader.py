@@ -3,12 +3,17 @@
 import hashlib
 import json
 from dataclasses import dataclass
+from importlib import resources
 from pathlib import Path
 
 import yaml
 from pydantic import ValidationError
 
+from riskops.config import PlaybooksMode
 from riskops.playbooks.spec import PlaybookSpec
+
+# The library shipped with riskops: the repository's playbooks/ directory, installed as this package.
+SHIPPED = "riskops.playbooks.library"
 
 
 @dataclass(frozen=True)
@@ -83,3 +88,22 @@ def load_paths(paths: list[Path]) -> list[LoadedPlaybook]:
     if problems:
         raise PlaybookFilesInvalid(problems)
     return loaded
+
+
+def load_directory(directory: Path) -> list[LoadedPlaybook]:
+    """Every playbook file in `directory`, or PlaybookFilesInvalid (also when there is no such directory)."""
+    if not directory.is_dir():
+        raise PlaybookFilesInvalid([FileProblem(str(directory), "(directory)", "not found")])
+    return load_paths([directory])
+
+
+def load_library(directory: Path | None, mode: PlaybooksMode) -> list[LoadedPlaybook]:
+    """The playbooks a service runs (RISKOPS_PLAYBOOKS_DIR and _MODE): the shipped ones with `directory`'s added,
+    a file there taking the place of the shipped playbook with its id, or with `replace`, `directory`'s alone."""
+    own = [] if directory is None else load_directory(directory)
+    if mode == "replace":
+        return own
+    with resources.as_file(resources.files(SHIPPED)) as shipped:
+        library = {item.spec.id: item for item in load_directory(shipped)}
+    library.update((item.spec.id, item) for item in own)
+    return sorted(library.values(), key=lambda item: item.spec.id)
