@@ -1,9 +1,11 @@
 """The outermost ASGI layer: a request id for every request, body limits and NUL refusal before anything else
-reads the request, and a 500 problem for an unhandled error on a connection that stays open."""
+reads the request, a 500 problem for an unhandled error on a connection that stays open, and once answered,
+the request's access line and its measurement (by route template)."""
 
 import json
 import logging
 import re
+import time
 import uuid
 from collections import deque
 from collections.abc import Callable, Iterable
@@ -23,13 +25,27 @@ log = logging.getLogger(__name__)
 _SANE_REQUEST_ID = re.compile(r"[A-Za-z0-9._:/+=-]{1,128}")
 _IMPORT_PATH = "/api/v1/risks/import"
 _INBOUND_PREFIX = "/api/v1/inbound/"
+# The route label of a request no route took: unknown paths, and bodies refused before routing.
+UNMATCHED = "unmatched"
+# Nginx's word for a request whose client left before any answer.
+CLIENT_CLOSED = 499
+
+# Called once a request is answered: method, route template (never the raw path), status, seconds.
+Observer = Callable[[str, str, int, float], None]
 
 
 class RequestGuard:
-    def __init__(self, app: ASGIApp, settings: Settings, path_templates: Callable[[], Iterable[str]]):
+    def __init__(
+        self,
+        app: ASGIApp,
+        settings: Settings,
+        path_templates: Callable[[], Iterable[str]],
+        observe: Observer | None = None,
+    ):
         self.app = app
         self.settings = settings
         self.path_templates = path_templates  # to name the path parameter that holds a NUL
+        self.observe = observe
 
     def body_limit(self, scope: Scope) -> int:
         path = scope["path"].rstrip("/")
@@ -43,6 +59,8 @@ class RequestGuard:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        started = time.perf_counter()
+        query = scope["query_string"]  # as sent, for the access line (_guarded drops blank parameters)
         request_id = _request_id(scope)
         scope.setdefault("state", {})["request_id"] = request_id
         token = logs.request_id.set(request_id)
@@ -57,6 +75,13 @@ class RequestGuard:
                 raise  # half an answer cannot be mended; uvicorn closes the connection
             # Otherwise the app's own handler has answered 500; swallowing the error keeps the connection open.
         finally:
+            seconds = time.perf_counter() - started
+            status = answer.status or CLIENT_CLOSED
+            if self.observe is not None:
+                route = scope.get("route")  # set by the router on the scope it was handed: this very dict
+                self.observe(scope["method"], getattr(route, "path", UNMATCHED), status, seconds)
+            client = scope.get("client")
+            logs.log_request(client[0] if client else "-", scope["method"], scope["path"], query, status, seconds)
             logs.request_id.reset(token)
 
     async def _guarded(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -104,16 +129,19 @@ class RequestGuard:
 
 
 class _Answer:
-    """The response as it is sent: whether it has started and ended, with the request id added to its headers."""
+    """The response as it is sent: its status, whether it has started and ended, with the request id added to its
+    headers."""
 
     def __init__(self, send: Send, request_id: str):
         self._send = send
         self._header = (b"x-request-id", request_id.encode())
         self.started = self.complete = False
+        self.status = 0
 
     async def send(self, message: Message) -> None:
         if message["type"] == "http.response.start":
             self.started = True
+            self.status = message["status"]
             message = {**message, "headers": [*message.get("headers", []), self._header]}
         elif message["type"] == "http.response.body" and not message.get("more_body", False):
             self.complete = True
