@@ -1,5 +1,6 @@
 """The `riskops` command: serve, worker, migrate, apikey, matrix, playbooks, export, import."""
 
+import logging
 import os
 import signal
 import sys
@@ -10,6 +11,8 @@ from typing import Annotated, NoReturn
 import typer
 import uvicorn
 from pydantic import ValidationError
+from rich.console import Console
+from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from sqlalchemy import Engine
 from sqlmodel import Session
 
@@ -22,10 +25,14 @@ from riskops.errors import DomainError
 from riskops.playbooks import loader
 from riskops.playbooks.loader import PlaybookFilesInvalid
 from riskops.reviews import files
-from riskops.risks import importer
+from riskops.risks import export, headers, importer
+from riskops.risks.cells import DateFormat
+from riskops.risks.filters import RiskFilterQuery
+from riskops.risks.matching import OnDuplicate
 from riskops.risks.matrices import service as matrices
 from riskops.worker import Worker
 
+log = logging.getLogger("riskops")
 app = typer.Typer(help="riskops: risk register and crisis response.", no_args_is_help=True, add_completion=False)
 apikey_app = typer.Typer(help="Manage API keys.", no_args_is_help=True)
 matrix_app = typer.Typer(help="Risk matrices.", no_args_is_help=True)
@@ -69,17 +76,18 @@ def serve(
     if port is not None:
         os.environ["RISKOPS_PORT"] = str(port)
     settings = _settings()
-    logs.configure(settings.log_level)
+    logs.configure(settings.log_level, settings.log_format)
     engine = _engine()
     bootstrap.prepare_database(engine)
+    logs.quiet("alembic")  # migrated; from now on it would say which dialect it assumes at every /readyz
     try:
-        loaded = bootstrap.sync_playbooks(engine, settings.playbooks_dir)
+        loaded = bootstrap.sync_library(engine, settings)
     except PlaybookFilesInvalid as exc:
         _fail("playbooks not loaded, service not started:\n" + "\n".join(f"  {p}" for p in exc.problems))
-    typer.echo(f"playbooks from {settings.playbooks_dir}: " + (", ".join(loaded) or "no new versions"), err=True)
+    log.info("playbooks from %s: %s", _playbook_source(settings), ", ".join(loaded) or "no new versions")
     secret = bootstrap.first_admin_key(engine)
     engine.dispose()
-    if secret is not None:
+    if secret is not None:  # on the console only, never as a log line that a log pipeline would keep
         typer.echo(
             "No API key existed, so an admin key named 'first-admin' was created. It is shown this once:\n"
             f"    {secret}\nUse it as 'Authorization: Bearer <key>' and create personal keys with it.",
@@ -88,14 +96,23 @@ def serve(
     uvicorn.run(
         app_factory, factory=True, host=settings.host, port=settings.port,
         log_level=settings.log_level, log_config=None, proxy_headers=True,  # uvicorn logs through logs.configure
+        access_log=False,  # the request guard writes each request's line: its id, the query redacted
     )  # fmt: skip
+
+
+def _playbook_source(settings: Settings) -> str:
+    if settings.playbooks_dir is None:
+        return "the shipped library"
+    if settings.playbooks_mode == "replace":
+        return f"{settings.playbooks_dir} (replacing the shipped library)"
+    return f"the shipped library and {settings.playbooks_dir} (its files win on the same id)"
 
 
 @app.command()
 def worker() -> None:
     """Run the scheduler without the API: reminders, escalations, webhook and e-mail delivery."""
     settings = _settings()
-    logs.configure(settings.log_level)
+    logs.configure(settings.log_level, settings.log_format)
     engine = _engine()
     bootstrap.prepare_database(engine)
     runner = Worker(db.Database(engine), settings)
@@ -104,7 +121,6 @@ def worker() -> None:
         signal.signal(sig, lambda *_: stop.set())
     runner.start()
     runtime.tune_collector()
-    typer.echo(f"worker running: a tick every {settings.scheduler_tick_seconds}s", err=True)
     stop.wait()
     runner.stop()
 
@@ -160,16 +176,19 @@ def matrix_publish(file: Annotated[Path, typer.Argument(exists=True, dir_okay=Fa
 @playbooks_app.command("validate")
 def playbooks_validate(
     paths: Annotated[
-        list[Path] | None, typer.Argument(help="Files or directories (default RISKOPS_PLAYBOOKS_DIR).")
+        list[Path] | None,
+        typer.Argument(help="Files or directories (default: the library `serve` syncs, see RISKOPS_PLAYBOOKS_DIR)."),
     ] = None,
 ) -> None:
     """Check playbook files without touching the database: each problem names the file, the field and the reason."""
-    targets = paths or [_settings().playbooks_dir]
-    missing = [p for p in targets if not p.exists()]
+    missing = [p for p in paths or [] if not p.exists()]
     if missing:
         _fail(", ".join(f"{p}: not found" for p in missing))
+    settings = _settings()
     try:
-        loaded = loader.load_paths(targets)
+        loaded = (
+            loader.load_paths(paths) if paths else loader.load_library(settings.playbooks_dir, settings.playbooks_mode)
+        )
     except PlaybookFilesInvalid as exc:
         for problem in exc.problems:
             typer.echo(str(problem), err=True)
@@ -178,27 +197,79 @@ def playbooks_validate(
         typer.echo(f"ok  {item.file}  {item.spec.id} v{item.spec.version}")
 
 
-_FORMAT_NAMES = ", ".join(files.FORMATS[:-1]) + f" or {files.FORMATS[-1]}"
+def _names(formats: tuple[str, ...]) -> str:
+    return ", ".join(formats[:-1]) + f" or {formats[-1]}"
+
+
+_FORMAT_NAMES, _LIVE_FORMAT_NAMES = _names(files.FORMATS), _names(export.FORMATS)
+_FILTER = "--live: only risks with any of these {} (repeat the option for several)."
 
 
 @app.command("export")
 def export_review(
-    cycle: Annotated[str, typer.Option(help="A closed review cycle, e.g. 2026Q3.")],
-    format: Annotated[str, typer.Option(help=f"{_FORMAT_NAMES}.")] = "xlsx",  # noqa: A002 (the option's name)
-    output: Annotated[Path, typer.Option("-o", "--output", help="File to write.")] = Path("review.xlsx"),
-) -> None:
-    """Write a closed cycle's frozen snapshot as JSON, CSV, XLSX or PDF; prints the snapshot hash."""
-    if not files.is_format(format):
-        _fail(f"unsupported format '{format}': use {_FORMAT_NAMES}")
+    cycle: Annotated[str | None, typer.Option(help="A closed review cycle, e.g. 2026Q3.")] = None,
+    live_register: Annotated[
+        bool, typer.Option("--live", help="The register as it is now, with the risk list's filters, not a cycle.")
+    ] = False,
+    format: Annotated[  # noqa: A002 (the option's name)
+        str, typer.Option(help=f"{_FORMAT_NAMES}; with --live {_LIVE_FORMAT_NAMES}.")
+    ] = "xlsx",
+    output: Annotated[
+        Path | None, typer.Option("-o", "--output", help="File to write; default review.FORMAT, or register.FORMAT.")
+    ] = None,
+    bom: Annotated[bool, typer.Option(help="CSV: start with a UTF-8 byte-order mark, which Excel needs.")] = True,
+    status: Annotated[list[str] | None, typer.Option(help=_FILTER.format("statuses"))] = None,
+    level: Annotated[list[str] | None, typer.Option(help=_FILTER.format("levels"))] = None,
+    treatment: Annotated[list[str] | None, typer.Option(help=_FILTER.format("treatments"))] = None,
+    category: Annotated[list[str] | None, typer.Option(help=_FILTER.format("categories (any case)"))] = None,
+    owner: Annotated[list[str] | None, typer.Option(help=_FILTER.format("owners (any case)"))] = None,
+    tag: Annotated[list[str] | None, typer.Option(help=_FILTER.format("tags"))] = None,
+    overdue: Annotated[
+        bool | None, typer.Option("--overdue/--not-overdue", help="--live: only risks whose review is (not) overdue.")
+    ] = None,
+    q: Annotated[str | None, typer.Option(help="--live: text in the title or description (3 characters or more).")]
+    = None,
+) -> None:  # fmt: skip
+    """Write a closed cycle's frozen snapshot as JSON, CSV, XLSX or PDF (prints the snapshot hash), or with --live
+    the register now as CSV, XLSX or JSON, as GET /api/v1/risks/export gives it."""
+    given = {"status": status, "level": level, "treatment": treatment, "category": category, "owner": owner,
+             "tag": tag, "overdue": overdue, "q": q}  # fmt: skip
+    given = {name: value for name, value in given.items() if value is not None}
+    if live_register == (cycle is not None):
+        _fail("give --cycle CYCLE for a review's snapshot, or --live for the register now")
+    if cycle is not None:
+        if given:
+            _fail(f"--{next(iter(given))} filters the live register: use it with --live")
+        if not files.is_format(format):
+            _fail(f"unsupported format '{format}': use {_FORMAT_NAMES}")
+        settings = _settings()
+        try:
+            with db.Database(_engine()).read() as session:
+                source = files.export_source(session, cycle)
+        except DomainError as exc:
+            _fail(exc.detail)
+        target = output or Path(f"review.{format}")
+        body = files.export(source, format, bom=bom, zone=settings.timezone)
+        with target.open("wb") as out:
+            out.writelines([body] if isinstance(body, bytes) else body)
+        typer.echo(f"wrote {target} ({format}) for {cycle}, snapshot sha256 {source.content_hash}")
+        return
+    if not export.is_format(format):
+        _fail(f"unsupported format '{format}' for --live: use {_LIVE_FORMAT_NAMES}")
+    try:  # the API's own checks of the filters, so that both refuse the same values
+        query = RiskFilterQuery.model_validate(given)
+    except ValidationError as exc:
+        _fail("; ".join(f"--{e['loc'][0]}: {e['msg']}" for e in exc.errors()))
+    filters = query.risk_filter()
+    database = db.Database(_engine())
     try:
-        with db.Database(_engine()).read() as session:
-            source = files.export_source(session, cycle)
+        export.check(database, filters)
     except DomainError as exc:
-        _fail(exc.detail)
-    body = files.export(source, format)
-    with output.open("wb") as out:
-        out.writelines([body] if isinstance(body, bytes) else body)
-    typer.echo(f"wrote {output} ({format}) for {cycle}, snapshot sha256 {source.content_hash}")
+        _fail(exc.detail.replace("query.", "--"))
+    target = output or Path(f"register.{format}")
+    with target.open("wb") as out:
+        out.writelines(export.export(database, filters, format, bom=bom))
+    typer.echo(f"wrote {target} ({format}): the live register")
 
 
 @app.command("import")
@@ -206,6 +277,12 @@ def import_register(
     file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, readable=True, help="A .csv or .xlsx register.")],
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Check every row, write nothing.")] = False,
     actor: Annotated[str, typer.Option(help="Name recorded as who imported.")] = "cli",
+    mapping: Annotated[
+        str | None, typer.Option(help='JSON: a column of the file -> the field it fills, e.g. \'{"Risk": "title"}\'.')
+    ] = None,
+    date_format: Annotated[DateFormat | None, typer.Option(help="How day/month dates are written.")] = None,
+    sheet: Annotated[str | None, typer.Option(help="The XLSX sheet to read (default the first).")] = None,
+    on_duplicate: Annotated[OnDuplicate, typer.Option(help="A new row that repeats an open risk.")] = "error",
 ) -> None:
     """Import risks from CSV or XLSX: all rows or none, within the import limits of the settings."""
     settings = _settings()
@@ -213,19 +290,38 @@ def import_register(
     bootstrap.prepare_database(engine)
     who = Principal(key_id=0, name=actor, role=Role.admin)
     try:
-        with file.open("rb") as stream:
-            report = importer.import_file(db.Database(engine), file.name, stream, who, settings, dry_run=dry_run)
+        options = importer.ImportOptions(
+            dry_run=dry_run, mapping=headers.parse_mapping(mapping), date_format=date_format, sheet=sheet,
+            on_duplicate=on_duplicate,
+        )  # fmt: skip
+        # Rows checked so far, on a terminal: a large file takes seconds to check before anything is written.
+        with file.open("rb") as stream, Progress(
+            SpinnerColumn(), TextColumn("checking {task.completed} rows"), TimeElapsedColumn(),
+            console=Console(stderr=True), transient=True, disable=not sys.stderr.isatty(),
+        ) as bar:  # fmt: skip
+            task = bar.add_task("import", total=None)
+            report = importer.import_file(
+                db.Database(engine), file.name, stream, who, settings, options,
+                progress=lambda rows: bar.update(task, completed=rows),
+            )  # fmt: skip
     except DomainError as exc:
         for problem in exc.errors or []:
-            typer.echo(
-                f"row {problem.get('row', '?')}, column {problem.get('column') or '-'}: {problem['message']}", err=True
-            )
+            where, seen = problem.get("field"), problem.get("value")
+            if "row" in problem:
+                where = f"row {problem['row']}, column {problem.get('column') or '-'}"
+            typer.echo(f"{where}: {problem['message']}" + (f" (read '{seen}')" if seen is not None else ""), err=True)
         _fail(exc.detail)
     for row_error in report.errors:
-        typer.echo(f"row {row_error.row}, column {row_error.column or '-'}: {row_error.message}", err=True)
+        seen = "" if row_error.value is None else f" (read '{row_error.value}')"
+        typer.echo(f"row {row_error.row}, column {row_error.column or '-'}: {row_error.message}{seen}", err=True)
     if report.error_count > len(report.errors):
         typer.echo(f"... and {report.error_count - len(report.errors)} more problem(s)", err=True)
-    verb = "would import" if dry_run else "imported"
-    typer.echo(f"{verb} {report.rows if dry_run else len(report.created)} risk(s)")
+    if report.ignored:
+        typer.echo(f"ignored column(s): {', '.join(report.ignored)}")
+    if dry_run:
+        typer.echo(f"would import {report.rows - len(report.updated) - len(report.unchanged) - len(report.skipped)} "
+                   f"risk(s) and update {len(report.updated)}")  # fmt: skip
+    else:
+        typer.echo(f"imported {len(report.created)} risk(s), updated {len(report.updated)}")
     if report.error_count:
         sys.exit(1)

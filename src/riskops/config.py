@@ -1,9 +1,12 @@
 from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network, ip_address, ip_network
 from pathlib import Path
 from typing import Literal
+from zoneinfo import ZoneInfo
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PlaybooksMode = Literal["extend", "replace"]
 
 
 class Settings(BaseSettings):
@@ -15,12 +18,20 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = 8000
     log_level: Literal["critical", "error", "warning", "info", "debug"] = "info"
-    # The playbook files synced into the database when `riskops serve` starts.
-    playbooks_dir: Path = Path("playbooks")
+    # `json`: one JSON object a line, for a log pipeline; `text`: one readable line.
+    log_format: Literal["text", "json"] = "text"
+    # A bearer token for Prometheus to scrape /metrics with (a read API key works too); never logged or shown.
+    metrics_token: SecretStr | None = Field(default=None, min_length=16)
+    # The playbooks `riskops serve` syncs: those shipped with riskops plus this directory's (`extend`: a file here
+    # wins over the shipped playbook with its id), or this directory's alone (`replace`).
+    playbooks_dir: Path | None = None
+    playbooks_mode: PlaybooksMode = "extend"
     # How long a verified API key is trusted without asking the database again (0 = always ask).
     auth_cache_seconds: float = 5.0
     # Quarterly reviews: the month the fiscal year starts (1 = calendar quarters).
     fiscal_year_start_month: int = Field(default=1, ge=1, le=12)
+    # The time zone dates are shown to people in (the PDF report): an IANA name such as Europe/Paris.
+    timezone: ZoneInfo = ZoneInfo("UTC")
     # Largest request body of any endpoint, enforced while it is read, before authentication (413 beyond);
     # the inbound and import endpoints have their own limits below.
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
@@ -56,6 +67,18 @@ class Settings(BaseSettings):
     smtp_username: str | None = None
     smtp_password: str | None = None
     smtp_sender: str = "riskops@localhost"
+
+    @field_validator("playbooks_dir", mode="before")
+    @classmethod
+    def _blank_is_no_directory(cls, value: object) -> object:
+        return None if value == "" else value  # not Path(""), the working directory
+
+    @field_validator("playbooks_mode")
+    @classmethod
+    def _replace_needs_a_directory(cls, value: PlaybooksMode, info: ValidationInfo) -> PlaybooksMode:
+        if value == "replace" and info.data.get("playbooks_dir") is None:
+            raise ValueError("'replace' needs RISKOPS_PLAYBOOKS_DIR (else no playbook at all would be served)")
+        return value
 
     @field_validator("webhook_allowed_networks")
     @classmethod

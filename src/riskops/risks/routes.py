@@ -1,14 +1,17 @@
-from enum import StrEnum
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Query, Response, UploadFile, status
-from pydantic import BaseModel, ConfigDict, Field
+from fastapi import APIRouter, BackgroundTasks, Form, Header, Query, Response, UploadFile, status
+from fastapi.responses import StreamingResponse
+from pydantic import Field
 
 from riskops import audit
 from riskops.audit.models import AuditEntryPublic
 from riskops.auth import Config, Db, Reader, Writer
 from riskops.pagination import Page
-from riskops.risks import importer, queries, reads, service
+from riskops.risks import export, headers, import_jobs, importer, queries, reads, service
+from riskops.risks.cells import DateFormat
+from riskops.risks.filters import RiskFilterQuery
+from riskops.risks.matching import OnDuplicate
 from riskops.risks.models import (
     AssessmentCreate,
     AssessmentPublic,
@@ -18,10 +21,8 @@ from riskops.risks.models import (
     Risk,
     RiskCreate,
     RiskPublic,
-    RiskStatus,
     RiskUpdate,
     StatusChange,
-    Treatment,
 )
 from riskops.risks.presentation import present, present_assessment
 
@@ -30,28 +31,7 @@ router = APIRouter(prefix="/api/v1/risks", tags=["risks"])
 IfMatch = Annotated[str | None, Header(description="The ETag you read; a stale one gets 412.")]
 
 
-def _any_of(values: type[StrEnum]) -> dict[str, Any]:
-    return {"items": {"type": "string", "enum": [str(v) for v in values]}}
-
-
-class RiskQuery(BaseModel):
-    """Repeat a filter for any of several values (level=high&level=critical). An empty parameter is absent: the
-    request guard drops it before routing."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    # Strings, not enums: the service checks status, level and treatment alike and lists the allowed values.
-    status: list[str] = Field(default_factory=list, json_schema_extra=_any_of(RiskStatus))
-    level: list[str] = Field(default_factory=list, description="Levels of the published matrix versions.")
-    treatment: list[str] = Field(default_factory=list, json_schema_extra=_any_of(Treatment))
-    category: list[str] = Field(default_factory=list, description="Matched without regard to case.")
-    owner: list[str] = Field(default_factory=list, description="Matched without regard to case.")
-    tag: list[str] = Field(default_factory=list)
-    overdue: bool | None = Field(default=None, description="Open risks whose next review date has passed.")
-    # Three characters at least: the text indexes find trigrams, and anything shorter would scan the register.
-    q: str | None = Field(
-        default=None, min_length=3, max_length=200, description="Text in the title or description (any case)."
-    )
+class RiskQuery(RiskFilterQuery):
     sort: queries.SortKey = "-score"
     cursor: str | None = None
     limit: int = Field(default=50, ge=1, le=500)
@@ -83,28 +63,101 @@ def list_risks(params: Annotated[RiskQuery, Query()], db: Db, _: Reader) -> Resp
     return Response(body, media_type="application/json")
 
 
+class ExportQuery(RiskFilterQuery):
+    format: export.Format = Field(default="csv", description="csv (the review export's columns), xlsx or json.")
+    bom: bool = Field(default=True, description="csv: start with a UTF-8 byte-order mark, which Excel needs.")
+
+
+_BINARY = {"schema": {"type": "string", "format": "binary"}}
+_RISKS = {"schema": {"type": "array", "items": {"$ref": "#/components/schemas/RiskPublic"}}}
+_EXPORT_FILES: dict[int | str, dict[str, Any]] = {
+    200: {
+        "description": "The register as a file, streamed in reference order",
+        "content": {
+            export.MEDIA_TYPES["csv"]: _BINARY,
+            export.MEDIA_TYPES["xlsx"]: _BINARY,
+            export.MEDIA_TYPES["json"]: _RISKS,
+        },
+    }
+}
+
+
+# Declared before /{risk_ref}, which would take "export" for a reference.
+@router.get("/export", response_class=Response, responses=_EXPORT_FILES)
+def export_risks(params: Annotated[ExportQuery, Query()], db: Db, _: Reader) -> Response:
+    """Every risk the list's filters select, as a file: read in batches and streamed, so any size of register works.
+    The CSV re-imports through POST /risks/import."""
+    filters = params.risk_filter()
+    export.check(db, filters)
+    disposition = {"Content-Disposition": f'attachment; filename="riskops-register.{params.format}"'}
+    body = export.export(db, filters, params.format, bom=params.bom)
+    return StreamingResponse(body, media_type=export.MEDIA_TYPES[params.format], headers=disposition)
+
+
 _IMPORT_PROBLEMS: dict[int | str, dict[str, Any]] = {
     status_code: {"description": why, "content": {"application/problem+json": {}}}
     for status_code, why in {
-        409: "A new risk matrix was published while the file was checked; nothing was imported",
+        409: "A new risk matrix was published, or a risk a row names changed, while the file was checked; nothing was "
+        "imported",
         413: "Beyond RISKOPS_IMPORT_MAX_BYTES, RISKOPS_IMPORT_MAX_UNCOMPRESSED_BYTES or RISKOPS_IMPORT_MAX_ROWS",
-        422: "Problems in the header or the rows (the first 1,000 listed, all counted); nothing was imported",
+        422: "Problems in the header or the rows (the first 1,000 listed, all counted), or in an option (mapping, "
+        "date_format, sheet); nothing was imported",
     }.items()
 }
 
 
-@router.post("/import", responses=_IMPORT_PROBLEMS)
+@router.post(
+    "/import", response_model=importer.ImportReport,
+    responses={**_IMPORT_PROBLEMS, 202: {"model": import_jobs.ImportJobPublic, "description": "Queued as a job"}},
+)  # fmt: skip
 def import_risks(
     file: UploadFile,
     db: Db,
     who: Writer,
     config: Config,
+    background: BackgroundTasks,
     dry_run: Annotated[bool, Query(description="Check every row and write nothing.")] = False,
-) -> importer.ImportReport:
-    """Every row is checked before anything is written; then all rows are created, or none (422 lists the first
-    1,000 problems and counts them all). 413 beyond the size, unpacked size or row limits; 409 if a new matrix
-    was published while the file was being checked."""
-    return importer.import_file(db, file.filename or "upload.csv", file.file, who, config, dry_run=dry_run)
+    date_format: Annotated[
+        DateFormat | None, Query(description="How dates like 03/04/2027 are written; default: found in the file.")
+    ] = None,
+    sheet: Annotated[str | None, Query(description="The XLSX sheet to read; default the first.")] = None,
+    on_duplicate: Annotated[
+        OnDuplicate, Query(description="A new row with the title and owner of an open risk or an earlier row.")
+    ] = "error",
+    run_async: Annotated[
+        bool | None,
+        Query(
+            alias="async",
+            description=f"true: as a job (202); false: wait, whatever the size; default: a job "
+            f"beyond {import_jobs.ASYNC_ROWS} data rows.",
+        ),
+    ] = None,
+    mapping: Annotated[
+        str | None, Form(description="A JSON object: a column of the file -> the field it fills, or null to ignore it.")
+    ] = None,
+) -> importer.ImportReport | Response:
+    """Every row is checked before anything is written; then all rows are written, or none (422 lists the first
+    1,000 problems and counts them all). A row with the reference of a risk updates it. 413 beyond the size,
+    unpacked size or row limits; 409 if a new matrix was published, or a named risk changed, meanwhile. Beyond
+    ASYNC_ROWS data rows (unless async=false), or with async=true, 202 and a job to follow at its Location."""
+    options = importer.ImportOptions(
+        dry_run=dry_run, mapping=headers.parse_mapping(mapping), date_format=date_format, sheet=sheet,
+        on_duplicate=on_duplicate,
+    )  # fmt: skip
+    name = file.filename or "upload.csv"
+    outcome = import_jobs.import_or_queue(db, name, file.file, who, config, options, queue=run_async)
+    if isinstance(outcome, importer.ImportReport):
+        return outcome
+    background.add_task(import_jobs.run_queued, db, config)  # now, here; the worker takes it over if this stops
+    location = f"{router.prefix}/import-jobs/{outcome.id}"
+    return Response(outcome.model_dump_json(), status.HTTP_202_ACCEPTED, {"Location": location}, "application/json")
+
+
+@router.get("/import-jobs/{job_id}")
+def import_job(job_id: int, db: Db, _: Reader) -> import_jobs.ImportJobPublic:
+    """A queued import: its status, the rows checked so far, and the import's report (or problem) once it ended."""
+    with db.read() as session:
+        return import_jobs.get_job(session, job_id)
 
 
 @router.get("/{risk_ref}", response_model=RiskPublic)
