@@ -100,6 +100,22 @@ def database_url(backend: str, _migrated: tuple[str, Engine | None], tmp_path: P
 
 
 @pytest.fixture
+def empty_engine(backend: str, tmp_path: Path) -> Iterator[Engine]:
+    """A database with no schema at all, for the migration tests to upgrade step by step."""
+    if backend == "sqlite":
+        engine = make_engine(f"sqlite:///{tmp_path / 'empty.db'}")
+        yield engine
+        engine.dispose()
+        return
+    postgres_or_skip()
+    url = new_postgres_database()
+    engine = make_engine(url)
+    yield engine
+    engine.dispose()
+    drop_postgres_database(url)
+
+
+@pytest.fixture
 def engine(database_url: str) -> Iterator[Engine]:
     engine = make_engine(database_url)
     yield engine

@@ -1,19 +1,15 @@
 """Alembic on both databases: from empty to head, down to nothing and back, and in step with the models."""
 
 import json
-from collections.abc import Iterator
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
-import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Engine, inspect, text
 from sqlmodel import Session, select
 
 from riskops import bootstrap, migrations
-from riskops.db import make_engine
 from riskops.incidents.models import Incident, IncidentStep
 from riskops.models import metadata
 from riskops.notices.models import Notice
@@ -23,23 +19,8 @@ from riskops.risks import service as risks
 from riskops.risks.matrices import service as matrices
 from riskops.risks.matrices.models import RiskMatrix
 from riskops.risks.models import RiskCreate
-from tests.conftest import SETTINGS, WRITER, drop_postgres_database, new_postgres_database, postgres_or_skip
+from tests.conftest import SETTINGS, WRITER
 from tests.helpers import risk_body
-
-
-@pytest.fixture
-def empty_engine(backend: str, tmp_path: Path) -> Iterator[Engine]:
-    if backend == "sqlite":
-        engine = make_engine(f"sqlite:///{tmp_path / 'empty.db'}")
-        yield engine
-        engine.dispose()
-        return
-    postgres_or_skip()
-    url = new_postgres_database()
-    engine = make_engine(url)
-    yield engine
-    engine.dispose()
-    drop_postgres_database(url)
 
 
 def _tables(engine: Engine) -> set[str]:

@@ -6,7 +6,6 @@ import copy
 import io
 import shutil
 import subprocess
-import time
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -170,12 +169,9 @@ def test_a_register_of_ten_thousand_risks_makes_a_short_report(content: dict[str
     many["incidents"] = [
         {**content["incidents"][2], "reference": f"INC-2026-{n:04d}", "title": f"Outage {n}"} for n in range(1, 1001)
     ]
-    started = time.monotonic()
     body = _render(many)
-    elapsed = time.monotonic() - started
     reader = PdfReader(io.BytesIO(body))
     assert len(reader.pages) < 40 and len(body) < 1_500_000, (len(reader.pages), len(body))
-    assert elapsed < 60, elapsed  # about 3 s on a quiet 2-core machine
     text = "".join(page.extract_text() for page in reader.pages)
     assert "And 9950 more: the XLSX export lists them all." in text  # above the appetite, and proposed closures
     assert "And 950 more" in text and "And 800 more" in text  # missed RTOs; incidents

@@ -2,18 +2,15 @@
 one running it stops, and an import.completed event at the end."""
 
 import io
-from collections.abc import Iterator
 from datetime import timedelta
-from pathlib import Path
 
 import httpx
-import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, select, text, update
 from sqlmodel import Session
 
 from riskops import migrations
-from riskops.db import Database, make_engine, table_of
+from riskops.db import Database, table_of
 from riskops.events.models import Event
 from riskops.risks import import_jobs, service
 from riskops.risks.import_jobs import ImportJob, JobStatus
@@ -21,7 +18,7 @@ from riskops.risks.importer import ImportOptions
 from riskops.risks.matrices import service as matrices
 from riskops.risks.models import RiskCreate
 from riskops.worker import Worker
-from tests.conftest import ADMIN, SETTINGS, FrozenClock, drop_postgres_database, new_postgres_database, postgres_or_skip
+from tests.conftest import ADMIN, SETTINGS, FrozenClock
 from tests.helpers import assert_problem, risk_body, row_counts
 from tests.risks.test_import import _upload
 
@@ -119,21 +116,6 @@ def test_a_job_left_by_a_stopped_process_is_taken_over_and_imported_once(
     assert given_up.status == JobStatus.failed and "stopped 3 times" in str(given_up.problem)
     assert row_counts(engine)["risk"] == 1200
     assert [e["status"] for e in _completed(engine)] == ["done", "failed"]
-
-
-@pytest.fixture
-def empty_engine(backend: str, tmp_path: Path) -> Iterator[Engine]:
-    if backend == "sqlite":
-        engine = make_engine(f"sqlite:///{tmp_path / 'empty.db'}")
-        yield engine
-        engine.dispose()
-        return
-    postgres_or_skip()
-    url = new_postgres_database()
-    engine = make_engine(url)
-    yield engine
-    engine.dispose()
-    drop_postgres_database(url)
 
 
 def test_0009_adds_import_jobs_to_a_register_in_use(empty_engine: Engine) -> None:
