@@ -96,11 +96,14 @@ def test_a_row_with_a_reference_updates_that_risk_through_the_service(client: Te
     edit = client.get(f"/api/v1/risks/{flood}/history").json()["items"][-1]
     assert (edit["action"], edit["changes"]["owner"]) == ("updated", {"old": "head of infrastructure", "new": "cto"})
 
+    entries = len(client.get(f"/api/v1/risks/{fraud}/history").json()["items"])
     shared = _upload(client, "r.csv", _csv("reference,treatment", f"{fraud},SHARE"))
     assert shared.json()["updated"] == [fraud], shared.text
-    *_, edited, noted = client.get(f"/api/v1/risks/{fraud}/history").json()["items"]
-    assert edited["changes"]["treatment"] == {"old": "mitigate", "new": "transfer"}
-    assert (noted["action"], noted["changes"], noted["note"]) == ("imported", {}, "treatment given as 'SHARE'")
+    history = client.get(f"/api/v1/risks/{fraud}/history").json()["items"]
+    assert len(history) == entries + 1  # one entry: the edit, with the word it was given as
+    edited = history[-1]
+    assert (edited["action"], edited["changes"]["treatment"]) == ("updated", {"old": "mitigate", "new": "transfer"})
+    assert edited["note"] == "treatment given as 'SHARE'"  # the word as given, in the edit's own entry
 
     bad = _csv("reference,owner", "R-0099,x", f"{fraud},y", f"{fraud},z", f"{closed},new owner", "not-a-ref,x")
     errors = _upload(client, "r.csv", bad, dry_run=True).json()["errors"]

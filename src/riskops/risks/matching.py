@@ -142,8 +142,8 @@ def apply(session: Session, updates: Sequence[Update], who: Principal, settings:
         if update.assessment is not None:
             service.assess_risk(session, risk, update.assessment, who, settings)
         if update.edit is not None:
-            service.update_risk(session, risk, update.edit, who, settings)
-        if update.note is not None:
+            service.update_risk(session, risk, update.edit, who, settings, note=update.note)
+        elif update.note is not None:
             audit.service.record(
                 session, entity_type="risk", entity_id=risk.id, action="imported", actor=who.name, changes={},
                 note=update.note,

@@ -174,7 +174,9 @@ def _require_open(risk: Risk, doing: str) -> None:
         raise InvalidTransition(f"Risk {risk.reference} is closed; reopen it before {doing}.", allowed=["reopen"])
 
 
-def update_risk(session: Session, risk: Risk, data: RiskUpdate, who: Principal, settings: Settings) -> Risk:
+def update_risk(
+    session: Session, risk: Risk, data: RiskUpdate, who: Principal, settings: Settings, *, note: str | None = None
+) -> Risk:
     _require_open(risk, "editing it")
     before = history.risk_state(risk)
     fields = data.model_fields_set
@@ -197,7 +199,7 @@ def update_risk(session: Session, risk: Risk, data: RiskUpdate, who: Principal, 
     if history.risk_state(risk) == before:
         return risk  # nothing changed: no new version, no history entry
     _touch(session, risk)
-    history.record(session, risk, "updated", who, before, settings)
+    history.record(session, risk, "updated", who, before, settings, note=note)
     session.flush()
     return risk
 
