@@ -37,6 +37,8 @@ from riskops.reviews.routes import register as register_router
 from riskops.reviews.routes import router as reviews_router
 from riskops.risks.matrices.routes import router as matrices_router
 from riskops.risks.routes import router as risks_router
+from riskops.users.routes import console as console_router
+from riskops.users.routes import router as users_router
 from riskops.webhooks.routes import router as webhooks_router
 from riskops.worker import Worker
 
@@ -105,7 +107,7 @@ def create_app(
         risks_router, playbooks_router, activation_router, incidents_router, escalations_router, webhooks_router,
         events_router,
         integrations_router, inbound_router, reviews_router, register_router, matrices_router, apikeys_router,
-        audit_router, health_router,
+        audit_router, users_router, console_router, health_router,
     )  # fmt: skip
     for router in routers:
         app.include_router(router)
@@ -216,7 +218,7 @@ async def _scraper(
     if token is not None and credentials is not None:
         if hmac.compare_digest(credentials.credentials.encode(), token.get_secret_value().encode()):
             return
-    await _read_key(request, database, credentials)
+    await _read_key(request, database, credentials, None)  # a console session does not scrape
 
 
 @health_router.get(

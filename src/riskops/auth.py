@@ -1,11 +1,12 @@
-"""API keys and roles as FastAPI dependencies, and the database handle and settings routes use."""
+"""Who is calling (an API key, or a signed-in user's session cookie) and their role as FastAPI dependencies, and the
+database handle and settings routes use."""
 
 import time
 from collections.abc import Callable, Coroutine
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi.security import APIKeyCookie, HTTPAuthorizationCredentials, HTTPBearer
 from starlette.concurrency import run_in_threadpool
 
 from riskops.apikeys.models import Role
@@ -13,8 +14,15 @@ from riskops.apikeys.service import Principal, authenticate, hash_secret
 from riskops.config import Settings
 from riskops.db import Database
 from riskops.errors import Forbidden, Unauthorized
+from riskops.users import service as users
 
 bearer = HTTPBearer(auto_error=False, description="An API key: `Authorization: Bearer rko_...`")
+session_cookie = APIKeyCookie(
+    name=users.SESSION_COOKIE, auto_error=False,
+    description="A console session (`POST /console/sign-in`). A request that changes anything must also carry the "
+    f"session's CSRF token: the `{users.CSRF_HEADER}` header or the `{users.CSRF_FIELD}` form field.",
+)  # fmt: skip
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 # Calendar feed tokens (reviews.calendar.TOKEN_PREFIX) are not API keys: named here to say so when one is sent.
 FEED_TOKEN_PREFIX = "rkf_"
 
@@ -93,10 +101,48 @@ def require(role: Role) -> Callable[..., Coroutine[Any, Any, Principal]]:
         request: Request,
         database: Db,
         credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+        cookie: Annotated[str | None, Depends(session_cookie)],
     ) -> Principal:
+        if credentials is None and cookie:  # an API key wins: a bearer request is never cookie-authenticated
+            return await _signed_in(request, database, cookie, role)
         return await _principal(request, database, credentials.credentials if credentials else None, role)
 
     return dependency
+
+
+async def _signed_in(request: Request, database: Database, cookie: str, role: Role) -> Principal:
+    """The session's user, after the CSRF check on anything that may change state."""
+    found = await run_in_threadpool(_session_lookup, database, cookie, settings_of(request))
+    if found is None:
+        raise Unauthorized("The session has ended or is unknown: sign in again.")
+    if request.method not in SAFE_METHODS and not users.csrf_matches(found.csrf_token, await _csrf_given(request)):
+        raise Forbidden(
+            f"A change made with a session cookie needs the session's CSRF token ({users.CSRF_HEADER} header or "
+            f"{users.CSRF_FIELD} form field)."
+        )
+    if not found.principal.may(role):
+        raise Forbidden(f"This needs the '{role}' role; this user has '{found.principal.role}'.")
+    return found.principal
+
+
+async def _csrf_given(request: Request) -> str | None:
+    header = request.headers.get(users.CSRF_HEADER)
+    if header is not None:
+        return header
+    content_type = request.headers.get("content-type", "")
+    if content_type.startswith(("application/x-www-form-urlencoded", "multipart/form-data")):
+        value = (await request.form()).get(users.CSRF_FIELD)
+        return value if isinstance(value, str) else None
+    return None
+
+
+def _session_lookup(database: Database, token: str, settings: Settings) -> users.SessionPrincipal | None:
+    with database.read() as session:
+        found = users.session_principal(session, token, settings)
+    if found is not None and found.stale:
+        with database.write() as session:
+            users.touch_session(session, found.session_id)
+    return found
 
 
 def _lookup(database: Database, key_hash: str) -> Principal | None:

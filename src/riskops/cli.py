@@ -1,4 +1,4 @@
-"""The `riskops` command: serve, worker, migrate, apikey, matrix, playbooks, export, import."""
+"""The `riskops` command: serve, worker, migrate, apikey, user, matrix, playbooks, export, import."""
 
 import logging
 import os
@@ -30,6 +30,8 @@ from riskops.risks.cells import DateFormat
 from riskops.risks.filters import RiskFilterQuery
 from riskops.risks.matching import OnDuplicate
 from riskops.risks.matrices import service as matrices
+from riskops.users import service as users
+from riskops.users.models import UserCreate
 from riskops.worker import Worker
 
 log = logging.getLogger("riskops")
@@ -37,7 +39,9 @@ app = typer.Typer(help="riskops: risk register and crisis response.", no_args_is
 apikey_app = typer.Typer(help="Manage API keys.", no_args_is_help=True)
 matrix_app = typer.Typer(help="Risk matrices.", no_args_is_help=True)
 playbooks_app = typer.Typer(help="Contingency playbooks.", no_args_is_help=True)
+user_app = typer.Typer(help="Manage the people who sign in to the console.", no_args_is_help=True)
 app.add_typer(apikey_app, name="apikey")
+app.add_typer(user_app, name="user")
 app.add_typer(matrix_app, name="matrix")
 app.add_typer(playbooks_app, name="playbooks")
 
@@ -157,6 +161,37 @@ def apikey_list() -> None:
         for key in apikeys.list_keys(session):
             state = f"revoked {key.revoked_at:%Y-%m-%d}" if key.revoked_at else "active"
             typer.echo(f"{key.id}\t{key.name}\t{key.role}\t{key.prefix}...\t{state}")
+
+
+@user_app.command("create")
+def user_create(
+    email: Annotated[str, typer.Option(help="Their e-mail address: what they sign in with.")],
+    role: Annotated[Role, typer.Option(help="read, write or admin (as for API keys).")],
+    name: Annotated[str, typer.Option(help="Display name (default: the e-mail's local part).")] = "",
+    link: Annotated[bool, typer.Option(help="Print a one-time set-password link, asking no password.")] = False,
+) -> None:
+    """Create a user: the password is asked twice (hidden), or with --link a one-time set-password link is printed."""
+    settings = _settings()
+    try:
+        data = UserCreate(email=email, role=role, display_name=name)
+    except ValidationError as exc:
+        _fail(f"{'.'.join(map(str, exc.errors()[0]['loc']))}: {exc.errors()[0]['msg']}")
+    password = None if link else typer.prompt("Password", hide_input=True, confirmation_prompt=True)
+    engine = _engine()
+    bootstrap.prepare_database(engine)
+    try:
+        with db.Database(engine).write() as session:
+            user = users.create_user(session, data, actor="cli")
+            if password is not None:
+                users.set_password(session, user, password, actor="cli")
+            else:
+                token, expires_at = users.issue_password_link(session, user.id, settings, actor="cli")
+    except DomainError as exc:
+        _fail(exc.detail)
+    typer.echo(f"created {user.role} user {user.id} <{user.email}>")
+    if password is None:
+        typer.echo(f"set-password link, shown once, valid until {expires_at:%Y-%m-%d %H:%M} UTC:")
+        typer.echo(users.password_link_url(settings, token))
 
 
 @matrix_app.command("publish")

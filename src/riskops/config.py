@@ -28,6 +28,18 @@ class Settings(BaseSettings):
     playbooks_mode: PlaybooksMode = "extend"
     # How long a verified API key is trusted without asking the database again (0 = always ask).
     auth_cache_seconds: float = 5.0
+    # The console's address as people reach it (https://risk.example.org): its links, and Secure session cookies.
+    public_url: str = ""
+    # Console sessions end after this long without a request (idle) and this long after sign-in (absolute).
+    session_idle_minutes: int = Field(default=30, ge=1)
+    session_absolute_hours: int = Field(default=12, ge=1)
+    # This many failed sign-ins to one account within the window lock it for the window (counted in the database).
+    sign_in_max_failures: int = Field(default=5, ge=1)
+    sign_in_lockout_minutes: int = Field(default=15, ge=1)
+    # A failed sign-in waits this long before its answer, on top of argon2's own cost (no worker thread is held).
+    sign_in_failure_delay_seconds: float = Field(default=1.0, ge=0, le=10)
+    # How long a one-time set-password link works.
+    password_link_hours: int = Field(default=24, ge=1, le=24 * 30)
     # Quarterly reviews: the month the fiscal year starts (1 = calendar quarters).
     fiscal_year_start_month: int = Field(default=1, ge=1, le=12)
     # The time zone dates are shown to people in (the PDF report): an IANA name such as Europe/Paris.

@@ -250,7 +250,8 @@ def _problem_statuses(path: str, method: str, operation: dict[str, Any]) -> set[
         statuses.add(422)
     if "requestBody" in operation:
         statuses |= {413, 422}
-    if path.startswith("/api/"):  # a change, or a read of something not there yet (an open cycle's snapshot)
+    # a change (the console's forms too), or a read of something not there yet (an open cycle's snapshot)
+    if path.startswith("/api/") or method in ("post", "put", "patch", "delete"):
         statuses.add(409)
     if any(p["in"] == "header" and p["name"].lower() == "if-match" for p in parameters):
         statuses.add(412)

@@ -24,6 +24,8 @@ class Principal:
     # A machine acting on its own (the scheduler, an inbound integration), not a person: its acknowledgements
     # do not count as a human's time to acknowledge.
     automatic: bool = False
+    # A signed-in person (riskops.users), not a key: their user id.
+    user_id: int | None = None
 
     def may(self, role: Role) -> bool:
         return self.role.rank >= role.rank

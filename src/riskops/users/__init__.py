@@ -1,0 +1,1 @@
+"""People: users, their passwords, one-time set-password links and console sessions."""
