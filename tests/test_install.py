@@ -3,6 +3,7 @@ installed into a new virtual environment, `riskops serve` started there in an em
 
 import os
 import re
+import shutil
 import subprocess
 import sys
 import sysconfig
@@ -27,6 +28,10 @@ ROOT = Path(__file__).resolve().parents[1]
 SHIPPED = sorted(path.stem for path in (ROOT / "playbooks").glob("*.yaml"))
 
 
+# What a checkout holds that is not part of the project's source: environments, caches, build output, databases.
+_NOT_SOURCE = (".git", ".venv", "__pycache__", "*.egg-info", "build", "dist", ".*_cache", "*.db", "*.db-*")
+
+
 @dataclass(frozen=True)
 class Installed:
     wheel: Path
@@ -38,7 +43,10 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Installed:
     """The wheel in a new virtual environment: riskops from the wheel alone, its dependencies seen from this
     environment through a .pth line (whose own .pth files, this checkout's editable riskops among them, stay unread)."""
     base = tmp_path_factory.mktemp("install")
-    _succeeds("-m", "build", "--no-isolation", "--outdir", str(base / "dist"), str(ROOT))  # sdist, wheel from it
+    # Built from a copy: the build writes its egg-info and build/ next to the sources, and parallel test processes
+    # building from the checkout itself would trip over each other's.
+    source = shutil.copytree(ROOT, base / "source", ignore=shutil.ignore_patterns(*_NOT_SOURCE))
+    _succeeds("-m", "build", "--no-isolation", "--outdir", str(base / "dist"), str(source))  # sdist, wheel from it
     (wheel,) = (base / "dist").glob("riskops-*.whl")
     venv = base / "venv"
     _succeeds("-m", "venv", "--without-pip", str(venv))
