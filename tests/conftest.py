@@ -100,19 +100,23 @@ def database_url(backend: str, _migrated: tuple[str, Engine | None], tmp_path: P
 
 
 @pytest.fixture
-def empty_engine(backend: str, tmp_path: Path) -> Iterator[Engine]:
-    """A database with no schema at all, for the migration tests to upgrade step by step."""
+def empty_database_url(backend: str, tmp_path: Path) -> Iterator[str]:
+    """A database with no schema at all, as a newcomer has before the first start."""
     if backend == "sqlite":
-        engine = make_engine(f"sqlite:///{tmp_path / 'empty.db'}")
-        yield engine
-        engine.dispose()
+        yield f"sqlite:///{tmp_path / 'empty.db'}"
         return
     postgres_or_skip()
     url = new_postgres_database()
-    engine = make_engine(url)
+    yield url
+    drop_postgres_database(url)
+
+
+@pytest.fixture
+def empty_engine(empty_database_url: str) -> Iterator[Engine]:
+    """An engine on that database, for the migration tests to upgrade step by step."""
+    engine = make_engine(empty_database_url)
     yield engine
     engine.dispose()
-    drop_postgres_database(url)
 
 
 @pytest.fixture

@@ -3,31 +3,16 @@
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
-import pytest
 from sqlalchemy import text
 
 from riskops.db import make_engine
 from riskops.risks.matrices.service import BUILTIN_MATRICES
-from tests.conftest import drop_postgres_database, new_postgres_database, postgres_or_skip
 from tests.helpers import risk_body, running_service
 
 RISKOPS = [sys.executable, "-m", "riskops"]
-
-
-@pytest.fixture
-def db_url(backend: str, tmp_path: Path) -> Iterator[str]:
-    """An empty database, as a newcomer has before the first start."""
-    if backend == "sqlite":
-        yield f"sqlite:///{tmp_path / 'fresh.db'}"
-        return
-    postgres_or_skip()
-    url = new_postgres_database()
-    yield url
-    drop_postgres_database(url)
 
 
 def _run(url: str, *args: str) -> subprocess.CompletedProcess[str]:
@@ -35,28 +20,28 @@ def _run(url: str, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([*RISKOPS, *args], env=env, capture_output=True, text=True, timeout=120)
 
 
-def test_apikey_create_prints_the_secret_alone_on_the_last_line(db_url: str) -> None:
-    result = _run(db_url, "apikey", "create", "--name", "erin", "--role", "write")
+def test_apikey_create_prints_the_secret_alone_on_the_last_line(empty_database_url: str) -> None:
+    result = _run(empty_database_url, "apikey", "create", "--name", "erin", "--role", "write")
     assert result.returncode == 0, result.stderr
     secret = result.stdout.strip().splitlines()[-1]
     assert secret.startswith("rko_") and " " not in secret
-    listing = _run(db_url, "apikey", "list")
+    listing = _run(empty_database_url, "apikey", "list")
     assert "erin" in listing.stdout and secret not in listing.stdout
-    engine = make_engine(db_url)
+    engine = make_engine(empty_database_url)
     with engine.connect() as conn:
         hashes = conn.execute(text("SELECT key_hash FROM api_key")).scalars().all()
     engine.dispose()
     assert secret not in hashes and len(hashes) == 1
 
 
-def test_apikey_create_refuses_an_unknown_role(db_url: str) -> None:
-    result = _run(db_url, "apikey", "create", "--name", "x", "--role", "root")
+def test_apikey_create_refuses_an_unknown_role(empty_database_url: str) -> None:
+    result = _run(empty_database_url, "apikey", "create", "--name", "x", "--role", "root")
     assert result.returncode != 0 and "root" in result.stderr
 
 
-def test_serve_migrates_starts_and_answers(db_url: str, tmp_path: Path) -> None:
+def test_serve_migrates_starts_and_answers(empty_database_url: str, tmp_path: Path) -> None:
     log = tmp_path / "serve.log"
-    with running_service(db_url, log) as base:
+    with running_service(empty_database_url, log) as base:
         first_key = next(line.strip() for line in log.read_text().splitlines() if line.strip().startswith("rko_"))
         headers = {"Authorization": f"Bearer {first_key}"}
         created = httpx.post(f"{base}/api/v1/risks", json=risk_body(), headers=headers, timeout=10)
@@ -64,17 +49,17 @@ def test_serve_migrates_starts_and_answers(db_url: str, tmp_path: Path) -> None:
         assert httpx.get(f"{base}/api/v1/risks/R-0001", headers=headers).json()["level"] == "medium"
         assert httpx.get(f"{base}/api/v1/risks").status_code == 401
         assert httpx.get(f"{base}/docs").status_code == 200
-    with running_service(db_url, log):
+    with running_service(empty_database_url, log):
         assert "rko_" not in log.read_text(), "a second start must not print a new key"
 
 
-def test_matrix_publish_from_yaml(db_url: str, tmp_path: Path) -> None:
-    result = _run(db_url, "matrix", "publish", str(BUILTIN_MATRICES["nist-sp800-30"]))
+def test_matrix_publish_from_yaml(empty_database_url: str, tmp_path: Path) -> None:
+    result = _run(empty_database_url, "matrix", "publish", str(BUILTIN_MATRICES["nist-sp800-30"]))
     assert result.returncode == 0, result.stderr
     assert "version 2" in result.stdout
     broken = tmp_path / "broken.yaml"
     broken.write_text(BUILTIN_MATRICES["default"].read_text().replace("appetite: medium", "appetite: extreme"))
-    result = _run(db_url, "matrix", "publish", str(broken))
+    result = _run(empty_database_url, "matrix", "publish", str(broken))
     assert result.returncode == 1 and "appetite" in result.stderr and "broken.yaml" in result.stderr
 
 

@@ -3,33 +3,18 @@
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import parse_qs, urlparse
 
 import httpx
-import pytest
 from sqlalchemy import text
 
 from riskops.db import make_engine
 from riskops.users import service as users
-from tests.conftest import drop_postgres_database, new_postgres_database, postgres_or_skip
 from tests.helpers import running_service
 
 RISKOPS = [sys.executable, "-m", "riskops"]
 PASSWORD = "a password typed twice"
-
-
-@pytest.fixture
-def db_url(backend: str, tmp_path: Path) -> Iterator[str]:
-    """An empty database: the command migrates it first, as at a first start."""
-    if backend == "sqlite":
-        yield f"sqlite:///{tmp_path / 'fresh.db'}"
-        return
-    postgres_or_skip()
-    url = new_postgres_database()
-    yield url
-    drop_postgres_database(url)
 
 
 def _run(url: str, *args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
@@ -37,35 +22,48 @@ def _run(url: str, *args: str, stdin: str = "") -> subprocess.CompletedProcess[s
     return subprocess.run([*RISKOPS, *args], env=env, input=stdin, capture_output=True, text=True, timeout=120)
 
 
-def test_create_asks_the_password_twice_and_stores_only_its_hash(db_url: str) -> None:
-    done = _run(db_url, "user", "create", "--email", "Root@Example.org", "--role", "admin", stdin=f"{PASSWORD}\n" * 2)
+def test_create_asks_the_password_twice_and_stores_only_its_hash(empty_database_url: str) -> None:
+    done = _run(
+        empty_database_url,
+        "user",
+        "create",
+        "--email",
+        "Root@Example.org",
+        "--role",
+        "admin",
+        stdin=f"{PASSWORD}\n" * 2,
+    )
     assert done.returncode == 0, done.stderr
     assert "created admin user 1 <root@example.org>" in done.stdout and PASSWORD not in done.stdout + done.stderr
-    engine = make_engine(db_url)
+    engine = make_engine(empty_database_url)
     with engine.connect() as conn:
         stored = conn.execute(text("SELECT password_hash, display_name FROM app_user")).one()
         actors = conn.execute(text("SELECT actor, action FROM audit_entry WHERE entity_type = 'user'")).all()
     engine.dispose()
     assert stored.password_hash.startswith("$argon2id$") and stored.display_name == "Root"
     assert [tuple(a) for a in actors] == [("cli", "created"), ("cli", "password set")]
-    mismatch = _run(db_url, "user", "create", "--email", "b@example.org", "--role", "read", stdin="one\ntwo\n")
+    mismatch = _run(
+        empty_database_url, "user", "create", "--email", "b@example.org", "--role", "read", stdin="one\ntwo\n"
+    )
     assert mismatch.returncode != 0
-    again = _run(db_url, "user", "create", "--email", "ROOT@example.org", "--role", "read", "--link")
+    again = _run(empty_database_url, "user", "create", "--email", "ROOT@example.org", "--role", "read", "--link")
     assert again.returncode == 1 and "exists already" in again.stderr
-    bad = _run(db_url, "user", "create", "--email", "nope", "--role", "read", "--link")
+    bad = _run(empty_database_url, "user", "create", "--email", "nope", "--role", "read", "--link")
     assert bad.returncode == 1 and "email" in bad.stderr
 
 
 def test_a_printed_link_sets_the_password_on_a_real_server_whose_log_keeps_no_secret(
-    db_url: str, tmp_path: Path
+    empty_database_url: str, tmp_path: Path
 ) -> None:
-    made = _run(db_url, "user", "create", "--email", "ops@example.org", "--role", "write", "--name", "Ops", "--link")
+    made = _run(
+        empty_database_url, "user", "create", "--email", "ops@example.org", "--role", "write", "--name", "Ops", "--link"
+    )
     assert made.returncode == 0, made.stderr
     link = made.stdout.strip().splitlines()[-1]
     assert link.startswith("https://risk.example.org/console/set-password?token=")
     token = parse_qs(urlparse(link).query)["token"][0]
     log = tmp_path / "serve.log"
-    with running_service(db_url, log, ("RISKOPS_LOG_LEVEL", "debug")) as base:
+    with running_service(empty_database_url, log, ("RISKOPS_LOG_LEVEL", "debug")) as base:
         with httpx.Client(base_url=base) as browser:
             page = browser.get(urlparse(link)._replace(scheme="", netloc="").geturl())  # the link as a browser opens it
             assert page.status_code == 200 and token in page.text
