@@ -23,6 +23,7 @@ from riskops.audit.routes import router as audit_router
 from riskops.auth import Db, PrincipalCache, bearer, require, settings_of
 from riskops.clock import now as utcnow
 from riskops.config import Settings
+from riskops.console import routes as console
 from riskops.db import Database, make_engine
 from riskops.events.routes import router as events_router
 from riskops.guard import RequestGuard
@@ -37,7 +38,6 @@ from riskops.reviews.routes import register as register_router
 from riskops.reviews.routes import router as reviews_router
 from riskops.risks.matrices.routes import router as matrices_router
 from riskops.risks.routes import router as risks_router
-from riskops.users.routes import console as console_router
 from riskops.users.routes import router as users_router
 from riskops.webhooks.routes import router as webhooks_router
 from riskops.worker import Worker
@@ -107,10 +107,12 @@ def create_app(
         risks_router, playbooks_router, activation_router, incidents_router, escalations_router, webhooks_router,
         events_router,
         integrations_router, inbound_router, reviews_router, register_router, matrices_router, apikeys_router,
-        audit_router, users_router, console_router, health_router,
+        audit_router, users_router, health_router,
     )  # fmt: skip
     for router in routers:
         app.include_router(router)
+    if settings.console:
+        console.install(app)
     docs.install(app)
     return app
 

@@ -104,15 +104,15 @@ def require(role: Role) -> Callable[..., Coroutine[Any, Any, Principal]]:
         cookie: Annotated[str | None, Depends(session_cookie)],
     ) -> Principal:
         if credentials is None and cookie:  # an API key wins: a bearer request is never cookie-authenticated
-            return await _signed_in(request, database, cookie, role)
+            return (await signed_in(request, database, cookie, role)).principal
         return await _principal(request, database, credentials.credentials if credentials else None, role)
 
     return dependency
 
 
-async def _signed_in(request: Request, database: Database, cookie: str, role: Role) -> Principal:
+async def signed_in(request: Request, database: Database, cookie: str, role: Role) -> users.SessionPrincipal:
     """The session's user, after the CSRF check on anything that may change state."""
-    found = await run_in_threadpool(_session_lookup, database, cookie, settings_of(request))
+    found = await run_in_threadpool(session_lookup, database, cookie, settings_of(request))
     if found is None:
         raise Unauthorized("The session has ended or is unknown: sign in again.")
     if request.method not in SAFE_METHODS and not users.csrf_matches(found.csrf_token, await _csrf_given(request)):
@@ -122,7 +122,7 @@ async def _signed_in(request: Request, database: Database, cookie: str, role: Ro
         )
     if not found.principal.may(role):
         raise Forbidden(f"This needs the '{role}' role; this user has '{found.principal.role}'.")
-    return found.principal
+    return found
 
 
 async def _csrf_given(request: Request) -> str | None:
@@ -136,7 +136,8 @@ async def _csrf_given(request: Request) -> str | None:
     return None
 
 
-def _session_lookup(database: Database, token: str, settings: Settings) -> users.SessionPrincipal | None:
+def session_lookup(database: Database, token: str, settings: Settings) -> users.SessionPrincipal | None:
+    """The live session behind a cookie (its last-seen time written now and then), or None."""
     with database.read() as session:
         found = users.session_principal(session, token, settings)
     if found is not None and found.stale:

@@ -28,6 +28,8 @@ class Settings(BaseSettings):
     playbooks_mode: PlaybooksMode = "extend"
     # How long a verified API key is trusted without asking the database again (0 = always ask).
     auth_cache_seconds: float = 5.0
+    # The web console at / (RISKOPS_CONSOLE=false: the API only; sessions and sign-in go with it).
+    console: bool = True
     # The console's address as people reach it (https://risk.example.org): its links, and Secure session cookies.
     public_url: str = ""
     # Console sessions end after this long without a request (idle) and this long after sign-in (absolute).

@@ -2,7 +2,7 @@
 
 import json
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from http import HTTPStatus
 from typing import Any
 
@@ -135,13 +135,19 @@ def _methods_for(request: Request) -> list[str]:
     return sorted({method.upper() for operations in (literal or matching).values() for method in operations})
 
 
-def _validation_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
+def validation_errors(found: Sequence[Any], prefix: tuple[str, ...] = ()) -> list[dict[str, Any]]:
+    """pydantic's or FastAPI's errors as field problems. FastAPI's locations start with where the value came from
+    (body, query): kept, as it tells one from the other; `prefix` gives pydantic's the same start."""
     out = []
-    for err in exc.errors():
-        loc = list(err.get("loc", ()))
-        # FastAPI prefixes where the value came from; keep it, it tells body from query.
+    for err in found:
+        loc = [*prefix, *err.get("loc", ())]
         out.append(field_error(loc, err.get("msg", "invalid"), type=err.get("type")))
     return out
+
+
+def invalid_request(errors: list[dict[str, Any]]) -> str:
+    """The detail of a 422 for invalid fields: the API's and the console's forms' words."""
+    return "Invalid request: " + ", ".join(f"{e['field']}: {e['message']}" for e in errors[:3])
 
 
 def install_handlers(app: FastAPI) -> None:
@@ -159,9 +165,8 @@ def install_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
-        errors = _validation_errors(exc)
-        where = ", ".join(f"{e['field']}: {e['message']}" for e in errors[:3])
-        return _answer(request, 422, "validation-error", f"Invalid request: {where}", errors=errors)
+        errors = validation_errors(exc.errors())
+        return _answer(request, 422, "validation-error", invalid_request(errors), errors=errors)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:

@@ -18,7 +18,7 @@ from tests.users.conftest import CONSOLE_SETTINGS, PASSWORD, add_user, sign_in
 def test_sign_in_sets_a_guarded_cookie_and_sign_out_ends_the_session(console: TestClient, engine: Engine) -> None:
     add_user(engine, "dee@example.org")
     answer = console.post("/console/sign-in", data={"email": "DEE@example.org", "password": PASSWORD})
-    assert answer.status_code == 303 and answer.headers["location"] == "/console/session"
+    assert answer.status_code == 303 and answer.headers["location"] == "/console/"
     cookie = answer.headers["set-cookie"]
     assert cookie.startswith(f"{users.SESSION_COOKIE}=")
     flags = {part.strip().lower() for part in cookie.split(";")[1:]}

@@ -192,6 +192,9 @@ class SessionPrincipal:
     csrf_token: str
     session_id: int
     stale: bool  # last seen long enough ago to be written again
+    display_name: str
+    language: str
+    time_zone: str
 
 
 def principal_of(user: User) -> Principal:
@@ -214,8 +217,9 @@ def session_principal(session: Session, token: str, settings: Settings) -> Sessi
     if not user.active or user_session.expires_at <= now or user_session.last_seen_at + idle <= now:
         return None
     return SessionPrincipal(
-        principal_of(user), user_session.csrf_token, user_session.id, user_session.last_seen_at + TOUCH_EVERY <= now
-    )
+        principal_of(user), user_session.csrf_token, user_session.id, user_session.last_seen_at + TOUCH_EVERY <= now,
+        user.display_name, user.language, user.time_zone,
+    )  # fmt: skip
 
 
 def touch_session(session: Session, session_id: int) -> None:
