@@ -23,6 +23,7 @@ from riskops.notices.service import NoticeHandler, PeriodicJob
 from riskops.reviews import scheduled as reviews
 from riskops.risks import import_jobs
 from riskops.risks import scheduled as risks
+from riskops.users import scheduled as users
 from riskops.webhooks import delivery, network
 
 log = logging.getLogger(__name__)
@@ -44,7 +45,7 @@ def _merged(*registries: Mapping[str, NoticeHandler]) -> dict[str, NoticeHandler
 
 
 HANDLERS = _merged(risks.NOTICE_HANDLERS, incidents.NOTICE_HANDLERS, reviews.NOTICE_HANDLERS)
-PERIODIC_JOBS: dict[str, PeriodicJob] = {**reviews.PERIODIC_JOBS, **import_jobs.PERIODIC_JOBS}
+PERIODIC_JOBS: dict[str, PeriodicJob] = {**reviews.PERIODIC_JOBS, **import_jobs.PERIODIC_JOBS, **users.PERIODIC_JOBS}
 
 
 def fire_due_notices(database: Database, settings: Settings) -> int:

@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from pwdlib import PasswordHash
-from sqlalchemy import delete
+from sqlalchemy import delete, or_
 from sqlmodel import Session, col, select
 
 from riskops import audit
@@ -243,3 +243,23 @@ def end_sessions(session: Session, user_id: int) -> None:
 
 def has_users(session: Session) -> bool:
     return session.exec(select(User.id).limit(1)).first() is not None
+
+
+# Set-password links are kept this long after their end, so that "used or expired" can be told apart meanwhile.
+LINK_KEPT = timedelta(days=1)
+
+
+def delete_ended(session: Session, settings: Settings) -> tuple[int, int]:
+    """Delete sessions past their idle or absolute end, and links used or expired a while ago: (sessions, links).
+    An ended session opens nothing either way; this keeps the tables to the live ones."""
+    now = utcnow()
+    idle = now - timedelta(minutes=settings.session_idle_minutes)
+    sessions = session.execute(
+        delete(UserSession).where(or_(col(UserSession.expires_at) <= now, col(UserSession.last_seen_at) <= idle))
+    )
+    links = session.execute(
+        delete(PasswordToken).where(
+            or_(col(PasswordToken.expires_at) <= now - LINK_KEPT, col(PasswordToken.used_at) <= now - LINK_KEPT)
+        )
+    )
+    return sessions.rowcount, links.rowcount  # type: ignore[attr-defined]
