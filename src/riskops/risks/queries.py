@@ -188,3 +188,8 @@ def list_assessments(
     if before_id is not None:
         query = query.where(col(RiskAssessment.id) < before_id)
     return id_page(list(session.exec(query.order_by(col(RiskAssessment.id).desc()).limit(limit + 1))), limit)
+
+
+def category_names(session: Session, *, limit: int = 500) -> list[str]:
+    """The categories the register uses, each spelling once in order: suggestions for a form."""
+    return list(session.exec(select(Risk.category).distinct().order_by(col(Risk.category)).limit(limit)))
