@@ -2,6 +2,9 @@
 
 from collections import Counter
 from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Literal
 
 from sqlalchemy import ColumnElement
 from sqlmodel import Session, col, or_, select
@@ -24,8 +27,10 @@ from riskops.incidents.models import (
     PostIncidentSummary,
     RolePublic,
     StepPublic,
+    StepStatus,
+    TimelineEntry,
 )
-from riskops.incidents.service import TRANSITIONS, measures
+from riskops.incidents.service import TRANSITIONS, deadline_met, measures
 from riskops.pagination import decode_id_cursor, id_page
 from riskops.risks import service as risks
 from riskops.risks.models import reference
@@ -136,3 +141,81 @@ def _risk_refs(session: Session, incident_ids: list[int]) -> dict[int, list[str]
     for incident_id, risk_id in rows:
         out[incident_id].append(reference(risk_id))
     return out
+
+
+# ---- what the incident room offers ----
+
+
+def takes_changes(state: IncidentState) -> bool:
+    """Whether the plan (roles, steps, communications, notes) still takes changes: service.get_for_change's rule."""
+    return state != IncidentState.closed
+
+
+StepMove = Literal["start", "complete", "skip"]
+
+
+@dataclass(frozen=True)
+class StepOptions:
+    """The moves plan.change_step accepts for a step now, and the unfinished steps it waits for."""
+
+    moves: tuple[StepMove, ...]
+    waiting_for: tuple[str, ...]
+
+
+def step_options(incident: IncidentPublic) -> dict[str, StepOptions]:
+    """Per step key: a finished step takes no move; one that waits for others can only be skipped; one in progress
+    cannot start again (plan.change_step and its dependency check)."""
+    status = {s.key: s.status for s in incident.steps}
+    out = {}
+    for step in incident.steps:
+        waiting = tuple(sorted(k for k in step.depends_on if status.get(k) in UNFINISHED_STEP))
+        moves: tuple[StepMove, ...] = ()
+        if takes_changes(incident.state) and step.status in UNFINISHED_STEP:
+            if waiting:
+                moves = ("skip",)
+            elif step.status == StepStatus.in_progress:
+                moves = ("complete", "skip")
+            else:
+                moves = ("start", "complete", "skip")
+        out[step.key] = StepOptions(moves, waiting)
+    return out
+
+
+def in_dependency_order(steps: Sequence[StepPublic]) -> list[StepPublic]:
+    """The steps with each after those it depends on, otherwise in the playbook's order."""
+    keys = {s.key for s in steps}
+    placed: set[str] = set()
+    remaining, ordered = list(steps), []
+    while remaining:
+        step = next((s for s in remaining if set(s.depends_on) & keys <= placed), remaining[0])
+        ordered.append(step)
+        placed.add(step.key)
+        remaining.remove(step)
+    return ordered
+
+
+@dataclass(frozen=True)
+class Deadline:
+    """The RTO or the MTPD as of now: when it falls, whether it was met (None while it can go either way, as
+    service.deadline_met says) and the minutes left (negative once past)."""
+
+    name: str
+    at: datetime
+    met: bool | None
+    minutes_left: int
+
+
+def deadlines(incident: IncidentPublic) -> list[Deadline]:
+    now = utcnow()
+    out = []
+    for name, at in (("RTO", incident.breach_at), ("MTPD", incident.mtpd_at)):
+        if at is not None:
+            left = (at - now) // timedelta(minutes=1)
+            out.append(Deadline(name, at, deadline_met(at, incident.resolved_at, now), left))
+    return out
+
+
+def recent_timeline(session: Session, incident_id: int, limit: int = 200) -> list[TimelineEntry]:
+    """The latest entries of an incident's timeline, newest first (the API's timeline pages through all of them)."""
+    query = select(TimelineEntry).where(TimelineEntry.incident_id == incident_id)
+    return list(session.exec(query.order_by(col(TimelineEntry.id).desc()).limit(limit)))
