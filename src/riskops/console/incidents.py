@@ -223,7 +223,7 @@ def load_room(session: Session, ref: str) -> Room:
         unsent=frozenset(m.key for m in found.communications if m.status in models.UNSENT_MESSAGE),
         deadlines=queries.deadlines(found), timeline=queries.recent_timeline(session, found.id, TIMELINE_SHOWN),
         people=[u.email for u in users.list_users(session) if u.active],
-        open_for_changes=queries.takes_changes(found.state),
+        open_for_changes=service.takes_changes(found.state),
     )  # fmt: skip
 
 
@@ -300,9 +300,7 @@ async def assign_role(request: Request, viewer: Writing, db: Db, ref: str, key: 
 
 
 @router.post("/incidents/{ref}/steps/{key}/{action}", response_model=None)
-async def change_step(
-    request: Request, viewer: Writing, db: Db, ref: str, key: str, action: queries.StepMove
-) -> Response:
+async def change_step(request: Request, viewer: Writing, db: Db, ref: str, key: str, action: plan.StepMove) -> Response:
     """Start, complete (with an optional note) or skip (with a reason) a step, as the API's step routes do."""
 
     def work(session: Session, data: dict[str, Any]) -> None:

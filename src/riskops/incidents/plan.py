@@ -32,14 +32,27 @@ def assign_role(session: Session, incident: Incident, key: str, assignee: str, w
 StepAction = Literal["assign", "start", "complete", "skip"]
 
 
+StepMove = Literal["start", "complete", "skip"]
+
+
+def step_moves(status: StepStatus, *, waiting: bool) -> tuple[StepMove, ...]:
+    """What a step takes now: a finished one nothing; one waiting for unfinished steps only a skip; one in
+    progress no second start. change_step refuses the rest (the dependencies it checks in the database)."""
+    if status not in UNFINISHED_STEP:
+        return ()
+    if waiting:
+        return ("skip",)
+    return ("complete", "skip") if status == StepStatus.in_progress else ("start", "complete", "skip")
+
+
 def change_step(
     session: Session, incident: Incident, key: str, action: StepAction, who: Principal,
     *, assignee: str | None = None, reason: str | None = None, note: str | None = None,
 ) -> IncidentStep:  # fmt: skip
     step = _one(session, IncidentStep, incident, key, "step")
-    finished = step.status in (StepStatus.done, StepStatus.skipped)
-    if finished and action != "assign":
-        raise InvalidTransition(f"Step '{key}' is already {step.status}.", allowed=[])
+    if action != "assign" and action not in (moves := step_moves(step.status, waiting=False)):
+        state = str(step.status).replace("_", " ")
+        raise InvalidTransition(f"Step '{key}' is already {state}.", allowed=list(moves))
     now = utcnow()
     if action == "assign":
         step.assignee = assignee
@@ -47,8 +60,6 @@ def change_step(
             session, incident, who, "step.assigned", f"Step '{step.title}' assigned to {assignee}", step=key
         )
     elif action == "start":
-        if step.status == StepStatus.in_progress:
-            raise InvalidTransition(f"Step '{key}' is already in progress.", allowed=["complete", "skip"])
         _require_dependencies(session, incident, step)
         step.status, step.started_at = StepStatus.in_progress, now
         timeline.record(session, incident, who, "step.started", f"Step '{step.title}' started", step=key)

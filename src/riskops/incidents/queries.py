@@ -4,7 +4,6 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Literal
 
 from sqlalchemy import ColumnElement
 from sqlmodel import Session, col, or_, select
@@ -27,10 +26,10 @@ from riskops.incidents.models import (
     PostIncidentSummary,
     RolePublic,
     StepPublic,
-    StepStatus,
     TimelineEntry,
 )
-from riskops.incidents.service import TRANSITIONS, deadline_met, measures
+from riskops.incidents.plan import StepMove, step_moves
+from riskops.incidents.service import TRANSITIONS, deadline_met, measures, takes_changes
 from riskops.pagination import decode_id_cursor, id_page
 from riskops.risks import service as risks
 from riskops.risks.models import reference
@@ -146,37 +145,20 @@ def _risk_refs(session: Session, incident_ids: list[int]) -> dict[int, list[str]
 # ---- what the incident room offers ----
 
 
-def takes_changes(state: IncidentState) -> bool:
-    """Whether the plan (roles, steps, communications, notes) still takes changes: service.get_for_change's rule."""
-    return state != IncidentState.closed
-
-
-StepMove = Literal["start", "complete", "skip"]
-
-
 @dataclass(frozen=True)
 class StepOptions:
-    """The moves plan.change_step accepts for a step now, and the unfinished steps it waits for."""
+    """The moves a step takes now (plan.step_moves), and the unfinished steps it waits for."""
 
     moves: tuple[StepMove, ...]
     waiting_for: tuple[str, ...]
 
 
 def step_options(incident: IncidentPublic) -> dict[str, StepOptions]:
-    """Per step key: a finished step takes no move; one that waits for others can only be skipped; one in progress
-    cannot start again (plan.change_step and its dependency check)."""
     status = {s.key: s.status for s in incident.steps}
     out = {}
     for step in incident.steps:
         waiting = tuple(sorted(k for k in step.depends_on if status.get(k) in UNFINISHED_STEP))
-        moves: tuple[StepMove, ...] = ()
-        if takes_changes(incident.state) and step.status in UNFINISHED_STEP:
-            if waiting:
-                moves = ("skip",)
-            elif step.status == StepStatus.in_progress:
-                moves = ("complete", "skip")
-            else:
-                moves = ("start", "complete", "skip")
+        moves = step_moves(step.status, waiting=bool(waiting)) if takes_changes(incident.state) else ()
         out[step.key] = StepOptions(moves, waiting)
     return out
 

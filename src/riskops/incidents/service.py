@@ -57,10 +57,15 @@ def get_incident(session: Session, ref: str, *, for_update: bool = False) -> Inc
     return get_row(session, Incident, parse_incident_ref(ref), "Incident", with_for_update=for_update)
 
 
+def takes_changes(state: IncidentState) -> bool:
+    """Whether the plan (roles, steps, communications, notes) still takes changes: not once closed."""
+    return state != IncidentState.closed
+
+
 def get_for_change(session: Session, ref: str) -> Incident:
     """The incident, locked for this transaction; a closed incident takes no more changes."""
     incident = get_incident(session, ref, for_update=True)
-    if incident.state == IncidentState.closed:
+    if not takes_changes(incident.state):
         raise InvalidTransition(f"{incident.reference} is closed; it takes no more changes.", allowed=[])
     return incident
 
