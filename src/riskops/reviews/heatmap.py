@@ -1,5 +1,7 @@
 """Heat maps of a review snapshot: open risks counted per likelihood x impact cell of the snapshot's matrix."""
 
+from collections import Counter
+from collections.abc import Callable, Mapping
 from typing import Any, Literal
 from xml.sax.saxutils import escape, quoteattr
 
@@ -11,6 +13,10 @@ CELL = 72
 LEFT = 150
 TOP = 48
 BOTTOM = 64
+AXES = ("Impact", "Likelihood")
+
+CellLink = Callable[[int, int, int, str], tuple[str, str]]
+"""(likelihood, impact, count, level) -> (href, label): a cell drawn as a link, on pages that list a cell's risks."""
 
 
 def grid(content: dict[str, Any], view: View) -> list[list[int]]:
@@ -19,22 +25,27 @@ def grid(content: dict[str, Any], view: View) -> list[list[int]]:
     A risk without a residual rating is left out of the residual view; a rating outside the
     matrix's scales (scored with another matrix version) is left out too.
     """
-    matrix = content.get("matrix") or {}
-    rows, columns = len(matrix.get("likelihood", [])), len(matrix.get("impact", []))
-    counts = [[0] * columns for _ in range(rows)]
+    ratings: Counter[tuple[Any, Any]] = Counter()
     for risk in content.get("risks", []):
         rating = risk.get(view)
-        if risk.get("status") != "open" or not rating:
-            continue
-        likelihood, impact = rating.get("likelihood"), rating.get("impact")
+        if risk.get("status") == "open" and rating:
+            ratings[rating.get("likelihood"), rating.get("impact")] += 1
+    return counts_grid(content.get("matrix") or {}, ratings)
+
+
+def counts_grid(matrix: dict[str, Any], counts: Mapping[tuple[Any, Any], int]) -> list[list[int]]:
+    """Counts by (likelihood, impact) laid out as `grid` lays them, the ratings outside the matrix's scales left out."""
+    rows, columns = len(matrix.get("likelihood", [])), len(matrix.get("impact", []))
+    out = [[0] * columns for _ in range(rows)]
+    for (likelihood, impact), n in counts.items():
         if (
             isinstance(likelihood, int)
             and isinstance(impact, int)
             and 1 <= likelihood <= rows
             and 1 <= impact <= columns
         ):
-            counts[likelihood - 1][impact - 1] += 1
-    return counts
+            out[likelihood - 1][impact - 1] += n
+    return out
 
 
 def level_colors(content: dict[str, Any]) -> dict[str, str]:
@@ -56,10 +67,18 @@ def text_color(background: str) -> str:
 
 
 def svg(content: dict[str, Any], view: View, title: str) -> str:
-    """A standalone SVG heat map: highest likelihood at the top, impact rising to the right."""
-    matrix = content.get("matrix") or {}
+    """A standalone SVG heat map of a snapshot's content."""
+    return drawing(content.get("matrix") or {}, grid(content, view), title)
+
+
+def drawing(
+    matrix: dict[str, Any], counts: list[list[int]], title: str, *, link: CellLink | None = None,
+    axes: tuple[str, str] = AXES,
+) -> str:  # fmt: skip
+    """A heat map of counts laid out as `grid` lays them: highest likelihood at the top, impact rising to the right;
+    each cell a link where `link` makes one, the axes titled `axes` (impact, likelihood)."""
+    content = {"matrix": matrix}
     likelihood, impact = matrix.get("likelihood", []), matrix.get("impact", [])
-    counts = grid(content, view)
     width, height = LEFT + CELL * len(impact) + 16, TOP + CELL * len(likelihood) + BOTTOM
     out = [
         f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
@@ -80,15 +99,17 @@ def svg(content: dict[str, Any], view: View, title: str) -> str:
             fill = cell_color(content, value, impact_point["value"])
             count = counts[value - 1][column]
             level = matrix["cells"][value - 1][column]
-            out.append(
+            cell = [
                 f'<rect class="cell" x="{x}" y="{y}" width="{CELL}" height="{CELL}" fill={quoteattr(fill)} '
                 f'stroke="#ffffff" stroke-width="2" data-likelihood="{value}" data-impact="{impact_point["value"]}" '
-                f"data-level={quoteattr(level)}/>"
-            )
-            out.append(
+                f"data-level={quoteattr(level)}/>",
                 f'<text class="count" x="{x + CELL / 2:g}" y="{y + CELL / 2:g}" text-anchor="middle" '
-                f'dominant-baseline="middle" font-size="18" fill="{text_color(fill)}">{count}</text>'
-            )
+                f'dominant-baseline="middle" font-size="18" fill="{text_color(fill)}">{count}</text>',
+            ]
+            if link is not None:
+                href, name = link(value, impact_point["value"], count, level)
+                cell = [f"<a href={quoteattr(href)}><title>{escape(name)}</title>", *cell, "</a>"]
+            out.extend(cell)
     axis_y = TOP + CELL * len(likelihood) + 18
     for column, point in enumerate(impact):
         label = f"{point['value']} {point['name']}"
@@ -98,11 +119,11 @@ def svg(content: dict[str, Any], view: View, title: str) -> str:
         )
     out.append(
         f'<text x="{LEFT + CELL * len(impact) / 2:g}" y="{axis_y + 28}" text-anchor="middle" '
-        f'font-weight="bold">Impact</text>'
+        f'font-weight="bold">{escape(axes[0])}</text>'
     )
     out.append(
         f'<text x="16" y="{TOP + CELL * len(likelihood) / 2:g}" text-anchor="middle" font-weight="bold" '
-        f'transform="rotate(-90 16 {TOP + CELL * len(likelihood) / 2:g})">Likelihood</text>'
+        f'transform="rotate(-90 16 {TOP + CELL * len(likelihood) / 2:g})">{escape(axes[1])}</text>'
     )
     out.append("</svg>")
     return "\n".join(out) + "\n"

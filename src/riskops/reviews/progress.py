@@ -1,6 +1,7 @@
 """A cycle's progress: per owner, and in totals for the list of cycles (open risks and their reviews)."""
 
 from collections import Counter, defaultdict
+from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import and_
@@ -98,3 +99,25 @@ def progress(session: Session, cycle: ReviewCycle) -> list[OwnerProgress]:
         )
         for key, c in sorted(counts.items())
     ]
+
+
+def open_cycles(session: Session) -> list[ReviewCycle]:
+    """The cycles still taking reviews (not closed), newest first."""
+    return list(
+        session.exec(
+            select(ReviewCycle).where(col(ReviewCycle.closed_at).is_(None)).order_by(col(ReviewCycle.starts_at).desc())
+        )
+    )
+
+
+def owner_reviews(session: Session, cycle: ReviewCycle, owners: Sequence[str]) -> list[tuple[Risk, RiskReview | None]]:
+    """The open risks of these owners (any case) that the cycle's progress counts, oldest first, each with its
+    review in the cycle: None while it is still to do."""
+    keys = sorted({risk_deadlines.owner_key(owner) for owner in owners})
+    rows = session.exec(
+        select(Risk, RiskReview)
+        .outerjoin(RiskReview, and_(col(RiskReview.risk_id) == col(Risk.id), col(RiskReview.cycle_id) == cycle.id))
+        .where(_UNDER_REVIEW, func.lower(Risk.owner).in_(keys))  # the owner index's expression
+        .order_by(col(Risk.id))
+    )
+    return list(rows.all())

@@ -14,6 +14,7 @@ from riskops.errors import Unprocessable, field_error
 from riskops.pagination import decode_cursor, decode_id_cursor, encode_cursor, id_page, malformed_cursor
 from riskops.risks import scheduled
 from riskops.risks.matrices import service as matrices
+from riskops.risks.matrices.models import MatrixSpec
 from riskops.risks.models import Risk, RiskAssessment, RiskStatus, RiskTag, Treatment
 from riskops.risks.scoring import overdue_clause
 from riskops.risks.service import category_key
@@ -193,3 +194,75 @@ def list_assessments(
 def category_names(session: Session, *, limit: int = 500) -> list[str]:
     """The categories the register uses, each spelling once in order: suggestions for a form."""
     return list(session.exec(select(Risk.category).distinct().order_by(col(Risk.category)).limit(limit)))
+
+
+# ---- the console's dashboard: figures that match the register lists they link to, and a heat map's cells ----
+
+View = Literal["inherent", "residual"]
+
+
+def count_risks(session: Session, filters: RiskFilter) -> int:
+    """How many risks the list's filters select: the figure of the list it links to."""
+    check_filter(session, filters)
+    return _count(session, *filters.clauses(session, utcnow()))
+
+
+def levels_above_appetite(spec: MatrixSpec) -> list[str]:
+    """The matrix's levels above its appetite, lowest first (the levels only an admin may accept)."""
+    return [level.name for level in spec.levels if spec.above_appetite(level.name)]
+
+
+def due_for_review(session: Session, owners: Sequence[str], by: datetime, *, limit: int = 20) -> tuple[list[Risk], int]:
+    """The open risks of these owners (any case) whose next review is due by then, soonest first, and their count."""
+    where = [
+        *RiskFilter(status=[RiskStatus.open], owner=owners).clauses(session, utcnow()),
+        col(Risk.next_review_at) <= by,
+    ]
+    rows = session.exec(select(Risk).where(*where).order_by(col(Risk.next_review_at), col(Risk.id)).limit(limit))
+    return list(rows), _count(session, *where)
+
+
+def acceptances_expiring(session: Session, by: datetime, *, limit: int = 20) -> tuple[list[Risk], int]:
+    """The open, accepted risks whose acceptance ends by then (or has ended), soonest first, and their count."""
+    where = [
+        col(Risk.status) == RiskStatus.open, col(Risk.treatment) == Treatment.accept,
+        col(Risk.acceptance_expires_at).is_not(None), col(Risk.acceptance_expires_at) <= by,
+    ]  # fmt: skip
+    rows = session.exec(select(Risk).where(*where).order_by(col(Risk.acceptance_expires_at), col(Risk.id)).limit(limit))
+    return list(rows), _count(session, *where)
+
+
+def _rated(view: View) -> tuple[Any, Any]:
+    """The rating's likelihood and impact columns (nullable: a risk may lack a residual rating)."""
+    return col(getattr(Risk, f"{view}_likelihood")), col(getattr(Risk, f"{view}_impact"))
+
+
+def cell_counts(session: Session, view: View) -> dict[tuple[int, int], int]:
+    """Open risks by their (likelihood, impact) rated by `view`: what the heat map draws, as cell_risks lists it."""
+    likelihood, impact = _rated(view)
+    rows = session.exec(
+        select(likelihood, impact, func.count())
+        .where(col(Risk.status) == RiskStatus.open, likelihood.is_not(None), impact.is_not(None))
+        .group_by(likelihood, impact)
+    )
+    return {(int(row_likelihood), int(row_impact)): n for row_likelihood, row_impact, n in rows}
+
+
+def cell_risks(
+    session: Session, view: View, likelihood: int, impact: int, *, cursor: str | None = None, limit: int = 50
+) -> tuple[list[Risk], str | None]:
+    """The open risks rated (likelihood, impact) by `view`, highest current score first, in keyset pages."""
+    rated_likelihood, rated_impact = _rated(view)
+    sort: SortKey = "-score"
+    risk = table_of(Risk)
+    in_cell = [col(Risk.status) == RiskStatus.open, rated_likelihood == likelihood, rated_impact == impact]
+    query = select(Risk).where(*in_cell, *after_cursor(sort, cursor, risk.c.score, risk.c.id))
+    rows = list(session.exec(query.order_by(*ordering(sort, risk.c.score, risk.c.id)).limit(limit + 1)))
+    if len(rows) <= limit:
+        return rows, None
+    return rows[:limit], next_cursor(sort, rows[limit - 1].score, rows[limit - 1].id)
+
+
+def _count(session: Session, *where: ColumnElement[bool]) -> int:
+    found: int = session.exec(select(func.count()).select_from(Risk).where(*where)).one()
+    return found
