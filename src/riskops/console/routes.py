@@ -4,7 +4,7 @@ from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 
-from riskops.console import session
+from riskops.console import account, admin, admin_alerting, session
 from riskops.console.pages import PREFIX, ConsoleRoute, Reading, render
 
 STATIC = f"{PREFIX}/static"
@@ -12,7 +12,7 @@ root = APIRouter(include_in_schema=False)
 # Last: a console address no page has is answered with a page, not the API's problem.
 unknown = APIRouter(prefix=PREFIX, include_in_schema=False, route_class=ConsoleRoute)
 # Each part of the console, in the order their routes are matched.
-PARTS: tuple[APIRouter, ...] = (session.router,)
+PARTS: tuple[APIRouter, ...] = (session.router, admin.router, admin_alerting.router, account.router)
 
 
 @root.get("/")
