@@ -10,6 +10,8 @@ from sqlalchemy import Engine, inspect, text
 from sqlmodel import Session, select
 
 from riskops import bootstrap, migrations
+from riskops.apikeys import service as apikeys
+from riskops.apikeys.models import ApiKeyCreate, Role
 from riskops.incidents.models import Incident, IncidentStep
 from riskops.models import metadata
 from riskops.notices.models import Notice
@@ -19,6 +21,8 @@ from riskops.risks import service as risks
 from riskops.risks.matrices import service as matrices
 from riskops.risks.matrices.models import RiskMatrix
 from riskops.risks.models import RiskCreate
+from riskops.users import service as users
+from riskops.users.models import UserCreate
 from tests.conftest import SETTINGS, WRITER
 from tests.helpers import risk_body
 
@@ -234,3 +238,39 @@ def test_0008_indexes_the_risks_already_stored_for_search(empty_engine: Engine) 
     assert not search & left and "ix_risk_tag_tag" in left
     migrations.upgrade(empty_engine)
     assert found(q="hochwasser") == ["Überflutung des Rechenzentrums"]
+
+
+def test_0011_lets_keys_belong_to_users_and_leaves_the_keys_already_stored_untouched(empty_engine: Engine) -> None:
+    """Keys stored under 0010 are the same service keys under 0011 (same rows, no owner, still accepted); a user's
+    own key can then be stored, names its maker by a full e-mail, and is dropped again by the downgrade."""
+    migrations.upgrade(empty_engine, "0010")
+    at = "2026-07-01 09:00:00.000000" if empty_engine.dialect.name == "sqlite" else "2026-07-01T09:00Z"
+    secret = "rko_storedUnder0010"
+    with empty_engine.begin() as conn:  # one active, one revoked
+        for name, key_hash, revoked in (("ops", apikeys.hash_secret(secret), None), ("old", "2" * 64, at)):
+            conn.execute(
+                text(
+                    "INSERT INTO api_key (name, role, key_hash, prefix, created_at, created_by, revoked_at)"
+                    " VALUES (:name, 'write', :hash, 'rko_stored', :at, 'cli', :revoked)"
+                ),
+                {"name": name, "hash": key_hash, "at": at, "revoked": revoked},
+            )
+    columns = "id, name, role, key_hash, prefix, created_at, created_by, revoked_at"
+    with empty_engine.connect() as conn:
+        before = [tuple(r) for r in conn.execute(text(f"SELECT {columns} FROM api_key ORDER BY id"))]
+    migrations.upgrade(empty_engine)
+    with empty_engine.connect() as conn:
+        assert [tuple(r) for r in conn.execute(text(f"SELECT {columns} FROM api_key ORDER BY id"))] == before
+        assert conn.execute(text("SELECT user_id, last_used_at FROM api_key")).all() == [(None, None), (None, None)]
+        found = apikeys.authenticate(conn, apikeys.hash_secret(secret))
+    assert found is not None and found.principal == apikeys.Principal(key_id=before[0][0], name="ops", role=Role.write)
+    email = "a" * 180 + "@example.org"
+    with Session(empty_engine, expire_on_commit=False) as session:
+        user = users.create_user(session, UserCreate(email=email, display_name="Ann", role=Role.write), actor="test")
+        key, _ = apikeys.create_own_key(session, user.id, ApiKeyCreate(name="ci-bot", role=Role.read))
+        session.commit()
+    assert key.created_by == email and key.user_id == user.id
+    migrations.downgrade(empty_engine, "0010")
+    with empty_engine.connect() as conn:  # an owned key has no owner check under 0010: gone, not a service key
+        assert [tuple(r) for r in conn.execute(text(f"SELECT {columns} FROM api_key ORDER BY id"))] == before
+    migrations.upgrade(empty_engine)

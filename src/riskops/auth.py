@@ -10,7 +10,7 @@ from fastapi.security import APIKeyCookie, HTTPAuthorizationCredentials, HTTPBea
 from starlette.concurrency import run_in_threadpool
 
 from riskops.apikeys.models import Role
-from riskops.apikeys.service import Principal, authenticate, hash_secret
+from riskops.apikeys.service import Principal, authenticate, hash_secret, record_use
 from riskops.config import Settings
 from riskops.db import Database
 from riskops.errors import Forbidden, Unauthorized
@@ -53,7 +53,9 @@ class PrincipalCache:
     """Recently verified keys, so that most requests skip a database round trip.
 
     An entry lives `ttl` seconds: a key revoked through another instance stops working within that time;
-    one revoked through this instance stops at once. A ttl of 0 turns the cache off.
+    one revoked through this instance stops at once. A ttl of 0 turns the cache off. A user's own key is never
+    kept: it is checked against its user on every request, as a session is, so that disabling the user (or
+    lowering their role below the key's) stops it at once, on every instance, whoever made the change.
     """
 
     def __init__(self, ttl: float, max_entries: int = 10_000):
@@ -90,7 +92,8 @@ async def _principal(request: Request, database: Database, secret: str | None, r
         principal = await run_in_threadpool(_lookup, database, key_hash)
         if principal is None:
             raise Unauthorized("The API key is unknown or revoked.")
-        cache.put(key_hash, principal)
+        if principal.owner_id is None:
+            cache.put(key_hash, principal)
     if not principal.may(role):
         raise Forbidden(f"This needs a key with the '{role}' role; this key has '{principal.role}'.")
     return principal
@@ -148,7 +151,13 @@ def session_lookup(database: Database, token: str, settings: Settings) -> users.
 
 def _lookup(database: Database, key_hash: str) -> Principal | None:
     with database.engine.connect() as conn:
-        return authenticate(conn, key_hash)
+        found = authenticate(conn, key_hash)
+    if found is None:
+        return None
+    if found.use_is_due:
+        with database.write() as session:
+            record_use(session, found.principal.key_id)
+    return found.principal
 
 
 Reader = Annotated[Principal, Depends(require(Role.read))]

@@ -72,13 +72,13 @@ def signed(engine: Engine) -> Iterator[Callable[..., Signed]]:
 # ---- a real browser ----
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def playwright() -> Iterator[Playwright]:
     with sync_playwright() as driver:
         yield driver
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser(playwright: Playwright) -> Iterator[Browser]:
     """Debian's Chromium (browsers cannot be downloaded here), headless; no sandbox, as CI runs as root."""
     chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])

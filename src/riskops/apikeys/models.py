@@ -31,8 +31,13 @@ class ApiKey(ApiKeyBase, table=True):
     key_hash: str = Field(max_length=64, unique=True)
     prefix: str = Field(max_length=16)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
-    created_by: str = Field(max_length=100)
+    # An e-mail address when a signed-in user made it (audit_entry.actor's 200 characters).
+    created_by: str = Field(max_length=200)
     revoked_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    # A user's own key (riskops.users): it works only while they are active and their role reaches the key's.
+    user_id: int | None = Field(default=None, foreign_key="app_user.id", index=True)
+    # Noted at most once a minute, when the key is looked up in the database (not on every cached use).
+    last_used_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
 
 
 class ApiKeyCreate(ApiKeyBase):
@@ -45,6 +50,11 @@ class ApiKeyPublic(ApiKeyBase):
     created_at: datetime
     created_by: str
     revoked_at: datetime | None
+    user_id: int | None = Field(description="The user the key belongs to; null for a service key (made by an admin).")
+    owner: str | None = Field(description="That user's e-mail address.")
+    last_used_at: datetime | None = Field(
+        description="When it was last seen, to within a minute and RISKOPS_AUTH_CACHE_SECONDS; null if never."
+    )
 
 
 class ApiKeyCreated(ApiKeyPublic):

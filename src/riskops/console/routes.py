@@ -4,7 +4,7 @@ from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 
-from riskops.console import dashboard, incidents, playbooks, register, reviews, session
+from riskops.console import account, admin, admin_alerting, dashboard, incidents, playbooks, register, reviews, session
 from riskops.console.pages import PREFIX, ConsoleRoute, Reading, render
 
 STATIC = f"{PREFIX}/static"
@@ -14,6 +14,7 @@ unknown = APIRouter(prefix=PREFIX, include_in_schema=False, route_class=ConsoleR
 # Each part of the console, in the order their routes are matched.
 PARTS: tuple[APIRouter, ...] = (
     session.router, dashboard.router, register.router, incidents.router, playbooks.router, reviews.router,
+    account.router, admin.router, admin_alerting.router,
 )  # fmt: skip
 
 
