@@ -2,7 +2,9 @@
 
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine
+from sqlmodel import Session
 
+from riskops.risks.matrices import service as matrices
 from tests.conftest import Keys
 from tests.helpers import assert_problem
 
@@ -81,3 +83,17 @@ def test_a_password_link_is_shown_once_and_sets_the_password(client: TestClient,
     history = client.get("/api/v1/audit", params={"entity_type": "user"}).json()["items"]
     assert [e["action"] for e in history] == ["created", "password link issued", "password set"]
     assert token not in str(history) and "a long enough secret" not in str(history)
+
+
+def test_a_long_address_makes_a_display_name_that_fits_and_may_publish_a_matrix(
+    client: TestClient, keys: Keys, engine: Engine
+) -> None:
+    email = f"{'a' * 120}@{'b' * 60}.example.org"  # within the 200 characters of an address
+    made = client.post("/api/v1/users", json={"email": email, "role": "admin"}, headers=keys.headers("admin"))
+    assert made.status_code == 201, made.text
+    assert made.json()["display_name"] == "a" * 100
+    with Session(engine) as session:  # the history's "who" of this admin is the address: a matrix takes it
+        spec = matrices.current(session).parsed()
+        matrix = matrices.publish(session, spec, actor=email)
+        session.commit()
+        assert matrix.published_by == email

@@ -15,6 +15,7 @@ Language = Literal["en", "zh-CN"]
 EMAIL_MAX = 200
 # Bounded both ways: short ones are guessable, and argon2 over megabytes of input is a denial of service.
 PASSWORD_MIN, PASSWORD_MAX = 12, 256
+DISPLAY_NAME_MAX = 100
 
 
 def _zone(value: str) -> str:
@@ -26,7 +27,7 @@ def _zone(value: str) -> str:
 
 
 class UserBase(SQLModel):
-    display_name: str = Field(min_length=1, max_length=100)
+    display_name: str = Field(min_length=1, max_length=DISPLAY_NAME_MAX)
     role: Role = Field(sa_type=String(16))
     language: Language = Field(default="en", sa_type=String(8))
     time_zone: str = Field(default="UTC", max_length=64)
@@ -62,13 +63,13 @@ class UserCreate(UserBase):
             raise ValueError(f"at most {EMAIL_MAX} characters")
         return value
 
-    display_name: str = Field(default="", max_length=100)  # blank: the e-mail's local part
+    display_name: str = Field(default="", max_length=DISPLAY_NAME_MAX)  # blank: the e-mail's local part
 
 
 class UserUpdate(SQLModel):
     model_config = {"extra": "forbid"}
 
-    display_name: str | None = Field(default=None, min_length=1, max_length=100)
+    display_name: str | None = Field(default=None, min_length=1, max_length=DISPLAY_NAME_MAX)
     role: Role | None = None
     active: bool | None = None
     language: Language | None = None

@@ -19,7 +19,16 @@ from riskops.clock import now as utcnow
 from riskops.config import Settings
 from riskops.db import get_row
 from riskops.errors import Conflict, Unauthorized, Unprocessable, field_error
-from riskops.users.models import PASSWORD_MAX, PASSWORD_MIN, PasswordToken, User, UserCreate, UserSession, UserUpdate
+from riskops.users.models import (
+    DISPLAY_NAME_MAX,
+    PASSWORD_MAX,
+    PASSWORD_MIN,
+    PasswordToken,
+    User,
+    UserCreate,
+    UserSession,
+    UserUpdate,
+)
 
 SESSION_COOKIE = "riskops_session"
 CSRF_FIELD, CSRF_HEADER = "csrf_token", "X-CSRF-Token"
@@ -64,7 +73,7 @@ def create_user(session: Session, data: UserCreate, *, actor: str) -> User:
     if session.exec(select(User.id).where(User.email == email)).first() is not None:
         raise Conflict(f"A user with the e-mail {email} exists already.")
     user = User(
-        email=email, display_name=data.display_name.strip() or str(data.email).split("@")[0], role=data.role,
+        email=email, display_name=data.display_name.strip() or str(data.email).split("@")[0][:DISPLAY_NAME_MAX], role=data.role,
         language=data.language, time_zone=data.time_zone,
     )  # fmt: skip
     session.add(user)

@@ -92,7 +92,7 @@ class RiskMatrix(SQLModel, table=True):
     name: str = Field(max_length=100)
     spec: dict[str, Any] = Field(sa_type=JSON)
     published_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
-    published_by: str = Field(max_length=100)
+    published_by: str = Field(max_length=200)
 
     def parsed(self) -> MatrixSpec:
         return _parse(orjson.dumps(self.spec))
