@@ -325,6 +325,12 @@ def test_an_integration_shows_its_token_once_and_its_alertmanager_receiver(signe
     unreadable = admin.post("/console/admin/integrations", {"name": "am", "kind": "alertmanager", "routing": "a: [b"})
     assert unreadable.status_code == 422 and "The request body could not be read" in unreadable.text
     assert 'value="am"' in unreadable.text and "a: [b" in unreadable.text
+    laughs = "a: &a [x, x, x, x, x, x, x, x, x]\n" + "".join(
+        f"{chr(98 + i)}: &{chr(98 + i)} [*{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}]\n"
+        for i in range(9)
+    )  # nine levels of aliases: 9 * 4**9 (2.4 million) values from ten lines
+    bomb = admin.post("/console/admin/integrations", {"name": "am", "kind": "alertmanager", "routing": laughs})
+    assert bomb.status_code == 422 and "YAML aliases (*name) are not accepted" in bomb.text
     bad_regex = "routes:\n  - matchers: [{label: service, op: '=~', value: '('}]\n"
     refused = admin.post("/console/admin/integrations", {"name": "am", "kind": "alertmanager", "routing": bad_regex})
     assert refused.status_code == 422 and "Invalid regular expression" in refused.text

@@ -59,8 +59,14 @@ def absolute(request: Request, path: str) -> str:
 
 
 def document(text: str) -> Any:
-    """A YAML (or JSON, which YAML reads) textarea's content, or the API's 422 for a body it cannot read."""
+    """A YAML (or JSON, which YAML reads) textarea's content, or the API's 422 for a body it cannot read. Aliases
+    are refused: a few lines of them expand into billions of nodes for the model to walk ("billion laughs")."""
     try:
+        if any(isinstance(event, yaml.AliasEvent) for event in yaml.parse(text, Loader=yaml.SafeLoader)):
+            raise Unprocessable(
+                "The request body could not be read: YAML aliases (*name) are not accepted; write the value out.",
+                errors=[field_error(("body",), "YAML aliases are not accepted")],
+            )
         return yaml.safe_load(text)
     except yaml.YAMLError as exc:
         raise Unprocessable(

@@ -72,7 +72,7 @@ def create_user(session: Session, data: UserCreate, *, actor: str) -> User:
     email = normalise_email(str(data.email))
     if session.exec(select(User.id).where(User.email == email)).first() is not None:
         raise Conflict(f"A user with the e-mail {email} exists already.")
-    name = data.display_name.strip() or email.split("@")[0][:DISPLAY_NAME_MAX]
+    name = data.display_name.strip() or str(data.email).split("@")[0][:DISPLAY_NAME_MAX]
     user = User(email=email, display_name=name, role=data.role, language=data.language, time_zone=data.time_zone)
     session.add(user)
     session.flush()
