@@ -34,6 +34,7 @@ environment = Environment(
     extensions=["jinja2.ext.i18n"],
     trim_blocks=True,
     lstrip_blocks=True,
+    auto_reload=False,  # templates ship with the code: no file checks per page
 )
 # Pages hold the register: never cached, never framed, scripts and styles from this origin only (no inline script).
 PAGE_HEADERS = {
@@ -110,7 +111,8 @@ def render(
     zone = viewer.zone if viewer else settings_of(request).timezone
     catalogue = i18n.translations(language)
     body = environment.get_template(template).render(
-        gettext=catalogue.gettext, ngettext=catalogue.ngettext, viewer=viewer, language=language,
+        # `_` given directly: the i18n extension's own alias resolves gettext through the context on every call.
+        gettext=catalogue.gettext, _=catalogue.gettext, ngettext=catalogue.ngettext, viewer=viewer, language=language,
         html_lang=language, zone=zone, when=partial(i18n.when, language=language, zone=zone),
         number=partial(i18n.number, language=language), path=request.url.path, csrf_field=CSRF_FIELD,
         **context,
