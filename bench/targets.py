@@ -1,4 +1,4 @@
-"""Issue 12's targets, measured: `.venv/bin/python bench/targets.py [--postgres URL]` (what `make bench` runs).
+"""Issue 12's targets and issue 14's page, measured: `.venv/bin/python bench/targets.py [--postgres URL]`.
 
 Runs every benchmark of bench/ (each starts `riskops serve` as it runs, with the bare endpoint in the same
 process, and measures its own baseline in the same run) on SQLite and, with --postgres, on PostgreSQL, reads
@@ -78,6 +78,7 @@ TARGETS = (
     Target("worker deliveries vs plain httpx loop, concurrency 16", True, 0.7, _deliveries),
     Target("XLSX of 10,000 risks vs json.dumps", False, 5, lambda f: float(f["exports"]["formats"]["xlsx"]["vs_json"])),
     Target("slowest documented filter or sort, 1M vs 10k risks", False, 3, _growth),
+    Target("console register page of 50 vs the JSON list", False, 2, lambda f: float(f["console"]["page_vs_json"])),
 )  # fmt: skip
 
 
@@ -99,6 +100,7 @@ def measure(postgres: str | None, args: argparse.Namespace, exports: Any) -> Fig
         "register": run("register", *load),
         "playbooks": run("playbooks", *load),
         "inbound": run("inbound", *load),
+        "console": run("console", *load),
         "deliveries": run("deliveries", "--risks", "0", *on),
         "exports": exports,
     }
