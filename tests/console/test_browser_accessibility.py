@@ -20,6 +20,10 @@ from tests.console.conftest import Screens, sign_in_page
 from tests.helpers import risk_body
 from tests.users.conftest import add_user
 
+# A browser test costs tens of seconds: each runs on one database, the browser tests between them on both (the
+# page tests in process run every page on both).
+pytestmark = pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
+
 WCAG_21_AA = {"runOnly": {"type": "tag", "values": ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]}}
 axe = Axe()
 

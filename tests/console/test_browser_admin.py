@@ -4,12 +4,17 @@ set-password link in a second browser, the user's own API key, their language, a
 import re
 
 import httpx
+import pytest
 from playwright.sync_api import Browser, Page, expect
 from sqlalchemy import Engine
 
 from riskops.apikeys.models import Role
 from tests.console.conftest import Screens, sign_in_page
 from tests.users.conftest import add_user
+
+# A browser test costs tens of seconds: each runs on one database, the browser tests between them on both (the
+# page tests in process run every page on both).
+pytestmark = pytest.mark.parametrize("backend", ["postgresql"], indirect=True)
 
 NEW = "nia@example.org"
 NEW_PASSWORD = "a long new password"

@@ -4,12 +4,17 @@ the other's changes live, without reloading, until the incident is closed with i
 
 import re
 
+import pytest
 from playwright.sync_api import Browser, Locator, Page, ViewportSize, expect
 from sqlalchemy import Engine
 
 from riskops.apikeys.models import Role
 from tests.console.conftest import Screens, sign_in_page
 from tests.users.conftest import add_user
+
+# A browser test costs tens of seconds: each runs on one database, the browser tests between them on both (the
+# page tests in process run every page on both).
+pytestmark = pytest.mark.parametrize("backend", ["postgresql"], indirect=True)
 
 LIVE = 15_000  # ms: the room polls every 3 s; a change shows within a few rounds
 PHONE: ViewportSize = {"width": 390, "height": 844}

@@ -3,6 +3,7 @@ register's filters, and edit it at the same time as someone else without losing 
 
 import re
 
+import pytest
 from playwright.sync_api import Browser, Page, expect
 from sqlalchemy import Engine
 from sqlmodel import Session
@@ -13,6 +14,10 @@ from riskops.risks.models import Rating, RiskCreate
 from tests.conftest import SETTINGS, WRITER
 from tests.console.conftest import Screens, sign_in_page
 from tests.users.conftest import add_user
+
+# A browser test costs tens of seconds: each runs on one database, the browser tests between them on both (the
+# page tests in process run every page on both).
+pytestmark = pytest.mark.parametrize("backend", ["postgresql"], indirect=True)
 
 
 def signed_in_page(browser: Browser, base: str, email: str) -> Page:

@@ -6,6 +6,7 @@ import re
 from datetime import UTC, datetime
 from pathlib import Path
 
+import pytest
 from openpyxl import load_workbook
 from playwright.sync_api import Browser, Page, expect
 from sqlalchemy import Engine
@@ -22,6 +23,10 @@ from riskops.users import service as users
 from riskops.users.models import UserUpdate
 from tests.console.conftest import Screens, sign_in_page
 from tests.users.conftest import add_user
+
+# A browser test costs tens of seconds: each runs on one database, the browser tests between them on both (the
+# page tests in process run every page on both).
+pytestmark = pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
 
 OWNER, ADMIN = "li.lei@example.org", "admin@example.org"
 CHINESE_DATE = re.compile(r"\d{4}年\d{1,2}月\d{1,2}日")
