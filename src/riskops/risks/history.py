@@ -69,6 +69,7 @@ def event_data(risk_id: int, columns: Mapping[str, Any], who: Principal, changes
 EVENT_FOR = {
     "created": "risk.created", "assessed": "risk.assessed", "rescored": "risk.assessed", "closed": "risk.closed",
     "reopened": "risk.reopened", "materialised": "risk.materialised", "acceptance_voided": "risk.acceptance_voided",
+    "reassessment_requested": "risk.reassessment_requested",
 }  # fmt: skip
 
 

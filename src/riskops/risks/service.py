@@ -263,9 +263,31 @@ def mark_all_materialised(
 def _materialise(session: Session, risk: Risk) -> dict[str, Any]:
     """Due for reassessment now; its state before, for the history."""
     before = history.risk_state(risk)
-    risk.materialised_at = risk.next_review_at = utcnow()
-    _touch(session, risk)
+    risk.materialised_at = utcnow()
+    _due_now(session, risk)
     return before
+
+
+def request_reassessment(
+    session: Session, risks: Sequence[Risk], reason: str, who: Principal, settings: Settings, *, extra: dict[str, Any]
+) -> None:
+    """Something other than a person's review says these risks may no longer be rated right (a control found
+    ineffective, an acceptance ended, a treatment plan completed): each open one is due for review now, with a
+    history entry and a risk.reassessment_requested event carrying `reason` and `extra`. Closed risks stay as
+    they are. The risks must be locked by the caller (get_risk(for_update=True))."""
+    for risk in risks:
+        if risk.status != RiskStatus.open:
+            continue
+        before = history.risk_state(risk)
+        _due_now(session, risk)
+        history.record(session, risk, "reassessment_requested", who, before, settings, note=reason, extra=extra)
+    session.flush()
+
+
+def _due_now(session: Session, risk: Risk) -> None:
+    """The owner's next review is now (until a review or a date set by hand moves it)."""
+    risk.next_review_at = utcnow()
+    _touch(session, risk)
 
 
 _TRANSITIONS = {RiskStatus.open: {"close": RiskStatus.closed}, RiskStatus.closed: {"reopen": RiskStatus.open}}
