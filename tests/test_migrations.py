@@ -195,9 +195,10 @@ def test_0007_masks_stored_credentials_and_adds_feed_tokens(empty_engine: Engine
 
 
 def test_0008_indexes_the_risks_already_stored_for_search(empty_engine: Engine) -> None:
-    """Risks written under 0007 are found by the text index and the tag index after the upgrade; down and back up
-    leaves them whole and searchable."""
-    migrations.upgrade(empty_engine, "0007")
+    """Risks stored under 0007 are found by the text index and the tag index after the upgrade; down and back up
+    leaves them whole and searchable. (They are written by today's service, then taken down to 0007, where 0008's
+    indexes do not exist.)"""
+    migrations.upgrade(empty_engine)
     with Session(empty_engine, expire_on_commit=False) as session:
         matrices.ensure_default(session)
         for title, description, tags in (
@@ -208,6 +209,7 @@ def test_0008_indexes_the_risks_already_stored_for_search(empty_engine: Engine) 
             body = risk_body(title=title, description=description, tags=tags)
             risks.create_risk(session, RiskCreate.model_validate(body), WRITER, settings=SETTINGS)
         session.commit()
+    migrations.downgrade(empty_engine, "0007")
 
     def found(**filters: Any) -> list[str]:
         with Session(empty_engine) as session:

@@ -36,6 +36,7 @@ from riskops.metrics import Metrics, delivery_backlog
 from riskops.playbooks.routes import router as playbooks_router
 from riskops.reviews.routes import register as register_router
 from riskops.reviews.routes import router as reviews_router
+from riskops.risks.appetite.routes import router as appetite_router
 from riskops.risks.matrices.routes import router as matrices_router
 from riskops.risks.routes import router as risks_router
 from riskops.users.routes import router as users_router
@@ -106,7 +107,8 @@ def create_app(
     routers = (
         risks_router, playbooks_router, activation_router, incidents_router, escalations_router, webhooks_router,
         events_router,
-        integrations_router, inbound_router, reviews_router, register_router, matrices_router, apikeys_router,
+        integrations_router, inbound_router, reviews_router, register_router, matrices_router, appetite_router,
+        apikeys_router,
         audit_router, users_router, health_router,
     )  # fmt: skip
     for router in routers:

@@ -20,6 +20,7 @@ from riskops.mail.models import EmailMessage
 from riskops.notices.models import Notice, PeriodicRun
 from riskops.playbooks.models import PlaybookVersion
 from riskops.reviews.models import FeedToken, ReviewCycle, ReviewRequest, RiskReview, Snapshot
+from riskops.risks.appetite.models import CategoryAppetite
 from riskops.risks.import_jobs import ImportJob
 from riskops.risks.matrices.models import RiskMatrix
 from riskops.risks.models import Risk, RiskAssessment, RiskControl, RiskTag
@@ -33,6 +34,7 @@ __all__ = [
     "AlertGroup", "AlertInstance", "Integration", "ReceivedAlert",
     "Delivery", "DeliveryAttempt", "EmailMessage", "EscalationPolicy", "Event", "Notice", "PeriodicRun",
     "WebhookSubscription",
+    "CategoryAppetite",
     "ApiKey", "AuditEntry", "IdempotentRequest", "Incident", "IncidentMessage", "IncidentRisk", "IncidentRole",
     "IncidentStep", "PlaybookVersion", "Risk", "RiskAssessment", "RiskControl", "RiskMatrix", "RiskTag",
     "TimelineEntry", "ImportJob", "PasswordToken", "User", "UserSession", "metadata",

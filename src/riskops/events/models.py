@@ -20,7 +20,8 @@ from riskops.db import UTCDateTime, primary_key
 EVENT_TYPES = (
     "risk.created", "risk.updated", "risk.assessed", "risk.level_changed", "risk.closed", "risk.reopened",
     "risk.review_due", "risk.review_overdue", "risk.acceptance_expiring", "risk.acceptance_expired",
-    "risk.materialised", "risk.acceptance_voided", "risk.reassessment_requested",
+    "risk.materialised", "risk.acceptance_voided", "risk.reassessment_requested", "risk.beyond_tolerance",
+    "appetite.changed",
     "incident.declared", "incident.acknowledged", "incident.escalated", "incident.state_changed",
     "incident.breach_imminent", "incident.breached", "incident.mtpd_imminent", "incident.mtpd_breached",
     "playbook.activated", "step.due", "step.overdue", "step.completed",

@@ -13,7 +13,7 @@ from riskops.playbooks.loader import FileProblem, LoadedPlaybook, PlaybookFilesI
 from riskops.playbooks.models import Fit, PlaybookListed, PlaybookSummary, PlaybookVersion, PlaybookVersionPublic
 from riskops.playbooks.spec import PlaybookSpec
 from riskops.risks import service as risks
-from riskops.risks.models import Risk
+from riskops.risks.models import Risk, category_key
 
 _FIT_ORDER: dict[Fit | None, int] = {"risk": 0, "category": 1, None: 2}
 
@@ -124,7 +124,7 @@ def fit(spec: PlaybookSpec, risk: Risk) -> Fit | None:
     """Why a playbook answers a risk: it names the risk, or the risk's category (in any case); else None."""
     if risk.id in {risks.parse_risk_ref(ref) for ref in spec.answers.risks}:
         return "risk"
-    if risks.category_key(risk.category) in {risks.category_key(c) for c in spec.answers.categories}:
+    if category_key(risk.category) in {category_key(c) for c in spec.answers.categories}:
         return "category"
     return None
 

@@ -18,6 +18,8 @@ from riskops.db import insert_numbered, table_of
 from riskops.events import service as events
 from riskops.notices import service as scheduler
 from riskops.risks import history, scheduled
+from riskops.risks.appetite import service as appetite
+from riskops.risks.appetite.service import Limits
 from riskops.risks.matrices.models import MatrixSpec
 from riskops.risks.models import AssessmentKind, Risk, RiskAssessment, RiskStatus, RiskTag, Treatment, reference
 from riskops.risks.scoring import RATING_COLUMNS
@@ -48,7 +50,7 @@ class NewRisk:
     next_review_at: datetime | None  # set by hand; otherwise it follows from the level when written
 
 
-def new_columns(new: NewRisk, matrix_version: int, spec: MatrixSpec, now: datetime) -> dict[str, Any]:
+def new_columns(new: NewRisk, matrix_version: int, spec: MatrixSpec, limits: Limits, now: datetime) -> dict[str, Any]:
     """Every column of a new risk, as create_risk and create_checked write it."""
     rated = "residual" if new.residual_level is not None else "inherent"
     level: str = getattr(new, f"{rated}_level")
@@ -60,6 +62,7 @@ def new_columns(new: NewRisk, matrix_version: int, spec: MatrixSpec, now: dateti
         "residual_likelihood": new.residual_likelihood, "residual_impact": new.residual_impact,
         "residual_score": new.residual_score, "residual_level": new.residual_level,
         "score": getattr(new, f"{rated}_score"), "level": level,
+        "outside_appetite": limits.outside(spec, level), "beyond_tolerance": limits.beyond_tolerance(spec, level),
         "acceptance_approver": new.acceptance_approver, "acceptance_expires_at": new.acceptance_expires_at,
         "created_at": now, "updated_at": now, "last_reviewed_at": now,
         # schedule_review's rule: the level's interval from the last review (now), unless set by hand
@@ -79,17 +82,19 @@ def insert_new(
 ) -> list[int]:  # fmt: skip
     """Write the risks a batch at a time; their ids, in order."""
     ids: list[int] = []
+    appetites = appetite.load(session)
     for start in range(0, len(risks), _BATCH):
-        ids += _insert_batch(session, matrix_version, spec, risks[start : start + _BATCH], who, settings)
+        batch = risks[start : start + _BATCH]
+        ids += _insert_batch(session, matrix_version, spec, appetites, batch, who, settings)
     return ids
 
 
 def _insert_batch(
-    session: Session, matrix_version: int, spec: MatrixSpec, batch: Sequence[NewRisk], who: Principal,
-    settings: Settings,
+    session: Session, matrix_version: int, spec: MatrixSpec, appetites: appetite.Appetites, batch: Sequence[NewRisk],
+    who: Principal, settings: Settings,
 ) -> list[int]:  # fmt: skip
     now = utcnow()
-    rows = [new_columns(new, matrix_version, spec, now) for new in batch]
+    rows = [new_columns(new, matrix_version, spec, appetites.of(new.category, spec), now) for new in batch]
     ids = insert_numbered(session, Risk, rows)
     tags = [{"risk_id": risk_id, "tag": tag} for risk_id, new in zip(ids, batch, strict=True) for tag in new.tags]
     if tags:
@@ -111,6 +116,8 @@ def _insert_batch(
         })  # fmt: skip
         data = history.event_data(risk_id, columns, who, changes)
         outbox.emit(history.EVENT_FOR["created"], "risk", reference(risk_id), data, at=now)
+        if columns["beyond_tolerance"]:
+            outbox.emit(history.BEYOND_TOLERANCE, "risk", reference(risk_id), data, at=now)
         notices += _creation_notices(risk_id, columns, settings)
     session.execute(insert(table_of(RiskAssessment)), assessments)
     session.execute(insert(table_of(AuditEntry)), entries)

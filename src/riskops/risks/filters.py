@@ -28,6 +28,12 @@ class RiskFilterQuery(BaseModel):
     owner: list[str] = Field(default_factory=list, description="Matched without regard to case.")
     tag: list[str] = Field(default_factory=list)
     overdue: bool | None = Field(default=None, description="Open risks whose next review date has passed.")
+    outside_appetite: bool | None = Field(
+        default=None, description="Risks whose level is above their category's appetite."
+    )
+    beyond_tolerance: bool | None = Field(
+        default=None, description="Risks whose level is above their category's tolerance."
+    )
     # Three characters at least: the text indexes find trigrams, and anything shorter would scan the register.
     q: str | None = Field(
         default=None, min_length=3, max_length=200, description="Text in the title or description (any case)."

@@ -27,6 +27,7 @@ AUDITED = (
     "residual_likelihood", "residual_impact", "residual_score", "residual_level",
     "acceptance_approver", "acceptance_expires_at", "next_review_at", "next_review_set_by_hand",
     "last_reviewed_at", "closed_at", "closure_reason", "materialised_at", "score", "level",
+    "outside_appetite", "beyond_tolerance",
 )  # fmt: skip
 
 
@@ -60,11 +61,14 @@ def event_data(risk_id: int, columns: Mapping[str, Any], who: Principal, changes
     return {
         "id": risk_id, "reference": reference(risk_id), "title": columns["title"], "owner": columns["owner"],
         "category": columns["category"], "status": str(columns["status"]), "score": columns["score"],
-        "level": columns["level"], "next_review_at": columns["next_review_at"].isoformat(), "actor": who.name,
-        "changes": changes,
+        "level": columns["level"], "outside_appetite": columns["outside_appetite"],
+        "beyond_tolerance": columns["beyond_tolerance"], "next_review_at": columns["next_review_at"].isoformat(),
+        "actor": who.name, "changes": changes,
     }  # fmt: skip
 
 
+# Beyond its category's tolerance, a risk must be escalated to an admin: an event admins' channels subscribe to.
+BEYOND_TOLERANCE = "risk.beyond_tolerance"
 # The event each action announces; any other action is a risk.updated.
 EVENT_FOR = {
     "created": "risk.created", "assessed": "risk.assessed", "rescored": "risk.assessed", "closed": "risk.closed",
@@ -129,6 +133,8 @@ def _announcements(
     announced = [(EVENT_FOR.get(action, "risk.updated"), {**data, **(extra or {})})]
     if before and before.get("level") != risk.level:
         announced.append(("risk.level_changed", {**data, "old_level": before.get("level"), "new_level": risk.level}))
+    if risk.beyond_tolerance and not before.get("beyond_tolerance"):
+        announced.append((BEYOND_TOLERANCE, data))
     return announced
 
 

@@ -12,7 +12,7 @@ from pydantic import (
     field_validator,
 )
 from pydantic import Field as PydField
-from sqlalchemy import Column, ForeignKey, Index, Integer, String, Text, func, text
+from sqlalchemy import Column, ForeignKey, Index, Integer, String, Text, false, func, text
 from sqlmodel import Field, Relationship, SQLModel
 
 from riskops.clock import Moment
@@ -90,6 +90,11 @@ def _normalise_tags(tags: list[str]) -> list[str]:
     return cleaned
 
 
+def category_key(category: str) -> str:
+    """Categories are matched case-insensitively and without surrounding spaces, like owners."""
+    return category.strip().lower()  # SQL's lower(), as the category index is built on both databases
+
+
 def reference(risk_id: int) -> str:
     """The human reference of a risk (R-0042), also for one known by its id alone."""
     return f"R-{risk_id:04d}"
@@ -139,6 +144,10 @@ class Risk(SQLModel, table=True):
     # The current rating: residual where assessed, else inherent. Stored so lists can filter and sort on an index.
     score: int
     level: str = Field(max_length=40)
+    # Where the current level stands against the category's appetite (risks.appetite.service.place): stored, so
+    # that lists filter on it, and placed again whenever the level, the category or the appetite moves.
+    outside_appetite: bool = Field(default=False, sa_column_kwargs={"server_default": false()})
+    beyond_tolerance: bool = Field(default=False, sa_column_kwargs={"server_default": false()})
     acceptance_approver: str | None = Field(default=None, max_length=200)
     acceptance_expires_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
@@ -350,6 +359,10 @@ class RiskPublic(BaseModel):
     residual: ScoredRating | None
     score: int
     level: str
+    outside_appetite: bool = PydField(description="The current level is above the category's appetite.")
+    beyond_tolerance: bool = PydField(
+        description="The current level is above the category's tolerance: escalated to an admin."
+    )
     acceptance: Acceptance | None
     controls: list[ControlPublic]
     created_at: datetime

@@ -39,6 +39,8 @@ def present(risk: Risk) -> RiskPublic:
         residual=_rating_of(risk, "residual"),
         score=risk.score,
         level=risk.level,
+        outside_appetite=risk.outside_appetite,
+        beyond_tolerance=risk.beyond_tolerance,
         acceptance=acceptance,
         controls=[ControlPublic.model_validate(c) for c in risk.controls],
         created_at=risk.created_at,

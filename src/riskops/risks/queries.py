@@ -15,9 +15,8 @@ from riskops.pagination import decode_cursor, decode_id_cursor, encode_cursor, i
 from riskops.risks import scheduled
 from riskops.risks.matrices import service as matrices
 from riskops.risks.matrices.models import MatrixSpec
-from riskops.risks.models import Risk, RiskAssessment, RiskStatus, RiskTag, Treatment
+from riskops.risks.models import Risk, RiskAssessment, RiskStatus, RiskTag, Treatment, category_key
 from riskops.risks.scoring import overdue_clause
-from riskops.risks.service import category_key
 
 SortKey = Literal["score", "-score", "next_review_at", "-next_review_at", "updated_at", "-updated_at", "id", "-id"]
 
@@ -33,6 +32,8 @@ class RiskFilter:
     owner: Sequence[str] = ()
     tag: Sequence[str] = ()
     overdue: bool | None = None
+    outside_appetite: bool | None = None
+    beyond_tolerance: bool | None = None
     q: str | None = None
 
     def clauses(self, session: Session, now: datetime) -> list[ColumnElement[bool]]:
@@ -50,6 +51,9 @@ class RiskFilter:
         if self.overdue is not None:
             due = overdue_clause(now)
             out.append(due if self.overdue else ~due)
+        for flag in ("outside_appetite", "beyond_tolerance"):
+            if (wanted := getattr(self, flag)) is not None:
+                out.append(col(getattr(Risk, flag)).is_(wanted))
         if self.q:
             out.append(text_search(session, self.q))
         return out

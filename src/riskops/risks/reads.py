@@ -32,7 +32,7 @@ _COLUMNS = (
     "id", "title", "description", "category", "owner", "status", "treatment", "matrix_version",
     "inherent_likelihood", "inherent_impact", "inherent_score", "inherent_level",
     "residual_likelihood", "residual_impact", "residual_score", "residual_level",
-    "score", "level", "acceptance_approver", "acceptance_expires_at",
+    "score", "level", "outside_appetite", "beyond_tolerance", "acceptance_approver", "acceptance_expires_at",
     "created_at", "updated_at", "last_reviewed_at", "next_review_at", "next_review_set_by_hand",
     "closed_at", "closure_reason", "materialised_at", "version",
 )  # fmt: skip
@@ -121,7 +121,7 @@ def _present(row: Sequence[Any], now: datetime, *, ordered: bool) -> dict[str, A
         risk_id, title, description, category, owner, status, treatment, matrix_version,
         inherent_likelihood, inherent_impact, inherent_score, inherent_level,
         residual_likelihood, residual_impact, residual_score, residual_level,
-        score, level, acceptance_approver, acceptance_expires_at,
+        score, level, outside_appetite, beyond_tolerance, acceptance_approver, acceptance_expires_at,
         created_at, updated_at, last_reviewed_at, next_review_at, next_review_set_by_hand,
         closed_at, closure_reason, materialised_at, version, tags_json, controls_json,
     ) = row  # fmt: skip
@@ -156,6 +156,8 @@ def _present(row: Sequence[Any], now: datetime, *, ordered: bool) -> dict[str, A
         "residual": residual,
         "score": score,
         "level": level,
+        "outside_appetite": bool(outside_appetite),
+        "beyond_tolerance": bool(beyond_tolerance),
         "acceptance": acceptance,
         "controls": _controls(controls_json, ordered),
         "created_at": created_at,

@@ -16,6 +16,7 @@ from riskops.db import get_row, storable
 from riskops.errors import Conflict, InvalidTransition, NotFound, PreconditionFailed, Unprocessable, field_error
 from riskops.events import service as events
 from riskops.risks import bulk, history, scoring
+from riskops.risks.appetite import service as appetite
 from riskops.risks.matrices import service as matrices
 from riskops.risks.matrices.models import MatrixSpec, RescoreResult, RiskMatrix
 from riskops.risks.models import (
@@ -84,11 +85,6 @@ def check_if_match(risk: Risk, if_match: str | None) -> None:
             "read it again and reapply your change.",
             current_version=risk.version,
         )
-
-
-def category_key(category: str) -> str:
-    """Categories are matched case-insensitively and without surrounding spaces, like owners."""
-    return category.strip().lower()  # SQL's lower(), as the category index is built on both databases
 
 
 def _touch(session: Session, risk: Risk) -> None:
@@ -196,6 +192,7 @@ def update_risk(
         scoring.schedule_review(risk, spec)
     if "treatment" in fields or "acceptance" in fields:
         scoring.check_acceptance(risk, spec, data.acceptance, who, ("body",))
+    appetite.place(risk, spec, appetite.limits_for(session, risk.category, spec))
     if history.risk_state(risk) == before:
         return risk  # nothing changed: no new version, no history entry
     _touch(session, risk)
@@ -222,6 +219,7 @@ def assess_risk(
     residual = scoring.score(spec, residual_in, ("body", "residual")) if residual_in else None
     scoring.set_ratings(risk, inherent, residual)
     risk.matrix_version = matrix.version
+    appetite.place(risk, spec, appetite.limits_for(session, risk.category, spec))
     if kind != AssessmentKind.rescore:  # a change of method is not a review of the risk
         risk.last_reviewed_at = utcnow()
         risk.next_review_set_by_hand = False  # the review the hand-set date asked for has happened
