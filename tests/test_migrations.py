@@ -20,7 +20,7 @@ from riskops.risks import queries
 from riskops.risks import service as risks
 from riskops.risks.matrices import service as matrices
 from riskops.risks.matrices.models import RiskMatrix
-from riskops.risks.models import RiskCreate
+from riskops.risks.models import Risk, RiskCreate
 from riskops.users import service as users
 from riskops.users.models import UserCreate
 from tests.conftest import SETTINGS, WRITER
@@ -276,3 +276,27 @@ def test_0011_lets_keys_belong_to_users_and_leaves_the_keys_already_stored_untou
     with empty_engine.connect() as conn:  # an owned key has no owner check under 0010: gone, not a service key
         assert [tuple(r) for r in conn.execute(text(f"SELECT {columns} FROM api_key ORDER BY id"))] == before
     migrations.upgrade(empty_engine)
+
+
+def test_0012_places_the_risks_already_stored_against_the_appetite(empty_engine: Engine) -> None:
+    """Risks stored under 0011 come out of 0012 as threats with an empty statement, no target, and standing
+    against the appetite of the matrix they are scored on (no category has its own yet)."""
+    migrations.upgrade(empty_engine)
+    with Session(empty_engine, expire_on_commit=False) as session:
+        matrices.ensure_default(session)
+        high = risks.create_risk(session, RiskCreate.model_validate(risk_body(
+            inherent={"likelihood": 4, "impact": 4}, residual=None)), WRITER, settings=SETTINGS)  # fmt: skip
+        low = risks.create_risk(session, RiskCreate.model_validate(risk_body(
+            inherent={"likelihood": 1, "impact": 2}, residual=None)), WRITER, settings=SETTINGS)  # fmt: skip
+        session.commit()
+    migrations.downgrade(empty_engine, "0011")
+    with empty_engine.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM risk")).scalar_one() == 2
+    assert "category_appetite" not in _tables(empty_engine)
+    migrations.upgrade(empty_engine)
+    with Session(empty_engine) as session:
+        placed = {r.id: r for r in session.exec(select(Risk))}
+        assert placed[high.id].outside_appetite and not placed[low.id].outside_appetite
+        assert not placed[high.id].beyond_tolerance and placed[high.id].target_level is None
+        assert (placed[low.id].type, placed[low.id].objectives, placed[low.id].cause) == ("threat", [], "")
+        assert risks.get_risk(session, high.id).level == "high"

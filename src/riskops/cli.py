@@ -262,13 +262,22 @@ def export_review(
     overdue: Annotated[
         bool | None, typer.Option("--overdue/--not-overdue", help="--live: only risks whose review is (not) overdue.")
     ] = None,
+    outside_appetite: Annotated[
+        bool | None,
+        typer.Option("--outside-appetite/--within-appetite", help="--live: only risks above (within) their appetite."),
+    ] = None,
+    beyond_tolerance: Annotated[
+        bool | None,
+        typer.Option("--beyond-tolerance/--within-tolerance", help="--live: only risks above (within) tolerance."),
+    ] = None,
     q: Annotated[str | None, typer.Option(help="--live: text in the title or description (3 characters or more).")]
     = None,
 ) -> None:  # fmt: skip
     """Write a closed cycle's frozen snapshot as JSON, CSV, XLSX or PDF (prints the snapshot hash), or with --live
     the register now as CSV, XLSX or JSON, as GET /api/v1/risks/export gives it."""
     given = {"status": status, "level": level, "treatment": treatment, "category": category, "owner": owner,
-             "tag": tag, "overdue": overdue, "q": q}  # fmt: skip
+             "tag": tag, "overdue": overdue, "outside_appetite": outside_appetite, "beyond_tolerance": beyond_tolerance,
+             "q": q}  # fmt: skip
     given = {name: value for name, value in given.items() if value is not None}
     if live_register == (cycle is not None):
         _fail("give --cycle CYCLE for a review's snapshot, or --live for the register now")

@@ -10,7 +10,8 @@ from sqlmodel import Session
 
 from riskops.apikeys.models import Role
 from riskops.risks import service
-from riskops.risks.models import Rating, RiskCreate
+from riskops.risks.models import RiskCreate
+from riskops.risks.ratings import Rating
 from tests.conftest import SETTINGS, WRITER
 from tests.console.conftest import Screens, sign_in_page
 from tests.users.conftest import add_user

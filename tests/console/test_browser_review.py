@@ -18,7 +18,8 @@ from riskops.config import Settings
 from riskops.db import Database
 from riskops.reviews import cycles
 from riskops.risks import service as risks
-from riskops.risks.models import Rating, RiskCreate
+from riskops.risks.models import RiskCreate
+from riskops.risks.ratings import Rating
 from riskops.users import service as users
 from riskops.users.models import UserUpdate
 from tests.console.conftest import Screens, sign_in_page

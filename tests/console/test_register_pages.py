@@ -205,7 +205,7 @@ def test_logging_a_risk_goes_to_its_page(client: TestClient, signed: SignedFacto
     stored = risk(client, "R-0001")
     assert stored["title"] == "Warehouse fire" and stored["description"] == "Line one\nline two"
     assert stored["tags"] == ["fire", "warehouse"] and stored["owner"] == "ana@example.org"
-    assert stored["inherent"] == {"likelihood": 3, "impact": 5, "score": 15, "level": "high"}
+    assert stored["inherent"] == {"likelihood": 3, "impact": 5, "score": 15, "level": "high", "impacts": None}
     assert stored["residual"]["level"] == "medium" and stored["level"] == "medium"
     assert stored["next_review_at"].startswith("2031-02-03") and stored["next_review_set_by_hand"]
     page = writer.client.get(location(answer))

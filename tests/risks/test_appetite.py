@@ -77,9 +77,7 @@ def test_the_list_shows_each_category_and_the_default(client: TestClient, keys: 
     assert_problem(client.get("/api/v1/appetite/finance"), 404)
 
 
-def test_only_admins_set_appetite_and_bad_levels_name_the_field(
-    client: TestClient, keys: Keys, engine: Engine
-) -> None:
+def test_only_admins_set_appetite_and_bad_levels_name_the_field(client: TestClient, keys: Keys, engine: Engine) -> None:
     before = row_counts(engine)
     assert_problem(client.put("/api/v1/appetite/cyber", json={"appetite": "low"}), 403)
     admin = keys.headers("admin")

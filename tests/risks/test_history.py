@@ -6,6 +6,8 @@ from sqlmodel import Session, col, select
 
 from riskops.audit.models import AuditEntry
 from riskops.risks import history, service
+from riskops.risks.appetite import service as appetite
+from riskops.risks.appetite.models import AppetiteIn
 from riskops.risks.matrices import service as matrices
 from riskops.risks.matrices.models import MatrixSpec
 from riskops.risks.models import (
@@ -14,12 +16,13 @@ from riskops.risks.models import (
     ControlCreate,
     ControlStatus,
     ControlUpdate,
-    Rating,
     RiskCreate,
+    RiskType,
     RiskUpdate,
     StatusChange,
     Treatment,
 )
+from riskops.risks.ratings import Rating, TargetRating
 from tests.conftest import ADMIN, SETTINGS, WRITER, FrozenClock
 from tests.helpers import risk_body
 
@@ -33,12 +36,17 @@ def test_the_replayed_history_is_the_risk_as_it_stands(session: Session, frozen_
     frozen_clock.advance(step)
     edit = RiskUpdate(
         title="Both data centres flooded", description="The river takes out both sites.", category="resilience",
-        owner="cto", tags=["flood"], next_review_at=frozen_clock.now + timedelta(days=10),
+        owner="cto", tags=["flood"], next_review_at=frozen_clock.now + timedelta(days=10), cause="a wet winter",
+        event="the river floods both sites", consequence="a week without billing", source="weather",
+        objectives=["billing"], target=TargetRating(likelihood=1, impact=1, date=date(2027, 3, 31)),
     )  # fmt: skip
     service.update_risk(session, risk, edit, WRITER, SETTINGS)
+    appetite.set_limits(session, "Resilience", AppetiteIn(appetite="medium", tolerance="medium"), ADMIN, SETTINGS)
     frozen_clock.advance(step)
     rated = AssessmentCreate(
-        inherent=Rating(likelihood=2, impact=3), residual=Rating(likelihood=1, impact=2), rationale="defences built"
+        inherent=Rating.model_validate({"likelihood": 2, "impacts": {"financial": 3}}),
+        residual=Rating.model_validate({"likelihood": 1, "impacts": {"operational": 2}}),
+        rationale="defences built",
     )
     service.assess_risk(session, risk, rated, WRITER, SETTINGS)
     acceptance = AcceptanceIn(approver="cfo", expires_at=frozen_clock.now + timedelta(days=90))
@@ -61,6 +69,7 @@ def test_the_replayed_history_is_the_risk_as_it_stands(session: Session, frozen_
     service.change_status(session, risk, "close", StatusChange(reason="sites moved"), WRITER, SETTINGS)
     frozen_clock.advance(step)
     service.change_status(session, risk, "reopen", StatusChange(reason="sites kept"), WRITER, SETTINGS)
+    service.update_risk(session, risk, RiskUpdate(type=RiskType.opportunity), WRITER, SETTINGS)
     session.commit()
 
     changed = session.exec(

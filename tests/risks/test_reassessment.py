@@ -6,7 +6,8 @@ from riskops.audit.models import AuditEntry
 from riskops.clock import now as utcnow
 from riskops.events.models import Event
 from riskops.risks import service
-from riskops.risks.models import Rating, RiskCreate, StatusChange
+from riskops.risks.models import RiskCreate, StatusChange
+from riskops.risks.ratings import Rating
 from tests.conftest import ADMIN, SETTINGS
 
 

@@ -26,8 +26,8 @@ def test_log_reassess_and_read_back(client: TestClient, frozen_clock: FrozenCloc
     risk = created.json()
     assert created.headers["location"] == f"/api/v1/risks/{risk['id']}"
     assert created.headers["etag"] == '"1"'
-    assert risk["inherent"] == {"likelihood": 3, "impact": 5, "score": 15, "level": "high"}
-    assert risk["residual"] == {"likelihood": 2, "impact": 4, "score": 8, "level": "medium"}
+    assert risk["inherent"] == {"likelihood": 3, "impact": 5, "score": 15, "level": "high", "impacts": None}
+    assert risk["residual"] == {"likelihood": 2, "impact": 4, "score": 8, "level": "medium", "impacts": None}
     assert risk["created_at"].endswith("Z") or risk["created_at"].endswith("+00:00")
 
     frozen_clock.advance(timedelta(days=1))
@@ -305,7 +305,7 @@ def test_owner_and_category_are_stored_without_surrounding_spaces(client: TestCl
     [
         ("level", "extreme", ["low", "medium", "high", "critical"]),
         ("status", "archived", ["open", "closed"]),
-        ("treatment", "ignore", ["avoid", "mitigate", "transfer", "accept"]),
+        ("treatment", "ignore", ["avoid", "mitigate", "transfer", "accept", "exploit", "enhance", "share"]),
     ],
 )
 def test_an_unknown_filter_value_is_a_422_listing_the_allowed_values(

@@ -13,6 +13,7 @@ from riskops.db import Database
 from riskops.errors import Conflict, Forbidden, InvalidTransition, Unprocessable
 from riskops.events.models import Event
 from riskops.risks import queries, service
+from riskops.risks.matrices import adoption
 from riskops.risks.matrices import service as matrices
 from riskops.risks.matrices.models import MatrixSpec, RiskMatrix
 from riskops.risks.matrices.service import BUILTIN_MATRICES, load_spec_file
@@ -20,7 +21,6 @@ from riskops.risks.models import (
     Acceptance,
     AcceptanceIn,
     AssessmentCreate,
-    Rating,
     Risk,
     RiskAssessment,
     RiskCreate,
@@ -28,6 +28,7 @@ from riskops.risks.models import (
     StatusChange,
 )
 from riskops.risks.presentation import present
+from riskops.risks.ratings import Rating
 from riskops.risks.scoring import is_overdue
 from tests.conftest import ADMIN, SETTINGS, WRITER, FrozenClock
 from tests.helpers import risk_body
@@ -175,7 +176,7 @@ def test_publishing_a_matrix_never_rescores_silently(session: Session) -> None:
 def test_rescore_moves_risks_with_a_recorded_reassessment(session: Session) -> None:
     risk = _create(session, inherent={"likelihood": 1, "impact": 5}, residual=None)
     nist = _publish_nist(session)
-    result = service.rescore_all(session, nist, "adopting NIST SP 800-30", ADMIN, settings=SETTINGS)
+    result = adoption.rescore_all(session, nist, "adopting NIST SP 800-30", ADMIN, settings=SETTINGS)
     session.commit()
     assert result.rescored == 1
     assert result.level_changes == [{"risk": risk.reference, "old_level": "medium", "new_level": "low"}]
@@ -198,11 +199,12 @@ def test_rescore_is_all_or_nothing_when_scales_shrink(session: Session) -> None:
         likelihood=[{"value": v, "name": str(v)} for v in (1, 2, 3)],
         impact=[{"value": v, "name": str(v)} for v in (1, 2, 3)],
         cells=[["low", "low", "medium"], ["low", "medium", "high"], ["medium", "high", "critical"]],
+        impact_criteria=[],
     )
     small = matrices.publish(session, MatrixSpec.model_validate(spec), actor="alice")
     session.commit()
     with pytest.raises(Conflict) as caught:
-        service.rescore_all(session, small, "adopt 3x3", ADMIN, settings=SETTINGS)
+        adoption.rescore_all(session, small, "adopt 3x3", ADMIN, settings=SETTINGS)
     session.rollback()
     assert [e["field"] for e in caught.value.errors or []] == [f"risks.{misfit.reference}"]
     session.refresh(fits)
@@ -310,6 +312,6 @@ def test_an_admin_rescore_keeps_acceptances(session: Session, frozen_clock: Froz
     spec = matrices.current(session).parsed().model_dump()
     spec["name"], spec["cells"][0][4] = "Stricter", "high"
     stricter = matrices.publish(session, MatrixSpec.model_validate(spec), actor="alice")
-    result = service.rescore_all(session, stricter, "new method", ADMIN, settings=SETTINGS)
+    result = adoption.rescore_all(session, stricter, "new method", ADMIN, settings=SETTINGS)
     assert (risk.level, risk.treatment, risk.acceptance_approver) == ("high", "accept", "cfo")
     assert result.accepted_above_appetite == [risk.reference]

@@ -31,7 +31,7 @@ from riskops.console.pages import (
 from riskops.errors import DomainError, Unprocessable, field_error
 from riskops.reviews import calendar
 from riskops.reviews.models import FeedTokenCreate
-from riskops.risks import service as risks
+from riskops.risks.matrices import adoption
 from riskops.risks.matrices import service as matrices
 from riskops.risks.matrices.models import MatrixSpec, RescoreRequest
 from riskops.users import service as users
@@ -256,7 +256,7 @@ def rescore(request: Request, viewer: Administering, db: Db, form: Form, version
     def work() -> Response:
         data = RescoreRequest.model_validate(typed)
         with db.write() as session:
-            result = risks.rescore_all(session, matrices.get(session, version), data.rationale, viewer.principal,
+            result = adoption.rescore_all(session, matrices.get(session, version), data.rationale, viewer.principal,
                                        settings_of(request))  # fmt: skip
         return render(request, "admin/rescored.html", viewer, result=result)
 

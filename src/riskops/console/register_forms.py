@@ -22,7 +22,8 @@ from riskops.risks import queries, scoring
 from riskops.risks.filters import RiskFilterQuery
 from riskops.risks.matrices import service as matrices
 from riskops.risks.matrices.models import MatrixSpec
-from riskops.risks.models import Rating, RiskPublic, date_only
+from riskops.risks.models import RiskPublic, date_only
+from riskops.risks.ratings import Rating
 from riskops.users import service as users
 from riskops.users.service import CSRF_FIELD
 

@@ -3,7 +3,7 @@ statements per thousand, with all that creating one writes. Callers commit."""
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import insert
@@ -21,7 +21,16 @@ from riskops.risks import history, scheduled
 from riskops.risks.appetite import service as appetite
 from riskops.risks.appetite.service import Limits
 from riskops.risks.matrices.models import MatrixSpec
-from riskops.risks.models import AssessmentKind, Risk, RiskAssessment, RiskStatus, RiskTag, Treatment, reference
+from riskops.risks.models import (
+    AssessmentKind,
+    Risk,
+    RiskAssessment,
+    RiskStatus,
+    RiskTag,
+    RiskType,
+    Treatment,
+    reference,
+)
 from riskops.risks.scoring import RATING_COLUMNS
 
 
@@ -32,6 +41,12 @@ class NewRisk:
 
     title: str
     description: str
+    type: RiskType
+    cause: str
+    event: str
+    consequence: str
+    source: str
+    objectives: tuple[str, ...]
     category: str
     owner: str
     treatment: Treatment
@@ -39,12 +54,19 @@ class NewRisk:
     rationale: str
     inherent_likelihood: int
     inherent_impact: int
+    inherent_impacts: dict[str, int] | None
     inherent_score: int
     inherent_level: str
     residual_likelihood: int | None
     residual_impact: int | None
+    residual_impacts: dict[str, int] | None
     residual_score: int | None
     residual_level: str | None
+    target_likelihood: int | None
+    target_impact: int | None
+    target_score: int | None
+    target_level: str | None
+    target_date: date | None
     acceptance_approver: str | None
     acceptance_expires_at: datetime | None
     next_review_at: datetime | None  # set by hand; otherwise it follows from the level when written
@@ -54,15 +76,23 @@ def new_columns(new: NewRisk, matrix_version: int, spec: MatrixSpec, limits: Lim
     """Every column of a new risk, as create_risk and create_checked write it."""
     rated = "residual" if new.residual_level is not None else "inherent"
     level: str = getattr(new, f"{rated}_level")
+    target = new.target_level
     return {
-        "title": new.title, "description": new.description, "category": new.category, "owner": new.owner,
+        "title": new.title, "description": new.description, "type": new.type, "cause": new.cause,
+        "event": new.event, "consequence": new.consequence, "source": new.source, "objectives": list(new.objectives),
+        "category": new.category, "owner": new.owner,
         "status": RiskStatus.open, "treatment": new.treatment, "matrix_version": matrix_version,
         "inherent_likelihood": new.inherent_likelihood, "inherent_impact": new.inherent_impact,
+        "inherent_impacts": new.inherent_impacts,
         "inherent_score": new.inherent_score, "inherent_level": new.inherent_level,
         "residual_likelihood": new.residual_likelihood, "residual_impact": new.residual_impact,
+        "residual_impacts": new.residual_impacts,
         "residual_score": new.residual_score, "residual_level": new.residual_level,
+        "target_likelihood": new.target_likelihood, "target_impact": new.target_impact,
+        "target_score": new.target_score, "target_level": target, "target_date": new.target_date,
         "score": getattr(new, f"{rated}_score"), "level": level,
         "outside_appetite": limits.outside(spec, level), "beyond_tolerance": limits.beyond_tolerance(spec, level),
+        "target_within_appetite": target is not None and not limits.outside(spec, target),
         "acceptance_approver": new.acceptance_approver, "acceptance_expires_at": new.acceptance_expires_at,
         "created_at": now, "updated_at": now, "last_reviewed_at": now,
         # schedule_review's rule: the level's interval from the last review (now), unless set by hand

@@ -3,7 +3,7 @@ append-only trail into the register as it stood at any moment. Callers commit.""
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import insert
@@ -22,12 +22,14 @@ from riskops.risks.models import Risk, RiskControl, RiskStatus, reference
 
 # The one declaration of what the history records of a risk (with its tags): what is diffed, and replayed.
 AUDITED = (
-    "title", "description", "category", "owner", "status", "treatment", "matrix_version",
-    "inherent_likelihood", "inherent_impact", "inherent_score", "inherent_level",
-    "residual_likelihood", "residual_impact", "residual_score", "residual_level",
+    "title", "description", "type", "cause", "event", "consequence", "source", "objectives",
+    "category", "owner", "status", "treatment", "matrix_version",
+    "inherent_likelihood", "inherent_impact", "inherent_impacts", "inherent_score", "inherent_level",
+    "residual_likelihood", "residual_impact", "residual_impacts", "residual_score", "residual_level",
+    "target_likelihood", "target_impact", "target_score", "target_level", "target_date",
     "acceptance_approver", "acceptance_expires_at", "next_review_at", "next_review_set_by_hand",
     "last_reviewed_at", "closed_at", "closure_reason", "materialised_at", "score", "level",
-    "outside_appetite", "beyond_tolerance",
+    "outside_appetite", "beyond_tolerance", "target_within_appetite",
 )  # fmt: skip
 
 
@@ -44,7 +46,7 @@ def state_of(columns: Mapping[str, Any], tags: Sequence[str]) -> dict[str, Any]:
     """What the history records of a risk: its audited columns (as stored) and tags, times as ISO text."""
     state: dict[str, Any] = {name: columns[name] for name in AUDITED}
     state["tags"] = list(tags)
-    return {k: v.isoformat() if isinstance(v, datetime) else v for k, v in state.items()}
+    return {k: v.isoformat() if isinstance(v, date) else v for k, v in state.items()}
 
 
 def control_state(control: RiskControl) -> dict[str, Any]:

@@ -15,7 +15,8 @@ from riskops.db import Database
 from riskops.errors import Conflict, InvalidTransition, Unprocessable, field_error
 from riskops.risks import scoring, service
 from riskops.risks.matrices.models import MatrixSpec
-from riskops.risks.models import AcceptanceIn, AssessmentCreate, Rating, Risk, RiskStatus, RiskUpdate
+from riskops.risks.models import AcceptanceIn, AssessmentCreate, Risk, RiskStatus, RiskUpdate
+from riskops.risks.ratings import Rating
 
 OnDuplicate = Literal["error", "skip", "create", "update"]
 DuplicateKey = tuple[str, str]

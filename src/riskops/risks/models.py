@@ -8,16 +8,18 @@ from pydantic import (
     BaseModel,
     BeforeValidator,
     ConfigDict,
-    StrictInt,
     field_validator,
+    model_validator,
 )
 from pydantic import Field as PydField
-from sqlalchemy import Column, ForeignKey, Index, Integer, String, Text, false, func, text
+from sqlalchemy import JSON, Column, ForeignKey, Index, Integer, String, Text, false, func, text
 from sqlmodel import Field, Relationship, SQLModel
 
 from riskops.clock import Moment
 from riskops.clock import now as utcnow
 from riskops.db import UTCDateTime, primary_key
+from riskops.risks.appetite.models import AppetiteResponse
+from riskops.risks.ratings import Rating, ScoredRating, Target, TargetRating
 
 
 class RiskStatus(StrEnum):
@@ -25,11 +27,28 @@ class RiskStatus(StrEnum):
     closed = "closed"
 
 
+class RiskType(StrEnum):
+    threat = "threat"
+    opportunity = "opportunity"
+
+
 class Treatment(StrEnum):
     avoid = "avoid"
     mitigate = "mitigate"
     transfer = "transfer"
     accept = "accept"
+    # An opportunity's responses (ISO 31000 / PMBOK): make it happen, make it likelier or larger, share it.
+    exploit = "exploit"
+    enhance = "enhance"
+    share = "share"
+
+
+# The treatments each type of risk may take; accept is common to both.
+TREATMENTS = {
+    RiskType.threat: (Treatment.avoid, Treatment.mitigate, Treatment.transfer, Treatment.accept),
+    RiskType.opportunity: (Treatment.exploit, Treatment.enhance, Treatment.share, Treatment.accept),
+}
+DEFAULT_TREATMENT = {RiskType.threat: Treatment.mitigate, RiskType.opportunity: Treatment.enhance}
 
 
 class ControlStatus(StrEnum):
@@ -128,6 +147,13 @@ class Risk(SQLModel, table=True):
     id: int = primary_key()
     title: str = Field(max_length=200)
     description: str = Field(default="", sa_type=Text)
+    type: RiskType = Field(default=RiskType.threat, sa_type=String(16), sa_column_kwargs={"server_default": "threat"})
+    # The risk statement: because of <cause> there is a risk that <event>, which would lead to <consequence>.
+    cause: str = Field(default="", sa_type=Text, sa_column_kwargs={"server_default": ""})
+    event: str = Field(default="", sa_type=Text, sa_column_kwargs={"server_default": ""})
+    consequence: str = Field(default="", sa_type=Text, sa_column_kwargs={"server_default": ""})
+    source: str = Field(default="", max_length=200, sa_column_kwargs={"server_default": ""})
+    objectives: list[str] = Field(default_factory=list, sa_type=JSON, sa_column_kwargs={"server_default": "[]"})
     category: str = Field(max_length=100)
     owner: str = Field(max_length=200)
     status: RiskStatus = Field(default=RiskStatus.open, sa_type=String(16))
@@ -135,12 +161,21 @@ class Risk(SQLModel, table=True):
     matrix_version: int = Field(foreign_key="risk_matrix.version")
     inherent_likelihood: int
     inherent_impact: int
+    inherent_impacts: dict[str, int] | None = Field(default=None, sa_type=JSON)
     inherent_score: int
     inherent_level: str = Field(max_length=40)
     residual_likelihood: int | None = None
     residual_impact: int | None = None
+    residual_impacts: dict[str, int] | None = Field(default=None, sa_type=JSON)
     residual_score: int | None = None
     residual_level: str | None = Field(default=None, max_length=40)
+    # Where the treatment should bring the risk, and by when: never above the current rating (for an opportunity,
+    # never below it).
+    target_likelihood: int | None = None
+    target_impact: int | None = None
+    target_score: int | None = None
+    target_level: str | None = Field(default=None, max_length=40)
+    target_date: date | None = None
     # The current rating: residual where assessed, else inherent. Stored so lists can filter and sort on an index.
     score: int
     level: str = Field(max_length=40)
@@ -148,6 +183,7 @@ class Risk(SQLModel, table=True):
     # that lists filter on it, and placed again whenever the level, the category or the appetite moves.
     outside_appetite: bool = Field(default=False, sa_column_kwargs={"server_default": false()})
     beyond_tolerance: bool = Field(default=False, sa_column_kwargs={"server_default": false()})
+    target_within_appetite: bool = Field(default=False, sa_column_kwargs={"server_default": false()})
     acceptance_approver: str | None = Field(default=None, max_length=200)
     acceptance_expires_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
@@ -207,28 +243,14 @@ class RiskAssessment(SQLModel, table=True):
     residual_impact: int | None = None
     residual_score: int | None = None
     residual_level: str | None = Field(default=None, max_length=40)
+    inherent_impacts: dict[str, int] | None = Field(default=None, sa_type=JSON)
+    residual_impacts: dict[str, int] | None = Field(default=None, sa_type=JSON)
     rationale: str = Field(sa_type=Text)
     assessed_by: str = Field(max_length=200)
     assessed_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 
 
 # ---- API shapes ----
-
-
-class Rating(BaseModel):
-    """A likelihood/impact pair as entered; checked against the current matrix's scales."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    likelihood: StrictInt = PydField(ge=1, le=20)
-    impact: StrictInt = PydField(ge=1, le=20)
-
-
-class ScoredRating(BaseModel):
-    likelihood: int
-    impact: int
-    score: int
-    level: str
 
 
 class AcceptanceIn(BaseModel):
@@ -251,11 +273,22 @@ class RiskCreate(BaseModel):
 
     title: str = PydField(min_length=1, max_length=200)
     description: str = PydField(default="", max_length=20000)
+    type: RiskType = RiskType.threat
+    cause: str = PydField(default="", max_length=2000, description="Because of ...")
+    event: str = PydField(default="", max_length=2000, description="... there is a risk that ...")
+    consequence: str = PydField(default="", max_length=2000, description="... which would lead to ...")
+    source: str = PydField(default="", max_length=200, description="Where the risk comes from (risk source).")
+    objectives: list[Annotated[str, PydField(min_length=1, max_length=200)]] = PydField(
+        default_factory=list, max_length=20, description="The objectives or services the risk affects."
+    )
     category: Name = PydField(min_length=1, max_length=100)
     owner: Name = PydField(min_length=1, max_length=200)
     inherent: Rating
     residual: Rating | None = None
-    treatment: Treatment = Treatment.mitigate
+    target: TargetRating | None = None
+    treatment: Treatment = PydField(
+        default=Treatment.mitigate, description="Default mitigate for a threat, enhance for an opportunity."
+    )
     acceptance: AcceptanceIn | None = None
     tags: list[Tag] = PydField(default_factory=list, max_length=50)
     next_review_at: Moment | None = PydField(
@@ -265,6 +298,12 @@ class RiskCreate(BaseModel):
 
     _tags = field_validator("tags")(_normalise_tags)
 
+    @model_validator(mode="after")
+    def _treatment_of_type(self) -> "RiskCreate":
+        if "treatment" not in self.model_fields_set:
+            self.treatment = DEFAULT_TREATMENT[self.type]
+        return self
+
 
 class RiskUpdate(BaseModel):
     """Edit descriptive fields. Scores change only through an assessment, so that history stays complete."""
@@ -273,9 +312,18 @@ class RiskUpdate(BaseModel):
 
     title: str | None = PydField(default=None, min_length=1, max_length=200)
     description: str | None = PydField(default=None, max_length=20000)
+    type: RiskType | None = None
+    cause: str | None = PydField(default=None, max_length=2000)
+    event: str | None = PydField(default=None, max_length=2000)
+    consequence: str | None = PydField(default=None, max_length=2000)
+    source: str | None = PydField(default=None, max_length=200)
+    objectives: list[Annotated[str, PydField(min_length=1, max_length=200)]] | None = PydField(
+        default=None, max_length=20
+    )
     category: Name | None = PydField(default=None, min_length=1, max_length=100)
     owner: Name | None = PydField(default=None, min_length=1, max_length=200)
     treatment: Treatment | None = None
+    target: TargetRating | None = PydField(default=None, description="Send null to clear the target.")
     acceptance: AcceptanceIn | None = None
     tags: list[Tag] | None = PydField(default=None, max_length=50)
     next_review_at: Moment | None = PydField(
@@ -300,6 +348,21 @@ class AssessmentCreate(BaseModel):
     inherent: Rating | None = None
     residual: Rating | None = None
     rationale: str = PydField(min_length=1, max_length=2000)
+
+
+def statement(risk_type: str, cause: str, event: str, consequence: str) -> str | None:
+    """The risk statement in the usual three-part form, from the parts that are given; None without an event."""
+    if not event:
+        return None
+    kind = "an opportunity" if risk_type == RiskType.opportunity else "a risk"
+    text = f"there is {kind} that {event.rstrip('.')}"
+    if cause:
+        text = f"Because of {cause.rstrip('.')}, {text}"
+    else:
+        text = text[0].upper() + text[1:]
+    if consequence:
+        text += f", which would lead to {consequence.rstrip('.')}"
+    return text + "."
 
 
 class AssessmentPublic(BaseModel):
@@ -349,6 +412,16 @@ class RiskPublic(BaseModel):
     reference: str
     title: str
     description: str
+    type: RiskType
+    cause: str
+    event: str
+    consequence: str
+    statement: str | None = PydField(
+        description="'Because of <cause>, there is a risk that <event>, which would lead to <consequence>.' "
+        "(an opportunity: 'an opportunity that'), when the event is stated."
+    )
+    source: str
+    objectives: list[str]
     category: str
     owner: str
     status: RiskStatus
@@ -357,11 +430,16 @@ class RiskPublic(BaseModel):
     matrix_version: int
     inherent: ScoredRating
     residual: ScoredRating | None
+    target: Target | None
     score: int
     level: str
     outside_appetite: bool = PydField(description="The current level is above the category's appetite.")
     beyond_tolerance: bool = PydField(
         description="The current level is above the category's tolerance: escalated to an admin."
+    )
+    appetite_response: AppetiteResponse | None = PydField(
+        description="Outside the appetite, what answers it: an acceptance in force, a target within the appetite, "
+        "or none; null within the appetite."
     )
     acceptance: Acceptance | None
     controls: list[ControlPublic]

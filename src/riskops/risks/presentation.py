@@ -3,6 +3,7 @@
 from typing import Literal
 
 from riskops.clock import now as utcnow
+from riskops.risks.appetite.models import appetite_response
 from riskops.risks.models import (
     Acceptance,
     AssessmentPublic,
@@ -10,8 +11,9 @@ from riskops.risks.models import (
     Risk,
     RiskAssessment,
     RiskPublic,
-    ScoredRating,
+    statement,
 )
+from riskops.risks.ratings import ScoredRating, Target
 from riskops.risks.scoring import is_overdue
 
 
@@ -29,6 +31,13 @@ def present(risk: Risk) -> RiskPublic:
         reference=risk.reference,
         title=risk.title,
         description=risk.description,
+        type=risk.type,
+        cause=risk.cause,
+        event=risk.event,
+        consequence=risk.consequence,
+        statement=statement(risk.type, risk.cause, risk.event, risk.consequence),
+        source=risk.source,
+        objectives=risk.objectives,
         category=risk.category,
         owner=risk.owner,
         status=risk.status,
@@ -37,10 +46,14 @@ def present(risk: Risk) -> RiskPublic:
         matrix_version=risk.matrix_version,
         inherent=_rating_of(risk, "inherent"),
         residual=_rating_of(risk, "residual"),
+        target=_target_of(risk),
         score=risk.score,
         level=risk.level,
         outside_appetite=risk.outside_appetite,
         beyond_tolerance=risk.beyond_tolerance,
+        appetite_response=appetite_response(
+            risk.outside_appetite, risk.target_within_appetite, risk.acceptance_expires_at, now
+        ),
         acceptance=acceptance,
         controls=[ControlPublic.model_validate(c) for c in risk.controls],
         created_at=risk.created_at,
@@ -79,4 +92,14 @@ def _rating_of(row: Risk | RiskAssessment, which: Literal["inherent", "residual"
         impact=getattr(row, f"{which}_impact"),
         score=getattr(row, f"{which}_score"),
         level=getattr(row, f"{which}_level"),
+        impacts=getattr(row, f"{which}_impacts"),
     )
+
+
+def _target_of(risk: Risk) -> Target | None:
+    if risk.target_likelihood is None or risk.target_impact is None:
+        return None
+    return Target(
+        likelihood=risk.target_likelihood, impact=risk.target_impact, score=risk.target_score or 0,
+        level=risk.target_level or "", date=risk.target_date,
+    )  # fmt: skip

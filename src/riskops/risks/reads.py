@@ -19,7 +19,8 @@ from riskops.clock import now as utcnow
 from riskops.db import storable, table_of, utc_from_json
 from riskops.errors import NotFound
 from riskops.risks import service
-from riskops.risks.models import Risk, RiskControl, RiskTag, reference
+from riskops.risks.appetite.models import appetite_response
+from riskops.risks.models import Risk, RiskControl, RiskTag, reference, statement
 from riskops.risks.queries import RiskFilter, SortKey, after_cursor, check_filter, next_cursor, ordering
 from riskops.risks.scoring import is_overdue
 
@@ -29,10 +30,13 @@ _CONTROL = table_of(RiskControl)
 
 # The risk's own columns, in the order _present unpacks them.
 _COLUMNS = (
-    "id", "title", "description", "category", "owner", "status", "treatment", "matrix_version",
-    "inherent_likelihood", "inherent_impact", "inherent_score", "inherent_level",
-    "residual_likelihood", "residual_impact", "residual_score", "residual_level",
-    "score", "level", "outside_appetite", "beyond_tolerance", "acceptance_approver", "acceptance_expires_at",
+    "id", "title", "description", "type", "cause", "event", "consequence", "source", "objectives",
+    "category", "owner", "status", "treatment", "matrix_version",
+    "inherent_likelihood", "inherent_impact", "inherent_impacts", "inherent_score", "inherent_level",
+    "residual_likelihood", "residual_impact", "residual_impacts", "residual_score", "residual_level",
+    "target_likelihood", "target_impact", "target_score", "target_level", "target_date",
+    "score", "level", "outside_appetite", "beyond_tolerance", "target_within_appetite",
+    "acceptance_approver", "acceptance_expires_at",
     "created_at", "updated_at", "last_reviewed_at", "next_review_at", "next_review_set_by_hand",
     "closed_at", "closure_reason", "materialised_at", "version",
 )  # fmt: skip
@@ -118,10 +122,13 @@ def _present(row: Sequence[Any], now: datetime, *, ordered: bool) -> dict[str, A
     """A row of _with_details as RiskPublic's fields, in its order (presentation.present on the ORM path).
     `ordered`: the database aggregated tags and controls in order; else they are sorted here."""
     (
-        risk_id, title, description, category, owner, status, treatment, matrix_version,
-        inherent_likelihood, inherent_impact, inherent_score, inherent_level,
-        residual_likelihood, residual_impact, residual_score, residual_level,
-        score, level, outside_appetite, beyond_tolerance, acceptance_approver, acceptance_expires_at,
+        risk_id, title, description, risk_type, cause, event, consequence, source, objectives,
+        category, owner, status, treatment, matrix_version,
+        inherent_likelihood, inherent_impact, inherent_impacts, inherent_score, inherent_level,
+        residual_likelihood, residual_impact, residual_impacts, residual_score, residual_level,
+        target_likelihood, target_impact, target_score, target_level, target_date,
+        score, level, outside_appetite, beyond_tolerance, target_within_appetite,
+        acceptance_approver, acceptance_expires_at,
         created_at, updated_at, last_reviewed_at, next_review_at, next_review_set_by_hand,
         closed_at, closure_reason, materialised_at, version, tags_json, controls_json,
     ) = row  # fmt: skip
@@ -135,12 +142,23 @@ def _present(row: Sequence[Any], now: datetime, *, ordered: bool) -> dict[str, A
     residual = None
     if residual_likelihood is not None:
         residual = {"likelihood": residual_likelihood, "impact": residual_impact, "score": residual_score,
-                    "level": residual_level}  # fmt: skip
+                    "level": residual_level, "impacts": residual_impacts}  # fmt: skip
+    target = None
+    if target_likelihood is not None:
+        target = {"likelihood": target_likelihood, "impact": target_impact, "score": target_score,
+                  "level": target_level, "date": target_date}  # fmt: skip
     return {
         "id": risk_id,
         "reference": reference(risk_id),
         "title": title,
         "description": description,
+        "type": risk_type,
+        "cause": cause,
+        "event": event,
+        "consequence": consequence,
+        "statement": statement(risk_type, cause, event, consequence),
+        "source": source,
+        "objectives": objectives,
         "category": category,
         "owner": owner,
         "status": status,
@@ -152,12 +170,17 @@ def _present(row: Sequence[Any], now: datetime, *, ordered: bool) -> dict[str, A
             "impact": inherent_impact,
             "score": inherent_score,
             "level": inherent_level,
+            "impacts": inherent_impacts,
         },  # fmt: skip
         "residual": residual,
+        "target": target,
         "score": score,
         "level": level,
         "outside_appetite": bool(outside_appetite),
         "beyond_tolerance": bool(beyond_tolerance),
+        "appetite_response": appetite_response(
+            bool(outside_appetite), bool(target_within_appetite), acceptance_expires_at, now
+        ),
         "acceptance": acceptance,
         "controls": _controls(controls_json, ordered),
         "created_at": created_at,

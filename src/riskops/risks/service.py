@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from typing import Any, Literal, cast
 
 from sqlalchemy.orm import QueryableAttribute, joinedload
-from sqlmodel import Session, col, select
+from sqlmodel import Session
 
 from riskops import audit
 from riskops.apikeys.service import Principal
@@ -18,13 +18,14 @@ from riskops.events import service as events
 from riskops.risks import bulk, history, scoring
 from riskops.risks.appetite import service as appetite
 from riskops.risks.matrices import service as matrices
-from riskops.risks.matrices.models import MatrixSpec, RescoreResult, RiskMatrix
+from riskops.risks.matrices.models import MatrixSpec, RiskMatrix
 from riskops.risks.models import (
+    DEFAULT_TREATMENT,
+    TREATMENTS,
     AssessmentCreate,
     AssessmentKind,
     ControlCreate,
     ControlUpdate,
-    Rating,
     Risk,
     RiskAssessment,
     RiskControl,
@@ -33,9 +34,9 @@ from riskops.risks.models import (
     RiskTag,
     RiskUpdate,
     StatusChange,
-    Treatment,
     reference,
 )
+from riskops.risks.ratings import Rating
 
 # ---- lookup and concurrency ----
 
@@ -131,15 +132,23 @@ def check_new_risk(spec: MatrixSpec, data: RiskCreate, who: Principal, loc: scor
     inherent = scoring.score(spec, data.inherent, (*loc, "inherent"))
     residual = scoring.score(spec, data.residual, (*loc, "residual")) if data.residual else None
     level = (residual or inherent).level
+    scoring.check_treatment(data.type, data.treatment, loc)
+    target = scoring.target_of(spec, data.target, data.type, (residual or inherent).score, loc) if data.target else None
     approver, expires_at = scoring.acceptance_of(data.treatment, level, (None, None), spec, data.acceptance, who, loc)
     return bulk.NewRisk(
-        title=data.title, description=data.description, category=data.category, owner=data.owner,
+        title=data.title, description=data.description, type=data.type, cause=data.cause, event=data.event,
+        consequence=data.consequence, source=data.source, objectives=tuple(data.objectives),
+        category=data.category, owner=data.owner,
         treatment=data.treatment, tags=tuple(data.tags), rationale=data.rationale,
         inherent_likelihood=inherent.likelihood, inherent_impact=inherent.impact, inherent_score=inherent.score,
-        inherent_level=inherent.level,
+        inherent_level=inherent.level, inherent_impacts=inherent.impacts,
         residual_likelihood=residual.likelihood if residual else None,
         residual_impact=residual.impact if residual else None,
+        residual_impacts=residual.impacts if residual else None,
         residual_score=residual.score if residual else None, residual_level=residual.level if residual else None,
+        target_likelihood=target.likelihood if target else None, target_impact=target.impact if target else None,
+        target_score=target.score if target else None, target_level=target.level if target else None,
+        target_date=data.target.date if data.target and target else None,
         acceptance_approver=approver, acceptance_expires_at=expires_at, next_review_at=data.next_review_at,
     )  # fmt: skip
 
@@ -176,13 +185,24 @@ def update_risk(
     _require_open(risk, "editing it")
     before = history.risk_state(risk)
     fields = data.model_fields_set
-    for name in ("title", "description", "category", "owner", "treatment"):
+    for name in ("title", "description", "type", "cause", "event", "consequence", "source", "category", "owner"):
         value = getattr(data, name)
         if name in fields and value is not None:
             setattr(risk, name, value)
+    if "objectives" in fields and data.objectives is not None:
+        risk.objectives = list(data.objectives)
+    if "treatment" in fields and data.treatment is not None:
+        risk.treatment = data.treatment
+    elif "type" in fields and risk.treatment not in TREATMENTS[risk.type]:
+        risk.treatment = DEFAULT_TREATMENT[risk.type]  # a threat's mitigation means nothing for an opportunity
+    scoring.check_treatment(risk.type, risk.treatment, ("body",))
     if "tags" in fields and data.tags is not None:
         _set_tags(risk, data.tags)
     spec = matrices.get(session, risk.matrix_version).parsed()
+    if "target" in fields:
+        target = data.target
+        scored = scoring.target_of(spec, target, risk.type, risk.score, ("body",)) if target else None
+        scoring.set_target(risk, scored, target.date if target else None)
     if "next_review_at" in fields:
         if data.next_review_at is None:
             risk.next_review_set_by_hand = False
@@ -211,13 +231,21 @@ def assess_risk(
     spec = matrix.parsed()
     before = history.risk_state(risk)
     level_before, version_before = risk.level, risk.matrix_version
-    inherent_in = data.inherent or Rating(likelihood=risk.inherent_likelihood, impact=risk.inherent_impact)
+    # A rating carried over keeps its impacts per dimension on its own matrix; another matrix has other criteria.
+    same = risk.matrix_version == matrix.version
+    inherent_in = data.inherent or Rating(
+        likelihood=risk.inherent_likelihood, impact=risk.inherent_impact,
+        impacts=risk.inherent_impacts if same else None,
+    )  # fmt: skip
     residual_in = data.residual
-    if residual_in is None and risk.residual_likelihood is not None:
-        residual_in = Rating(likelihood=risk.residual_likelihood, impact=risk.residual_impact)
+    if residual_in is None and risk.residual_likelihood is not None and risk.residual_impact is not None:
+        residual_in = Rating(likelihood=risk.residual_likelihood, impact=risk.residual_impact,
+                             impacts=risk.residual_impacts if same else None)  # fmt: skip
     inherent = scoring.score(spec, inherent_in, ("body", "inherent"))
     residual = scoring.score(spec, residual_in, ("body", "residual")) if residual_in else None
     scoring.set_ratings(risk, inherent, residual)
+    if risk.matrix_version != matrix.version:
+        _move_target(risk, spec)
     risk.matrix_version = matrix.version
     appetite.place(risk, spec, appetite.limits_for(session, risk.category, spec))
     if kind != AssessmentKind.rescore:  # a change of method is not a review of the risk
@@ -241,6 +269,17 @@ def assess_risk(
     )
     session.flush()
     return assessment
+
+
+def _move_target(risk: Risk, spec: MatrixSpec) -> None:
+    """Onto another matrix the target keeps its likelihood and impact where the new scales have them (its level is
+    the new matrix's); where they do not, it is dropped, to be set again on the new scales (the history shows it)."""
+    if risk.target_likelihood is None or risk.target_impact is None:
+        return
+    fits = risk.target_likelihood <= len(spec.likelihood) and risk.target_impact <= len(spec.impact)
+    target = Rating(likelihood=risk.target_likelihood, impact=risk.target_impact) if fits else None
+    scored = scoring.score(spec, target, ("target",)) if target else None
+    scoring.set_target(risk, scored, risk.target_date)
 
 
 def mark_materialised(session: Session, risk: Risk, incident: str, who: Principal, settings: Settings) -> None:
@@ -353,54 +392,3 @@ def update_control(
         history.record(session, risk, "control.updated", who, {}, settings, changes=changes)
         session.flush()
     return control
-
-
-def rescore_all(
-    session: Session, matrix: RiskMatrix, rationale: str, who: Principal, settings: Settings
-) -> RescoreResult:
-    """Move every open risk scored on an older matrix onto `matrix`: an explicit, recorded reassessment each.
-
-    All or nothing: if any risk's likelihood or impact does not exist on the new scales, nothing moves
-    and the answer lists those risks, to be reassessed one by one with new values. Only an admin adopts a
-    matrix, so acceptances stand (govern_acceptance); the answer lists those now above the appetite.
-    """
-    latest = matrices.current(session)
-    if matrix.version != latest.version:
-        raise Conflict(f"Only the current matrix (version {latest.version}) can be adopted.")
-    spec = matrix.parsed()
-    risks = list(
-        session.exec(
-            select(Risk)
-            .where(Risk.status == RiskStatus.open, Risk.matrix_version != matrix.version)
-            .order_by(col(Risk.id))
-            .with_for_update()
-        )
-    )
-    misfits = [
-        field_error(("risks", r.reference), "likelihood or impact is outside the new scales; reassess it by hand")
-        for r in risks
-        if max(r.inherent_likelihood, r.residual_likelihood or 1) > len(spec.likelihood)
-        or max(r.inherent_impact, r.residual_impact or 1) > len(spec.impact)
-    ]
-    if misfits:
-        raise Conflict(f"{len(misfits)} risk(s) do not fit the new matrix; nothing was rescored.", errors=misfits)
-    changes, accepted_above = [], []
-    for risk in risks:
-        old_level = risk.level
-        assess_risk(
-            session,
-            risk,
-            AssessmentCreate(rationale=rationale),
-            who,
-            settings,
-            kind=AssessmentKind.rescore,
-            matrix=matrix,
-        )
-        if risk.level != old_level:
-            changes.append({"risk": risk.reference, "old_level": old_level, "new_level": risk.level})
-        if risk.treatment == Treatment.accept and spec.above_appetite(risk.level):
-            accepted_above.append(risk.reference)
-    return RescoreResult(
-        matrix_version=matrix.version, rescored=len(risks), level_changes=changes,
-        accepted_above_appetite=accepted_above,
-    )  # fmt: skip

@@ -1,6 +1,8 @@
-"""the richer risk model, part one: appetite and tolerance per category (category_appetite), and each risk's
-standing against them (risk.outside_appetite, risk.beyond_tolerance), placed for the risks already stored
-against the appetite of the matrix version they are scored on (no category has its own yet, so no tolerance)
+"""the richer risk model, part one: the risk statement (type threat/opportunity, cause, event, consequence,
+source, objectives), impacts per dimension on ratings and assessments, a target rating with its date; appetite
+and tolerance per category (category_appetite), and each risk's standing against them (risk.outside_appetite,
+risk.beyond_tolerance, risk.target_within_appetite), placed for the risks already stored against the appetite
+of the matrix version they are scored on (no category has its own yet, so no tolerance, and no target yet)
 
 Revision ID: 0012
 Revises: 0011
@@ -8,6 +10,7 @@ Create Date: 2026-11-29
 """
 
 from collections.abc import Sequence
+from typing import Any
 
 import sqlalchemy as sa
 from alembic import op
@@ -19,6 +22,26 @@ revision: str = "0012"
 down_revision: str | None = "0011"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
+
+
+def _risk_columns() -> list[sa.Column[Any]]:  # fresh columns each call: a Column joins one table
+    return [
+        sa.Column("type", sa.String(length=16), nullable=False, server_default="threat"),
+        *(sa.Column(name, sa.Text(), nullable=False, server_default="") for name in ("cause", "event", "consequence")),
+        sa.Column("source", sa.String(length=200), nullable=False, server_default=""),
+        sa.Column("objectives", sa.JSON(), nullable=False, server_default="[]"),
+        sa.Column("inherent_impacts", sa.JSON(), nullable=True),
+        sa.Column("residual_impacts", sa.JSON(), nullable=True),
+        sa.Column("target_likelihood", sa.Integer(), nullable=True),
+        sa.Column("target_impact", sa.Integer(), nullable=True),
+        sa.Column("target_score", sa.Integer(), nullable=True),
+        sa.Column("target_level", sa.String(length=40), nullable=True),
+        sa.Column("target_date", sa.Date(), nullable=True),
+        *(
+            sa.Column(name, sa.Boolean(), nullable=False, server_default=sa.false())
+            for name in ("outside_appetite", "beyond_tolerance", "target_within_appetite")
+        ),
+    ]
 
 
 def upgrade() -> None:
@@ -36,8 +59,10 @@ def upgrade() -> None:
     )
     # Plain ALTER TABLE, not a batch: on SQLite a batch copies the table and would lose its expression indexes
     # and the text-search triggers of 0008. The server default stays, so it is the model's too.
-    for name in ("outside_appetite", "beyond_tolerance"):
-        op.add_column("risk", sa.Column(name, sa.Boolean(), nullable=False, server_default=sa.false()))
+    for column in _risk_columns():
+        op.add_column("risk", column)
+    for which in ("inherent", "residual"):
+        op.add_column("risk_assessment", sa.Column(f"{which}_impacts", sa.JSON(), nullable=True))
     connection = op.get_bind()
     risk = sa.table("risk", sa.column("matrix_version", sa.Integer), sa.column("level", sa.String),
                     sa.column("outside_appetite", sa.Boolean))  # fmt: skip
@@ -53,6 +78,8 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    for name in ("beyond_tolerance", "outside_appetite"):
-        op.drop_column("risk", name)
+    for which in ("residual", "inherent"):
+        op.drop_column("risk_assessment", f"{which}_impacts")
+    for column in reversed(_risk_columns()):
+        op.drop_column("risk", column.name)
     op.drop_table("category_appetite")

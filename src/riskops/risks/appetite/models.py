@@ -2,6 +2,7 @@
 tolerance above which an admin must be told."""
 
 from datetime import datetime
+from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict
 from pydantic import Field as PydField
@@ -54,3 +55,20 @@ class AppetitePublic(BaseModel):
 class AppetiteList(BaseModel):
     default: AppetitePublic = PydField(description="The current matrix's appetite, for every category without one.")
     categories: list[AppetitePublic]
+
+
+class AppetiteResponse(StrEnum):
+    accepted = "accepted"
+    target = "target"
+    none = "none"
+
+
+def appetite_response(
+    outside: bool, target_within: bool, acceptance_expires_at: datetime | None, now: datetime
+) -> AppetiteResponse | None:
+    """What answers a risk above its appetite: an acceptance in force first, else a target within it."""
+    if not outside:
+        return None
+    if acceptance_expires_at is not None and acceptance_expires_at > now:
+        return AppetiteResponse.accepted
+    return AppetiteResponse.target if target_within else AppetiteResponse.none

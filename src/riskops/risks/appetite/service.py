@@ -67,6 +67,8 @@ def place(risk: Risk, spec: MatrixSpec, limits: Limits) -> None:
     """The risk's standing against its limits, stored so that lists filter on it."""
     risk.outside_appetite = limits.outside(spec, risk.level)
     risk.beyond_tolerance = limits.beyond_tolerance(spec, risk.level)
+    target = risk.target_level
+    risk.target_within_appetite = target is not None and spec.has_level(target) and not limits.outside(spec, target)
 
 
 def list_limits(session: Session) -> list[CategoryAppetite]:

@@ -17,7 +17,22 @@ class ScalePoint(BaseModel):
 
     value: StrictInt = PydField(ge=1, description="The number a user enters; a scale runs 1..N.")
     name: str = PydField(min_length=1, max_length=60)
-    description: str = ""
+    description: str = PydField(default="", max_length=1000)
+    frequency: str = PydField(
+        default="", max_length=200, description="Likelihood: the frequency or probability range the level stands for."
+    )
+
+
+class ImpactDimension(BaseModel):
+    """One kind of consequence (financial, operational, ...) with what each impact level means for it."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    key: str = PydField(min_length=1, max_length=40, pattern=r"^[a-z][a-z0-9-]*$")
+    name: str = PydField(min_length=1, max_length=60)
+    levels: list[str] = PydField(
+        min_length=1, max_length=20, description="What impact 1..N means in this dimension, one text per level."
+    )
 
 
 class Level(BaseModel):
@@ -26,6 +41,7 @@ class Level(BaseModel):
     name: str = PydField(min_length=1, max_length=40, pattern=r"^[a-z][a-z0-9-]*$")
     review_interval_days: StrictInt = PydField(ge=1, le=3660)
     color: str = PydField(default="#9e9e9e", pattern=r"^#[0-9a-fA-F]{6}$")
+    description: str = PydField(default="", max_length=1000, description="What the level means and asks for.")
 
 
 class MatrixSpec(BaseModel):
@@ -44,6 +60,10 @@ class MatrixSpec(BaseModel):
     levels: list[Level] = PydField(min_length=1, max_length=20)
     cells: list[list[str]]
     appetite: str
+    impact_criteria: list[ImpactDimension] = PydField(
+        default_factory=list, max_length=12,
+        description="The dimensions an impact may be rated in; a rating's overall impact is the highest of them.",
+    )  # fmt: skip
 
     @model_validator(mode="after")
     def _consistent(self) -> Self:
@@ -68,10 +88,22 @@ class MatrixSpec(BaseModel):
                 raise ValueError(f"cells row {row_no} names unknown levels {unknown}; levels are {names}")
         if self.appetite not in names:
             raise ValueError(f"appetite '{self.appetite}' is not one of the levels {names}")
+        keys = [dimension.key for dimension in self.impact_criteria]
+        if len(set(keys)) != len(keys):
+            raise ValueError(f"impact_criteria keys must be unique, got {keys}")
+        for dimension in self.impact_criteria:
+            if len(dimension.levels) != len(self.impact):
+                raise ValueError(
+                    f"impact_criteria '{dimension.key}' needs one description per impact level ({len(self.impact)}), "
+                    f"got {len(dimension.levels)}"
+                )
         return self
 
     def level_of(self, likelihood: int, impact: int) -> str:
         return self.cells[likelihood - 1][impact - 1]
+
+    def has_level(self, level: str) -> bool:
+        return any(lv.name == level for lv in self.levels)
 
     def rank(self, level: str) -> int:
         return next(i for i, lv in enumerate(self.levels) if lv.name == level)

@@ -1,8 +1,7 @@
 from fastapi import APIRouter, status
 
 from riskops.auth import Admin, Config, Db, Reader
-from riskops.risks import service as risks
-from riskops.risks.matrices import service
+from riskops.risks.matrices import adoption, service
 from riskops.risks.matrices.models import MatrixSpec, RescoreRequest, RescoreResult, RiskMatrix, RiskMatrixPublic
 
 router = APIRouter(prefix="/api/v1/matrices", tags=["matrices"])
@@ -43,4 +42,4 @@ def publish_matrix(spec: MatrixSpec, db: Db, who: Admin) -> RiskMatrixPublic:
 def rescore(version: int, data: RescoreRequest, db: Db, who: Admin, config: Config) -> RescoreResult:
     """Move every open risk onto this (the current) version, recording a reassessment for each."""
     with db.write() as session:
-        return risks.rescore_all(session, service.get(session, version), data.rationale, who, config)
+        return adoption.rescore_all(session, service.get(session, version), data.rationale, who, config)
