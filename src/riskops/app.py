@@ -39,6 +39,7 @@ from riskops.reviews.routes import router as reviews_router
 from riskops.risks.appetite.routes import router as appetite_router
 from riskops.risks.matrices.routes import router as matrices_router
 from riskops.risks.routes import router as risks_router
+from riskops.treatments.routes import router as treatments_router
 from riskops.users.routes import router as users_router
 from riskops.webhooks.routes import router as webhooks_router
 from riskops.worker import Worker
@@ -110,6 +111,7 @@ def create_app(
         integrations_router, inbound_router, reviews_router, register_router, matrices_router, appetite_router,
         apikeys_router,
         audit_router, users_router, health_router,
+        treatments_router,
     )  # fmt: skip
     for router in routers:
         app.include_router(router)

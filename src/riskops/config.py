@@ -64,6 +64,8 @@ class Settings(BaseSettings):
     acceptance_warning_days: int = Field(default=30, ge=0)
     step_reminder_minutes: int = Field(default=10, ge=0)
     breach_warning_minutes: int = Field(default=30, ge=0)
+    # A treatment action still open this many days after it fell overdue is escalated to the risk's owner too.
+    treatment_escalation_days: int = Field(default=7, ge=1, le=365)
     # An alert group firing again this soon after its incident resolved reopens that incident (flapping).
     flap_window_minutes: int = Field(default=30, ge=0)
 

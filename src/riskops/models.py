@@ -24,6 +24,7 @@ from riskops.risks.appetite.models import CategoryAppetite
 from riskops.risks.import_jobs import ImportJob
 from riskops.risks.matrices.models import RiskMatrix
 from riskops.risks.models import Risk, RiskAssessment, RiskControl, RiskTag
+from riskops.treatments.models import TreatmentAction
 from riskops.users.models import PasswordToken, User, UserSession
 from riskops.webhooks.models import DeliveryAttempt
 
@@ -38,4 +39,5 @@ __all__ = [
     "ApiKey", "AuditEntry", "IdempotentRequest", "Incident", "IncidentMessage", "IncidentRisk", "IncidentRole",
     "IncidentStep", "PlaybookVersion", "Risk", "RiskAssessment", "RiskControl", "RiskMatrix", "RiskTag",
     "TimelineEntry", "ImportJob", "PasswordToken", "User", "UserSession", "metadata",
+    "TreatmentAction",
 ]  # fmt: skip

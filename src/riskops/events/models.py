@@ -27,6 +27,8 @@ EVENT_TYPES = (
     "playbook.activated", "step.due", "step.overdue", "step.completed",
     "communication.due", "communication.overdue",
     "review.quarter_started", "review.requested", "webhook.disabled", "webhook.test", "import.completed",
+    "treatment.action_added", "treatment.action_updated", "treatment.action_completed", "treatment.action_overdue",
+    "treatment.action_escalated", "treatment.plan_completed",
 )  # fmt: skip
 
 
