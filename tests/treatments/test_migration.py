@@ -6,6 +6,7 @@ from sqlalchemy import Engine, inspect, text
 from sqlalchemy.exc import IntegrityError
 
 from riskops import migrations
+from riskops.risks.matrices.service import DEFAULT_MATRIX, load_spec_file
 
 RISK_COLUMNS = (
     "id, title, description, category, owner, status, treatment, matrix_version, inherent_likelihood,"
@@ -27,9 +28,9 @@ def test_0016_adds_treatment_plans_and_keeps_every_risk(empty_engine: Engine) ->
         conn.execute(
             text(
                 "INSERT INTO risk_matrix (version, name, spec, published_at, published_by)"
-                " VALUES (1, 'default', '{}', :at, 'riskops')"
+                " VALUES (1, 'default', :spec, :at, 'riskops')"
             ),
-            {"at": at},
+            {"at": at, "spec": load_spec_file(DEFAULT_MATRIX).model_dump_json()},
         )
         for risk_id, title, status in ((1, "Flood", "open"), (2, "Old site", "closed")):
             conn.execute(
