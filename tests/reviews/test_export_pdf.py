@@ -139,7 +139,7 @@ def test_the_sections_a_meeting_reads(content: dict[str, Any]) -> None:
     )
     content["incidents"][2]["breach_at"] = "2026-09-29T11:00:00+00:00"
     text = _text(_render(content))
-    appetite = text.split("Risks above the appetite (medium)")[1].split("Proposed closures")[0]
+    appetite = text.split("Risks above their appetite (matrix appetite: medium)")[1].split("Proposed closures")[0]
     # Open risks above medium, highest score first; the closed critical one is not listed.
     assert [ref for ref in ("R-0004", "R-0007") if ref in appetite] == ["R-0004", "R-0007"]
     assert appetite.index("R-0004") < appetite.index("R-0007")

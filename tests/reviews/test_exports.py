@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 from openpyxl import load_workbook
+from openpyxl.utils import get_column_letter
 from pypdf import PdfReader
 
 from riskops.reviews import exports, heatmap, pdf, xlsx
@@ -237,7 +238,8 @@ def test_xlsx_register_is_typed(content: dict[str, Any], moves: dict[str, Any]) 
     assert first["overdue"].value is False
     assert first["title"].value == INJECTION and first["title"].data_type == "s"  # text, never a formula
     assert sheet.freeze_panes == "A2"
-    assert sheet.auto_filter.ref == f"A1:AB{len(content['risks']) + 1}"
+    last = get_column_letter(len(exports.CSV_COLUMNS))
+    assert sheet.auto_filter.ref == f"A1:{last}{len(content['risks']) + 1}"
 
     movements = [tuple(row) for row in book["Movements"].iter_rows(min_row=2, values_only=True)]
     assert ("added", "R-0007", None, None, None) in movements

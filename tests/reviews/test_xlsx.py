@@ -91,7 +91,8 @@ def test_layout_widths_frozen_header_and_filters(content: dict[str, Any]) -> Non
         return [found[col] for col in sorted(found)]
 
     register = book["Register"]
-    assert widths(register) == [10, 40, 16, 24, 8, 10, *([10] * (len(exports.CSV_COLUMNS) - 6))]
+    wide = {"reference": 10, "title": 40, "category": 16, "owner": 24, "status": 8, "statement_event": 40}
+    assert widths(register) == [wide.get(column, 10) for column in exports.CSV_COLUMNS]
     assert widths(book["Movements"]) == [34, 20, 12, 12, 50]
     assert widths(book["Heat map inherent"]) == [24, 16, 16, 16, 16, 16]
     assert widths(book["Incidents"]) == [14, 40, 10, 10, 20, 20, 20, 10, 10, 14, 30]
@@ -101,7 +102,8 @@ def test_layout_widths_frozen_header_and_filters(content: dict[str, Any]) -> Non
         assert all(cell.font.b for cell in book[name][1])
     assert book["Movements"].auto_filter.ref == f"A1:E{book['Movements'].max_row}"
     assert book["Heat map inherent"].freeze_panes is None and not book["Heat map inherent"].auto_filter.ref
-    assert register["V2"].number_format == "yyyy-mm-dd hh:mm:ss" and register["V2"].value == datetime(2026, 7, 15, 9)
+    reviewed = register.cell(2, exports.CSV_COLUMNS.index("last_reviewed_at") + 1)
+    assert reviewed.number_format == "yyyy-mm-dd hh:mm:ss" and reviewed.value == datetime(2026, 7, 15, 9)
 
     critical = book["Heat map inherent"]["F2"]  # likelihood 5, impact 5: white text on red
     assert (critical.fill.fill_type, critical.font.color.rgb) == ("solid", "FFFFFFFF")

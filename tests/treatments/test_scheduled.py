@@ -12,7 +12,8 @@ from sqlmodel import Session, col, select
 from riskops.mail.models import EmailMessage
 from riskops.notices.models import Notice
 from riskops.risks import service as risks
-from riskops.risks.models import Rating, RiskCreate
+from riskops.risks.models import RiskCreate
+from riskops.risks.ratings import Rating
 from riskops.treatments import scheduled, service
 from riskops.treatments.models import ActionCreate
 from riskops.worker import Worker

@@ -7,7 +7,8 @@ from sqlmodel import Session
 
 from riskops.reviews import snapshots
 from riskops.risks import service as risks
-from riskops.risks.models import Rating, RiskCreate
+from riskops.risks.models import RiskCreate
+from riskops.risks.ratings import Rating
 from riskops.treatments import service
 from riskops.treatments.models import ActionCreate, ActionStatus, ActionUpdate, ControlEffect, Cost
 from tests.conftest import SETTINGS, WRITER, FrozenClock

@@ -15,6 +15,8 @@ MOVEMENT_KINDS = (
     "level_down",
     "score_changed",
     "treatment_changed",
+    "outside_appetite_new",
+    "back_within_appetite",
     "overdue_reviews",
     "acceptances_expired",
     "acceptances_expiring_next_quarter",
@@ -59,6 +61,12 @@ def movements(old: Content | None, new: Content) -> dict[str, Any]:
             out["score_changed"].append({"risk": ref, "from": was["score"], "to": risk["score"]})
         if risk["treatment"] != was["treatment"]:
             out["treatment_changed"].append({"risk": ref, "from": was["treatment"], "to": risk["treatment"]})
+        # A snapshot from before risks were placed against an appetite has no flag: it moves nothing here.
+        if "outside_appetite" in was and risk["status"] == "open":
+            if risk["outside_appetite"] and not was["outside_appetite"]:
+                out["outside_appetite_new"].append({"risk": ref, "from": was["level"], "to": risk["level"]})
+            elif was["outside_appetite"] and not risk["outside_appetite"]:
+                out["back_within_appetite"].append({"risk": ref, "from": was["level"], "to": risk["level"]})
     horizon = (datetime.fromisoformat(new["as_of"]) + timedelta(days=92)).isoformat()
     for risk in new["risks"]:
         if risk["status"] != "open":

@@ -77,8 +77,11 @@ def open_by_score(content: Content) -> list[dict[str, Any]]:
 
 
 def above_appetite(content: Content, by_score: list[dict[str, Any]]) -> list[dict[str, Any]] | None:
-    """Open risks whose level is above the snapshot matrix's appetite, by the matrix's own rule (a level the
-    matrix does not know, from an older version, is not judged); None if the snapshot has no matrix to judge by."""
+    """Open risks above their appetite: as each risk was placed against its category's appetite, or, in a snapshot
+    from before categories had one, above the snapshot matrix's appetite by the matrix's own rule (a level the
+    matrix does not know, from an older version, is not judged); None if such a snapshot has no matrix."""
+    if by_score and all("outside_appetite" in r for r in by_score):
+        return [r for r in by_score if r["outside_appetite"]]
     matrix = {k: v for k, v in (content.get("matrix") or {}).items() if k != "version"}
     try:
         spec = MatrixSpec.model_validate(matrix)
@@ -237,24 +240,28 @@ class _Report:
     def appetite(self) -> list[Flowable]:
         found = self.above
         appetite = (self.content.get("matrix") or {}).get("appetite")
-        out: list[Flowable] = [_p(f"Risks above the appetite ({appetite})", self.h2)]
+        out: list[Flowable] = [_p(f"Risks above their appetite (matrix appetite: {appetite})", self.h2)]
         if found is None:
             return [*out, _p("The snapshot holds no risk matrix to judge them by.", self.body)]
         if not found:
             return [*out, _p("None: every open risk is within the appetite.", self.body)]
-        rows: list[list[Any]] = [["Ref", "Title", "Owner", "Level", "Score", "Treatment", "Accepted by"]]
+        rows: list[list[Any]] = [["Ref", "Title", "Owner", "Level", "Score", "Treatment", "Answered by"]]
         for risk in found[:PDF_ROWS_PER_LIST]:
-            acceptance = risk.get("acceptance") or {}
-            accepted = (
-                f"{acceptance.get('approver')} until {when(acceptance.get('expires_at'), self.zone)}"
-                if acceptance else ""
-            )  # fmt: skip
             rows.append([
                 risk.get("reference"), _p(risk.get("title"), self.small), _p(risk.get("owner"), self.small),
-                risk.get("level"), risk.get("score"), risk.get("treatment"), _p(accepted, self.small),
+                risk.get("level"), risk.get("score"), risk.get("treatment"), _p(self._answer(risk), self.small),
             ])  # fmt: skip
         widths = [16 * mm, 48 * mm, 30 * mm, 16 * mm, 12 * mm, 16 * mm, 32 * mm]
         return [*out, _grid_table(rows, widths), *_more(found, PDF_ROWS_PER_LIST, self.body)]
+
+    def _answer(self, risk: dict[str, Any]) -> str:
+        """What answers a risk above its appetite: the acceptance in force, else a target within it, else nothing."""
+        acceptance, target = risk.get("acceptance") or {}, risk.get("target") or {}
+        if acceptance and not acceptance.get("expired"):
+            return f"accepted by {acceptance.get('approver')} until {when(acceptance.get('expires_at'), self.zone)}"
+        if risk.get("appetite_response") == "target":
+            return f"target {target.get('level')} by {target.get('date') or 'no date'}"
+        return "nothing yet" if "appetite_response" in risk else ""
 
     def closures(self) -> list[Flowable]:
         proposed = self.proposed

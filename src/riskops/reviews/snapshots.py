@@ -15,9 +15,10 @@ from riskops.errors import NotFound, Unprocessable, field_error
 from riskops.incidents import service as incidents
 from riskops.incidents.models import Incident, IncidentRisk
 from riskops.reviews.models import Content, ReviewCycle, RiskReview, Snapshot
+from riskops.risks.appetite.models import appetite_response
 from riskops.risks.history import RiskAsOf, states_as_of
 from riskops.risks.matrices.models import RiskMatrix
-from riskops.risks.models import reference
+from riskops.risks.models import reference, statement
 from riskops.risks.scoring import is_overdue
 
 
@@ -87,6 +88,9 @@ def register_as_of(session: Session, as_of: datetime, cycle: ReviewCycle | None)
             "open": len(open_risks),
             "by_level": dict(sorted(Counter(r["level"] for r in open_risks).items())),
             "overdue": sum(r["overdue"] for r in open_risks),
+            # Every open risk above its category's appetite, and those of them with no answer yet.
+            "outside_appetite": [r["reference"] for r in open_risks if r["outside_appetite"]],
+            "outside_appetite_unanswered": [r["reference"] for r in open_risks if r["appetite_response"] == "none"],
             "reviewed_in_cycle": len(reviews),
             "incidents": len(real),
             "rto_missed": sum(i["rto_met"] is False for i in real),  # drills are judged by objectives_met
@@ -102,18 +106,29 @@ def _risk_record(risk_id: int, risk: RiskAsOf, review: RiskReview | None, as_of:
     def rating(which: str) -> dict[str, Any] | None:
         if s.get(f"{which}_likelihood") is None:
             return None
-        return {k: s.get(f"{which}_{k}") for k in ("likelihood", "impact", "score", "level")}
+        return {k: s.get(f"{which}_{k}") for k in ("likelihood", "impact", "score", "level", "impacts")}
 
     next_review, expires = s.get("next_review_at"), s.get("acceptance_expires_at")
     acceptance = None
     if s.get("acceptance_approver") and expires:
         acceptance = {"approver": s["acceptance_approver"], "expires_at": expires, "expired": expires <= stamp}
+    target = None
+    if s.get("target_likelihood") is not None:
+        target = {k: s.get(f"target_{k}") for k in ("likelihood", "impact", "score", "level", "date")}
+    risk_type, cause, event, consequence = (s.get(k) or "" for k in ("type", "cause", "event", "consequence"))
+    outside = bool(s.get("outside_appetite"))
+    held = datetime.fromisoformat(expires) if acceptance and expires else None
+    response = appetite_response(outside, bool(s.get("target_within_appetite")), held, as_of)
     return {
         "id": risk_id, "reference": reference(risk_id), "title": s.get("title"), "category": s.get("category"),
         "owner": s.get("owner"), "status": s.get("status"), "treatment": s.get("treatment"),
+        "type": risk_type or "threat", "statement": statement(risk_type, cause, event, consequence),
+        "source": s.get("source") or "", "objectives": s.get("objectives") or [],
         "tags": s.get("tags") or [], "matrix_version": s.get("matrix_version"),
-        "inherent": rating("inherent"), "residual": rating("residual"),
+        "inherent": rating("inherent"), "residual": rating("residual"), "target": target,
         "score": s.get("score"), "level": s.get("level"),
+        "outside_appetite": outside, "beyond_tolerance": bool(s.get("beyond_tolerance")),
+        "appetite_response": str(response) if response else None,
         "acceptance": acceptance,
         "controls": [{"id": int(k), **v} for k, v in sorted(risk.controls.items(), key=lambda kv: int(kv[0]))],
         "last_reviewed_at": s.get("last_reviewed_at"), "next_review_at": next_review,

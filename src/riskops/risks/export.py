@@ -25,6 +25,12 @@ from riskops.risks.sheets import Formats, Sheet, excel_datetime
 CSV_COLUMNS: tuple[str, ...] = (
     "reference",
     "title",
+    "type",
+    "statement_cause",
+    "statement_event",
+    "statement_consequence",
+    "source",
+    "objectives",
     "category",
     "owner",
     "status",
@@ -37,8 +43,16 @@ CSV_COLUMNS: tuple[str, ...] = (
     "residual_impact",
     "residual_score",
     "residual_level",
+    "target_likelihood",
+    "target_impact",
+    "target_score",
+    "target_level",
+    "target_date",
     "score",
     "level",
+    "outside_appetite",
+    "beyond_tolerance",
+    "appetite_response",
     "acceptance_approver",
     "acceptance_expires_at",
     "acceptance_expired",
@@ -54,10 +68,14 @@ CSV_COLUMNS: tuple[str, ...] = (
 )
 """The register's columns, in order; a stable contract for CSV and the XLSX "Register" sheet.
 
-reference, title, category, owner, status, treatment; inherent_likelihood, inherent_impact, inherent_score,
+reference, title, type (threat or opportunity), statement_cause, statement_event, statement_consequence (the risk
+statement's parts), source, objectives (joined by ";"),
+category, owner, status, treatment; inherent_likelihood, inherent_impact, inherent_score,
 inherent_level; residual_likelihood, residual_impact, residual_score, residual_level (empty without a residual
-rating); score, level (the current rating); acceptance_approver, acceptance_expires_at, acceptance_expired
-(empty without an acceptance); controls (how many), controls_implemented (how many are implemented);
+rating); target_likelihood, target_impact, target_score, target_level, target_date (empty without a target);
+score, level (the current rating); outside_appetite, beyond_tolerance, appetite_response (what answers a risk
+above its appetite: accepted, target or none; empty within it); acceptance_approver, acceptance_expires_at,
+acceptance_expired (empty without an acceptance); controls (how many), controls_implemented (how many are implemented);
 last_reviewed_at, next_review_at, overdue; review_in_cycle (the cycle's review outcome, if any; empty in the live
 register); tags (joined by ";"); closed_at, materialised_at. Timestamps are ISO 8601, booleans true/false.
 """
@@ -86,19 +104,30 @@ def register_row(risk: dict[str, Any]) -> dict[str, Any]:
     bool or None; timestamps stay ISO strings)."""
     inherent = risk.get("inherent") or {}
     residual = risk.get("residual") or {}
+    target = risk.get("target") or {}
     acceptance = risk.get("acceptance") or {}
     controls = risk.get("controls") or []
     row = {
         "reference": risk.get("reference"),
         "title": risk.get("title"),
+        "type": risk.get("type"),
+        "statement_cause": risk.get("cause"),
+        "statement_event": risk.get("event"),
+        "statement_consequence": risk.get("consequence"),
+        "source": risk.get("source"),
+        "objectives": ";".join(risk.get("objectives") or []),
         "category": risk.get("category"),
         "owner": risk.get("owner"),
         "status": risk.get("status"),
         "treatment": risk.get("treatment"),
         **{f"inherent_{k}": inherent.get(k) for k in ("likelihood", "impact", "score", "level")},
         **{f"residual_{k}": residual.get(k) for k in ("likelihood", "impact", "score", "level")},
+        **{f"target_{k}": target.get(k) for k in ("likelihood", "impact", "score", "level", "date")},
         "score": risk.get("score"),
         "level": risk.get("level"),
+        "outside_appetite": risk.get("outside_appetite"),
+        "beyond_tolerance": risk.get("beyond_tolerance"),
+        "appetite_response": risk.get("appetite_response"),
         "acceptance_approver": acceptance.get("approver"),
         "acceptance_expires_at": acceptance.get("expires_at"),
         "acceptance_expired": acceptance.get("expired"),
@@ -174,10 +203,14 @@ def _xlsx_value(column: str, value: Any) -> Any:
     return value
 
 
+# Columns read more than a few characters wide; every other is 10.
+_WIDTHS = {"reference": 10, "title": 40, "category": 16, "owner": 24, "status": 8, "statement_event": 40}
+
+
 def register_sheet(workbook: Any, formats: Formats, risks: Iterable[dict[str, Any]]) -> None:
     """The Register sheet: CSV_COLUMNS as a frozen, filtered header, then a typed row per risk."""
     register = Sheet(workbook, formats, "Register")
-    register.widths(10, 40, 16, 24, 8, 10, *(10 for _ in range(len(CSV_COLUMNS) - 6)))
+    register.widths(*(_WIDTHS.get(column, 10) for column in CSV_COLUMNS))
     register.table(CSV_COLUMNS)
     for risk in risks:
         register.append(_xlsx_value(k, v) for k, v in register_row(risk).items())

@@ -12,12 +12,16 @@ from riskops.errors import Unprocessable, field_error
 # The fields a row can fill, required ones first; `reference` names an existing risk to update.
 REQUIRED = ("title", "category", "owner", "inherent_likelihood", "inherent_impact")
 OPTIONAL = (
-    "description", "residual_likelihood", "residual_impact", "treatment", "tags",
+    "description", "type", "statement_cause", "statement_event", "statement_consequence", "source", "objectives",
+    "residual_likelihood", "residual_impact", "target_likelihood", "target_impact", "target_date", "treatment", "tags",
     "acceptance_approver", "acceptance_expires_at", "next_review_at",
 )  # fmt: skip
 COLUMNS = REQUIRED + OPTIONAL
 FIELDS = ("reference", *COLUMNS)
-DATE_FIELDS = ("acceptance_expires_at", "next_review_at")
+DATE_FIELDS = ("acceptance_expires_at", "next_review_at", "target_date")
+# The risk statement's columns, and the field of a risk each fills. Prefixed, as a plain "Consequence" column in a
+# register (AS/NZS ISO 31000's word) holds the impact rating, not the statement's words.
+STATEMENT = {"statement_cause": "cause", "statement_event": "event", "statement_consequence": "consequence"}
 
 # Other names for each field, compared as `key` compares them: "Risk owner", "risk_owner" and "RISK-OWNER" alike.
 SYNONYMS: dict[str, tuple[str, ...]] = {
@@ -30,6 +34,15 @@ SYNONYMS: dict[str, tuple[str, ...]] = {
     "inherent_impact": ("impact", "i", "severity", "consequence", "inherent severity", "inherent consequence"),
     "residual_likelihood": ("residual probability", "residual l"),
     "residual_impact": ("residual severity", "residual consequence", "residual i"),
+    "type": ("risk type", "threat or opportunity"),
+    "statement_cause": ("cause", "causes", "risk cause"),
+    "statement_event": ("event", "risk event"),
+    "statement_consequence": ("effect", "effects", "risk consequence", "consequence description"),
+    "source": ("risk source",),
+    "objectives": ("objective", "objectives affected", "services affected", "affected services"),
+    "target_likelihood": ("target probability", "target l"),
+    "target_impact": ("target severity", "target consequence", "target i"),
+    "target_date": ("target by", "target due"),
     "treatment": ("risk treatment", "response", "risk response"),
     "tags": ("tag", "labels", "keywords"),
     "acceptance_approver": ("approver", "accepted by"),
@@ -40,6 +53,7 @@ SYNONYMS: dict[str, tuple[str, ...]] = {
 # register's computed or lifecycle state, which an import does not set. They are ignored, as any other column.
 EXPORT_ONLY = (
     "status", "inherent_score", "inherent_level", "residual_score", "residual_level", "score", "level",
+    "target_score", "target_level", "outside_appetite", "beyond_tolerance", "appetite_response",
     "acceptance_expired", "controls", "controls_implemented", "last_reviewed_at", "overdue", "review_in_cycle",
     "closed_at", "materialised_at",
 )  # fmt: skip

@@ -14,7 +14,7 @@ from riskops.errors import DomainError, NotFound, Unprocessable, field_error
 from riskops.risks import cells, matching, service
 from riskops.risks.bulk import NewRisk
 from riskops.risks.cells import DateFormat
-from riskops.risks.headers import DATE_FIELDS, Header
+from riskops.risks.headers import DATE_FIELDS, STATEMENT, Header
 from riskops.risks.matching import DuplicateKey, OnDuplicate, Register, Update
 from riskops.risks.matrices.models import MatrixSpec
 from riskops.risks.models import Risk, RiskCreate, date_only, reference
@@ -22,7 +22,10 @@ from riskops.risks.models import Risk, RiskCreate, date_only, reference
 _NESTED = {("inherent", "likelihood"): "inherent_likelihood", ("inherent", "impact"): "inherent_impact",
            ("residual", "likelihood"): "residual_likelihood", ("residual", "impact"): "residual_impact",
            ("acceptance", "approver"): "acceptance_approver",
-           ("acceptance", "expires_at"): "acceptance_expires_at"}  # fmt: skip
+           ("acceptance", "expires_at"): "acceptance_expires_at",
+           ("target", "likelihood"): "target_likelihood", ("target", "impact"): "target_impact",
+           ("target", "date"): "target_date"}  # fmt: skip
+_FIELD_COLUMN = {"target": "target_likelihood", **{field: column for column, field in STATEMENT.items()}}
 
 # The answer lists this many problems and counts them all.
 MAX_ERRORS = 1000
@@ -219,13 +222,25 @@ def _expected(checked: CheckedFile, column: str | None) -> str | None:
             return f"a whole number from 1 to {len(spec.likelihood)}"
         case "inherent_impact" | "residual_impact":
             return f"a whole number from 1 to {len(spec.impact)}"
+        case "target_likelihood":
+            return f"with target_impact: a whole number from 1 to {len(spec.likelihood)}, not above the current rating"
+        case "target_impact":
+            return f"with target_likelihood: a whole number from 1 to {len(spec.impact)}, not above the current rating"
+        case "type":
+            return "threat or opportunity"
+        case "statement_cause" | "statement_event" | "statement_consequence":
+            return "text of up to 2,000 characters"
+        case "source":
+            return "text of up to 200 characters"
+        case "objectives":
+            return "objectives or services separated by ; (at most 20, each up to 200 characters)"
         case "treatment":
             return cells.EXPECTED_TREATMENT
         case "tags":
             return "words separated by ; or , (at most 50, each up to 50 characters)"
         case "acceptance" | "acceptance_approver":
             return "with treatment accept: an approver and a future expiry date; otherwise neither"
-        case "acceptance_expires_at" | "next_review_at":
+        case "acceptance_expires_at" | "next_review_at" | "target_date":
             return cells.EXPECTED_DATE[checked.date_format or "iso"] + ", or a date cell"
     return None
 
@@ -255,7 +270,9 @@ def _column(loc: tuple[Any, ...] | list[Any]) -> str | None:
     parts = tuple(str(p) for p in loc)
     if not parts:
         return None
-    return _NESTED.get((parts[0], parts[1]), parts[0]) if len(parts) > 1 else parts[0]
+    if len(parts) > 1 and (parts[0], parts[1]) in _NESTED:
+        return _NESTED[(parts[0], parts[1])]
+    return _FIELD_COLUMN.get(parts[0], parts[0])
 
 
 def _to_fields(cells: dict[str, Any]) -> dict[str, Any]:
@@ -264,11 +281,19 @@ def _to_fields(cells: dict[str, Any]) -> dict[str, Any]:
         return None if likelihood is None and impact is None else {"likelihood": likelihood, "impact": impact}
 
     fields: dict[str, Any] = {
-        k: v for k, v in cells.items() if k in ("title", "description", "category", "owner") and v is not None
+        k: v for k, v in cells.items() if k in ("title", "description", "category", "owner", "source") and v is not None
     }
+    fields |= {field: cells[column] for column, field in STATEMENT.items() if cells.get(column) is not None}
+    if cells.get("type") is not None:
+        fields["type"] = str(cells["type"]).strip().lower()
+    if cells.get("objectives") is not None:
+        fields["objectives"] = [o.strip() for o in str(cells["objectives"]).split(";") if o.strip()]
     fields["inherent"] = rating("inherent") or {}
     if (residual := rating("residual")) is not None:
         fields["residual"] = residual
+    if (target := rating("target")) is not None or cells.get("target_date") is not None:
+        when = cells.get("target_date")
+        fields["target"] = {**(target or {}), "date": when.date() if isinstance(when, datetime) else when}
     if cells.get("treatment") is not None:
         fields["treatment"] = str(cells["treatment"]).strip().lower()
     if cells.get("tags") is not None:

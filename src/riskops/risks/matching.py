@@ -16,12 +16,13 @@ from riskops.errors import Conflict, InvalidTransition, Unprocessable, field_err
 from riskops.risks import scoring, service
 from riskops.risks.matrices.models import MatrixSpec
 from riskops.risks.models import AcceptanceIn, AssessmentCreate, Risk, RiskStatus, RiskUpdate
-from riskops.risks.ratings import Rating
+from riskops.risks.ratings import Rating, TargetRating
 
 OnDuplicate = Literal["error", "skip", "create", "update"]
 DuplicateKey = tuple[str, str]
 
-_EDITABLE = ("title", "description", "category", "owner", "treatment")
+_EDITABLE = ("title", "description", "type", "cause", "event", "consequence", "source", "objectives", "category",
+             "owner", "treatment")  # fmt: skip
 
 
 def duplicate_key(title: str, owner: str) -> DuplicateKey:
@@ -82,6 +83,11 @@ def check_update(
             edit["acceptance"] = acceptance
     if (review := fields.get("next_review_at")) is not None and not _same(_moment(review), risk.next_review_at):
         edit["next_review_at"] = review
+    if (target := fields.get("target")) is not None:
+        held = {"likelihood": risk.target_likelihood, "impact": risk.target_impact, "date": risk.target_date}
+        wanted = {**held, **{k: v for k, v in target.items() if v is not None}}
+        if TargetRating.model_validate(wanted).model_dump() != held:
+            edit["target"] = wanted
     changes = RiskUpdate.model_validate(edit) if edit else None
     inherent = _rating(fields.get("inherent"), risk.inherent_likelihood, risk.inherent_impact)
     residual = _rating(fields.get("residual"), risk.residual_likelihood, risk.residual_impact)
