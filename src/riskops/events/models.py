@@ -26,6 +26,8 @@ EVENT_TYPES = (
     "playbook.activated", "step.due", "step.overdue", "step.completed",
     "communication.due", "communication.overdue",
     "review.quarter_started", "review.requested", "webhook.disabled", "webhook.test", "import.completed",
+    "process.created", "process.updated", "process.archived", "process.restored", "process.deleted",
+    "asset.created", "asset.updated", "asset.archived", "asset.restored", "asset.deleted",
 )  # fmt: skip
 
 
