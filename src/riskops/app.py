@@ -24,6 +24,7 @@ from riskops.auth import Db, PrincipalCache, bearer, require, settings_of
 from riskops.clock import now as utcnow
 from riskops.config import Settings
 from riskops.console import routes as console
+from riskops.continuity.routes import router as continuity_router
 from riskops.db import Database, make_engine
 from riskops.events.routes import router as events_router
 from riskops.guard import RequestGuard
@@ -112,6 +113,7 @@ def create_app(
         apikeys_router,
         audit_router, users_router, health_router,
         treatments_router,
+        continuity_router,
     )  # fmt: skip
     for router in routers:
         app.include_router(router)

@@ -4,6 +4,7 @@ from sqlmodel import SQLModel
 
 from riskops.apikeys.models import ApiKey
 from riskops.audit.models import AuditEntry
+from riskops.continuity.models import Asset, BusinessProcess, ProcessAsset, ProcessDependency, RiskAsset, RiskProcess
 from riskops.events.models import Delivery, Event, WebhookSubscription
 from riskops.idempotency import IdempotentRequest
 from riskops.incidents.escalations.models import EscalationPolicy
@@ -40,4 +41,5 @@ __all__ = [
     "IncidentStep", "PlaybookVersion", "Risk", "RiskAssessment", "RiskControl", "RiskMatrix", "RiskTag",
     "TimelineEntry", "ImportJob", "PasswordToken", "User", "UserSession", "metadata",
     "TreatmentAction",
+    "Asset", "BusinessProcess", "ProcessAsset", "ProcessDependency", "RiskAsset", "RiskProcess",
 ]  # fmt: skip

@@ -64,8 +64,10 @@ def test_no_step_is_due_before_a_step_it_depends_on() -> None:
 
 
 def test_recovery_time_objective_fits_within_tolerable_disruption() -> None:
+    """Each shipped playbook sets its own objectives: no register's processes are known in advance."""
     for item in _library():
         impact = item.spec.business_impact
+        assert impact.rto_minutes is not None and impact.mtpd_minutes is not None and impact.rpo_minutes is not None
         assert impact.rto_minutes <= impact.mtpd_minutes, item.spec.id
 
 
@@ -95,7 +97,9 @@ def test_schema_requires_the_core_fields(client: TestClient) -> None:
     assert response.status_code == 200, response.text
     schema = response.json()
     assert schema["type"] == "object"
-    assert {"id", "version", "steps", "roles", "business_impact"} <= set(schema["required"])
+    assert {"id", "version", "steps", "roles"} <= set(schema["required"])
+    # the recovery objectives may come from the processes a playbook restores instead
+    assert "unless `processes`" in schema["properties"]["business_impact"]["description"]
 
 
 @pytest.mark.parametrize("path", PLAYBOOK_FILES, ids=lambda p: p.stem)
@@ -112,8 +116,9 @@ def test_every_shipped_playbook_activates_with_its_whole_plan(
 
     declared_at = _at(incident["declared_at"])
     assert declared_at == frozen_clock.now
-    assert incident["rto_minutes"] == spec.business_impact.rto_minutes
-    assert _at(incident["breach_at"]) == declared_at + timedelta(minutes=spec.business_impact.rto_minutes)
+    rto = spec.business_impact.rto_minutes
+    assert rto is not None and incident["rto_minutes"] == rto
+    assert _at(incident["breach_at"]) == declared_at + timedelta(minutes=rto)
 
     assert [r["key"] for r in incident["roles"]] == [r.id for r in spec.roles]
     assert [r["required"] for r in incident["roles"]] == [r.required for r in spec.roles]

@@ -186,3 +186,45 @@ def test_optional_and_due_from_at_their_defaults_are_no_new_content(engine: Engi
         bootstrap.sync_playbooks(engine, directory)
     _edit(directory / "pr-crisis.yaml", version=2)
     assert bootstrap.sync_playbooks(engine, directory) == ["pr-crisis v2"]
+
+
+def test_recovery_objectives_are_required_unless_processes_are_named(tmp_path: Path) -> None:
+    directory = _copy(tmp_path, "pr-crisis")
+    data = yaml.safe_load((directory / "pr-crisis.yaml").read_text())
+    data["business_impact"] = {"rto_minutes": 240}
+    (directory / "pr-crisis.yaml").write_text(yaml.safe_dump(data, sort_keys=False))
+    with pytest.raises(PlaybookFilesInvalid) as caught:
+        load_paths([directory])
+    [problem] = caught.value.problems
+    assert problem.field == "business_impact" and "rpo_minutes, mtpd_minutes required unless `processes`" in str(
+        problem
+    )
+    data["processes"] = ["payroll", "P-0001"]
+    (directory / "pr-crisis.yaml").write_text(yaml.safe_dump(data, sort_keys=False))
+    [loaded] = load_paths([directory])
+    assert loaded.spec.processes == ["payroll", "P-0001"] and loaded.spec.business_impact.mtpd_minutes is None
+    del data["business_impact"]
+    (directory / "pr-crisis.yaml").write_text(yaml.safe_dump(data, sort_keys=False))
+    assert load_paths([directory])[0].spec.business_impact.rto_minutes is None
+
+
+@pytest.mark.parametrize(
+    ("processes", "field"),
+    [(["Payroll"], "processes.0"), (["payroll", "payroll"], "processes"), ([f"p{i}x" for i in range(21)], "processes")],
+)
+def test_the_processes_a_playbook_restores_are_checked(tmp_path: Path, processes: list[str], field: str) -> None:
+    directory = _copy(tmp_path, "pr-crisis")
+    _edit(directory / "pr-crisis.yaml", processes=processes)
+    with pytest.raises(PlaybookFilesInvalid) as caught:
+        load_paths([directory])
+    assert [p.field for p in caught.value.problems] == [field]
+
+
+def test_no_processes_named_is_no_new_content(engine: Engine, tmp_path: Path) -> None:
+    """Playbooks published before `processes` existed keep their content hash: no version to bump."""
+    directory = _copy(tmp_path, "pr-crisis")
+    assert bootstrap.sync_playbooks(engine, directory) == ["pr-crisis v1"]
+    _edit(directory / "pr-crisis.yaml", processes=[])
+    assert bootstrap.sync_playbooks(engine, directory) == []
+    _edit(directory / "pr-crisis.yaml", processes=["payroll"], version=2)
+    assert bootstrap.sync_playbooks(engine, directory) == ["pr-crisis v2"]

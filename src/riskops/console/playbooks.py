@@ -35,11 +35,13 @@ from riskops.console.pages import (
     render,
     see_other,
 )
+from riskops.continuity import recovery
 from riskops.db import Database
 from riskops.errors import DomainError
 from riskops.incidents import declaration
 from riskops.incidents.models import Activation, Incident, IncidentCreate
 from riskops.playbooks import service
+from riskops.playbooks.objectives import Figures
 from riskops.playbooks.spec import PlaybookSpec
 from riskops.risks import service as risks
 
@@ -97,9 +99,10 @@ _TICKS = (0, 15, 60, 240, 1440, 4320, 10080, 20160, 43200, 129600, 525600)
 _TICK_GAP = 36  # pixels between tick labels, so that they never overlap
 
 
-def plan_chart(spec: PlaybookSpec) -> Chart:
-    impact = spec.business_impact
-    span = max([s.due_minutes for s in spec.steps] + [impact.mtpd_minutes, 1])
+def plan_chart(spec: PlaybookSpec, figures: Figures) -> Chart:
+    """`figures`: the objectives an activation follows (its own, or its processes': continuity.recovery)."""
+    marked = [(name, m) for name, m in (("RTO", figures.rto_minutes), ("MTPD", figures.mtpd_minutes)) if m is not None]
+    span = max([s.due_minutes for s in spec.steps] + [m for _, m in marked] + [1])
 
     def x(minutes: int) -> float:
         return round(_LEFT + (_WIDTH - _LEFT - _RIGHT) * math.log1p(minutes) / math.log1p(span), 1)
@@ -110,7 +113,7 @@ def plan_chart(spec: PlaybookSpec) -> Chart:
         if not ticks or x(minutes) - ticks[-1][0] >= _TICK_GAP:
             ticks.append((x(minutes), minutes))
     axis_y = _TOP + len(spec.steps) * _ROW
-    objectives = [("RTO", x(impact.rto_minutes)), ("MTPD", x(impact.mtpd_minutes))]
+    objectives = [(name, x(minutes)) for name, minutes in marked]
     return Chart(_WIDTH, axis_y + _AXIS, _LEFT, _TOP, axis_y, marks, ticks, objectives)
 
 
@@ -121,9 +124,11 @@ def plan_view(request: Request, viewer: Reading, db: Db, slug: str, version: int
     with db.read() as session:
         shown = service.present(service.get_version(session, slug, version))
         versions = [service.present(v) for v in service.list_versions(session, slug)]
+        figures = recovery.effective(session, shown.playbook).figures
     spec = shown.playbook
     return render(
-        request, "playbooks/plan.html", viewer, shown=shown, spec=spec, versions=versions, chart=plan_chart(spec),
+        request, "playbooks/plan.html", viewer, shown=shown, spec=spec, versions=versions, figures=figures,
+        chart=plan_chart(spec, figures),
         role_titles={r.id: r.title for r in spec.roles}, step_titles={s.id: s.title for s in spec.steps},
     )  # fmt: skip
 
@@ -138,8 +143,10 @@ def _activate_page(
     version = int(values["version"]) if values.get("version", "").isdigit() else None
     with db.read() as session:
         shown = service.present(service.get_version(session, slug, version))
+        figures = recovery.effective(session, shown.playbook).figures
     return render(
         request, "playbooks/activate.html", viewer, status=problem.status if problem else 200, shown=shown,
+        figures=figures,
         spec=shown.playbook, values=values, problem=problem, severity_options=SEVERITY_OPTIONS,
     )  # fmt: skip
 

@@ -29,6 +29,8 @@ EVENT_TYPES = (
     "review.quarter_started", "review.requested", "webhook.disabled", "webhook.test", "import.completed",
     "treatment.action_added", "treatment.action_updated", "treatment.action_completed", "treatment.action_overdue",
     "treatment.action_escalated", "treatment.plan_completed",
+    "process.created", "process.updated", "process.archived", "process.restored", "process.deleted",
+    "asset.created", "asset.updated", "asset.archived", "asset.restored", "asset.deleted",
 )  # fmt: skip
 
 

@@ -11,6 +11,7 @@ from sqlmodel import Session, col, select
 from riskops.apikeys.service import Principal
 from riskops.clock import now as utcnow
 from riskops.config import Settings
+from riskops.continuity import recovery
 from riskops.db import insert_numbered, table_of
 from riskops.errors import Conflict, NotFound, Unprocessable, field_error
 from riskops.events import service as events
@@ -29,6 +30,7 @@ from riskops.incidents.models import (
 )
 from riskops.playbooks import service as playbooks
 from riskops.playbooks.models import PlaybookVersion
+from riskops.playbooks.objectives import Figures
 from riskops.playbooks.spec import PlaybookSpec
 from riskops.risks import service as risks
 from riskops.risks.models import Risk
@@ -71,8 +73,9 @@ def declare(
         declared_at=now, declared_by=who.name,
         detected_at=data.detected_at or now,  # Moment: already in UTC
     )  # fmt: skip
-    if plan is not None and spec is not None:
-        _follow(incident, plan, spec)
+    objectives = recovery.effective(session, spec) if spec is not None else None
+    if plan is not None and objectives is not None:
+        _follow(incident, plan, objectives.figures)
     session.add(incident)
     session.flush()  # one insert: the rows below name its id
     kind = "exercise" if data.exercise else "incident"
@@ -100,14 +103,20 @@ def declare(
     owed: list[scheduled.Owed] = []
     if plan is not None and spec is not None:
         owed = _lay_out(session, incident, spec)
+        due = f"recovery due by {_iso(incident.breach_at)}" if incident.breach_at else "no recovery time objective"
         entries.append(
             timeline.entry(
                 incident, who, "playbook.activated",
                 f"Playbook '{plan.slug}' v{plan.version} activated: {len(spec.steps)} steps, "
-                f"{len(spec.communications)} communications, recovery due by {_iso(incident.breach_at)}",
+                f"{len(spec.communications)} communications, {due}",
                 now, playbook=plan.slug, version=plan.version,
             )
         )  # fmt: skip
+        # What validating the plan against the processes it restores found, for whoever leads the recovery.
+        entries += [
+            timeline.entry(incident, who, "note", f"Recovery objectives: {warning}.", now)
+            for warning in (objectives.warnings if objectives else [])
+        ]
     wanted = spec.escalation_policy if spec else None
     policy = escalations.resolve(session, wanted)
     if wanted is not None and policy.name != wanted:
@@ -147,13 +156,17 @@ def linked_risks(session: Session, incident: Incident) -> list[Risk]:
     )  # fmt: skip
 
 
-def _follow(incident: Incident, plan: PlaybookVersion, spec: PlaybookSpec) -> None:
-    """The plan's objectives on the incident: the RTO and the MTPD, counted from the declaration."""
-    impact = spec.business_impact
+def _follow(incident: Incident, plan: PlaybookVersion, figures: Figures) -> None:
+    """The plan's objectives on the incident (its own, or the strictest of the processes it restores, as they stand
+    at activation): the RTO and the MTPD, counted from the declaration; none where neither sets one."""
     incident.playbook_slug, incident.playbook_version = plan.slug, plan.version
-    incident.rto_minutes, incident.mtpd_minutes = impact.rto_minutes, impact.mtpd_minutes
-    incident.breach_at = incident.declared_at + timedelta(minutes=impact.rto_minutes)
-    incident.mtpd_at = incident.declared_at + timedelta(minutes=impact.mtpd_minutes)
+    incident.rto_minutes, incident.mtpd_minutes = figures.rto_minutes, figures.mtpd_minutes
+    incident.breach_at = _after(incident.declared_at, figures.rto_minutes)
+    incident.mtpd_at = _after(incident.declared_at, figures.mtpd_minutes)
+
+
+def _after(start: datetime, minutes: int | None) -> datetime | None:
+    return None if minutes is None else start + timedelta(minutes=minutes)
 
 
 def _lay_out(session: Session, incident: Incident, spec: PlaybookSpec) -> list[scheduled.Owed]:

@@ -41,7 +41,11 @@ class PlaybookSummary(BaseModel):
     summary: str
     severity: Severity
     categories: list[str]
-    rto_minutes: int
+    rto_minutes: int | None = PydField(
+        description="The playbook's own RTO; null when it takes it from the processes it restores "
+        "(GET /api/v1/playbooks/{id}/objectives gives the figures an activation follows)."
+    )
+    processes: list[str] = PydField(description="The business processes it restores, by key or reference.")
     steps: int
     communications: int
     versions: list[int]

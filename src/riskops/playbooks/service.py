@@ -102,10 +102,9 @@ def list_versions(session: Session, slug: str) -> list[PlaybookVersion]:
     return rows
 
 
-def list_playbooks(session: Session, *, risk: Risk | None = None) -> list[PlaybookListed]:
-    """Each playbook by its latest version in service; retired-only playbooks are left out.
-
-    Given a risk, those that fit it come first: the ones naming it, then the ones answering its category."""
+def in_service(session: Session) -> list[tuple[PlaybookVersion, list[int]]]:
+    """Each playbook's latest version in service, with all its version numbers; retired-only playbooks are left
+    out. By slug."""
     rows = session.exec(
         select(PlaybookVersion).order_by(col(PlaybookVersion.slug), col(PlaybookVersion.version).desc())
     ).all()
@@ -114,9 +113,18 @@ def list_playbooks(session: Session, *, risk: Risk | None = None) -> list[Playbo
         versions = list(group)
         live = [v for v in versions if v.retired_at is None]
         if live:
-            summary = summarise(live[0], [v.version for v in versions])
-            fits = fit(live[0].parsed(), risk) if risk is not None else None
-            out.append(PlaybookListed(**summary.model_dump(), fits=fits))
+            out.append((live[0], [v.version for v in versions]))
+    return out
+
+
+def list_playbooks(session: Session, *, risk: Risk | None = None) -> list[PlaybookListed]:
+    """Each playbook by its latest version in service; retired-only playbooks are left out.
+
+    Given a risk, those that fit it come first: the ones naming it, then the ones answering its category."""
+    out = []
+    for row, versions in in_service(session):
+        fits = fit(row.parsed(), risk) if risk is not None else None
+        out.append(PlaybookListed(**summarise(row, versions).model_dump(), fits=fits))
     return sorted(out, key=lambda p: _FIT_ORDER[p.fits])  # stable: by slug within each kind of fit
 
 
@@ -133,7 +141,7 @@ def summarise(row: PlaybookVersion, versions: list[int]) -> PlaybookSummary:
     spec = row.parsed()
     return PlaybookSummary(
         id=spec.id, version=spec.version, title=spec.title, summary=spec.summary, severity=spec.severity,
-        categories=spec.answers.categories, rto_minutes=spec.business_impact.rto_minutes,
+        categories=spec.answers.categories, rto_minutes=spec.business_impact.rto_minutes, processes=spec.processes,
         steps=len(spec.steps), communications=len(spec.communications), versions=versions,
     )  # fmt: skip
 

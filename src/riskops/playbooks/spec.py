@@ -1,13 +1,24 @@
 """What a playbook file says: the published JSON Schema is generated from these models."""
 
 import re
-from typing import Literal, Self
+from typing import Annotated, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictInt,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from riskops.crisis import Audience, Severity
 
 SLUG = r"^[a-z0-9][a-z0-9-]{1,62}$"
+# The recovery objectives a playbook sets, or takes from the processes it restores.
+OBJECTIVES = ("rto_minutes", "rpo_minutes", "mtpd_minutes")
 
 
 class _Strict(BaseModel):
@@ -28,24 +39,44 @@ class Dependencies(_Strict):
     people: list[str] = Field(default_factory=list)
 
 
+def _at_default(value: object) -> bool:
+    """Fields added after playbooks were first published are left out of a dump at their default, so that
+    unchanged content keeps its content hash (and is no new version)."""
+    return value is False or value is None or value == [] or value == "declaration"
+
+
+_FROM_PROCESSES = " Leave it out to take the strictest of the processes the playbook restores (`processes`)."
+
+
 class BusinessImpact(_Strict):
-    rto_minutes: StrictInt = Field(
-        ge=1, description="Recovery time objective: service back within this many minutes of the declaration."
-    )
-    rpo_minutes: StrictInt = Field(ge=0, description="Recovery point objective: data loss tolerated, in minutes.")
-    mtpd_minutes: StrictInt = Field(
-        ge=1,
-        description="Maximum tolerable period of disruption, in minutes from the declaration: watched like the RTO.",
-    )
+    rto_minutes: StrictInt | None = Field(
+        default=None, ge=1, exclude_if=_at_default,
+        description="Recovery time objective: service back within this many minutes of the declaration."
+        + _FROM_PROCESSES,
+    )  # fmt: skip
+    rpo_minutes: StrictInt | None = Field(
+        default=None, ge=0, exclude_if=_at_default,
+        description="Recovery point objective: data loss tolerated, in minutes." + _FROM_PROCESSES,
+    )  # fmt: skip
+    mtpd_minutes: StrictInt | None = Field(
+        default=None, ge=1, exclude_if=_at_default,
+        description="Maximum tolerable period of disruption, in minutes from the declaration: watched like the RTO."
+        + _FROM_PROCESSES,
+    )  # fmt: skip
     depends_on: Dependencies = Field(default_factory=Dependencies)
 
     @model_validator(mode="after")
     def _ordered(self) -> Self:
-        if self.rto_minutes > self.mtpd_minutes:
+        if self.rto_minutes is not None and self.mtpd_minutes is not None and self.rto_minutes > self.mtpd_minutes:
             raise ValueError(
                 "rto_minutes must not exceed mtpd_minutes: recovery must come before disruption is intolerable"
             )
         return self
+
+
+# A process the playbook restores: its key (payroll) or its reference (P-0001).
+PROCESS_NAME = r"^(?:[a-z][a-z0-9-]{1,62}|P-[0-9]{4,12})$"
+MAX_PROCESSES = 20
 
 
 DueFrom = Literal["declaration", "detection"]
@@ -54,12 +85,6 @@ DUE_FROM = (
     "detected_at, when the organisation became aware), for deadlines the law counts from awareness such as GDPR "
     "Art. 33's 72 hours. The RTO and the MTPD are always counted from the declaration."
 )
-
-
-def _at_default(value: object) -> bool:
-    """Fields added after playbooks were first published are left out of a dump at their default, so that
-    unchanged content keeps its content hash (and is no new version)."""
-    return value is False or value == "declaration"
 
 
 class Role(_Strict):
@@ -113,12 +138,40 @@ class PlaybookSpec(_Strict):
     title: str = Field(min_length=1, max_length=200)
     summary: str = Field(min_length=1)
     answers: Answers = Field(default_factory=Answers)
+    processes: list[Annotated[str, Field(pattern=PROCESS_NAME, max_length=70)]] = Field(
+        default_factory=list, max_length=MAX_PROCESSES, exclude_if=_at_default,
+        description="The business processes this playbook restores, by key (payroll) or reference (P-0001). The "
+        "RTO, RPO and MTPD that business_impact leaves out are the strictest of theirs, resolved when the playbook "
+        "is activated; one it sets that differs from a process's is kept, with a warning "
+        "(GET /api/v1/playbooks/{id}/objectives).",
+    )  # fmt: skip
     severity: Severity
     escalation_policy: str | None = Field(default=None, description="Name of the escalation policy to use.")
-    business_impact: BusinessImpact
+    business_impact: BusinessImpact = Field(
+        default_factory=BusinessImpact, validate_default=True,
+        description="Its RTO, RPO and MTPD are required unless `processes` names the processes it restores.",
+    )  # fmt: skip
     roles: list[Role] = Field(min_length=1)
     steps: list[Step] = Field(min_length=1)
     communications: list[Communication] = Field(default_factory=list)
+
+    @field_validator("processes")
+    @classmethod
+    def _distinct(cls, names: list[str]) -> list[str]:
+        duplicates = sorted({n for n in names if names.count(n) > 1})
+        if duplicates:
+            raise ValueError(f"named more than once: {duplicates}")
+        return names
+
+    @field_validator("business_impact")
+    @classmethod
+    def _objectives_known(cls, impact: BusinessImpact, info: ValidationInfo) -> BusinessImpact:
+        if "processes" not in info.data or info.data["processes"]:
+            return impact  # taken from the processes (or `processes` itself is wrong, and says so)
+        missing = [name for name in OBJECTIVES if getattr(impact, name) is None]
+        if missing:
+            raise ValueError(f"{', '.join(missing)} required unless `processes` names the processes it restores")
+        return impact
 
     @model_validator(mode="after")
     def _references(self) -> Self:
