@@ -27,6 +27,9 @@ EVENT_TYPES = (
     "playbook.activated", "step.due", "step.overdue", "step.completed",
     "communication.due", "communication.overdue",
     "review.quarter_started", "review.requested", "webhook.disabled", "webhook.test", "import.completed",
+    "acceptance.requested", "acceptance.awaiting_second_approval", "acceptance.approved", "acceptance.rejected",
+    "acceptance.revoked", "acceptance.expiring", "acceptance.expired", "acceptance.superseded",
+    "acceptance.withdrawn", "acceptance.needs_reapproval",
 )  # fmt: skip
 
 
