@@ -37,6 +37,7 @@ from riskops.metrics import Metrics, delivery_backlog
 from riskops.playbooks.routes import router as playbooks_router
 from riskops.reviews.routes import register as register_router
 from riskops.reviews.routes import router as reviews_router
+from riskops.risks.acceptances.routes import router as acceptances_router
 from riskops.risks.appetite.routes import router as appetite_router
 from riskops.risks.matrices.routes import router as matrices_router
 from riskops.risks.routes import router as risks_router
@@ -111,6 +112,7 @@ def create_app(
         events_router,
         integrations_router, inbound_router, reviews_router, register_router, matrices_router, appetite_router,
         apikeys_router,
+        acceptances_router,
         audit_router, users_router, health_router,
         treatments_router,
         continuity_router,

@@ -62,6 +62,8 @@ class Settings(BaseSettings):
     # Notices before a date: review reminders, acceptance expiry, step deadlines, recovery-time breach.
     review_reminder_days: int = Field(default=14, ge=0)
     acceptance_warning_days: int = Field(default=30, ge=0)
+    # The longest an acceptance may last from its request (or its recording): it is extended through approval.
+    acceptance_max_days: int = Field(default=365, ge=1, le=3660)
     step_reminder_minutes: int = Field(default=10, ge=0)
     breach_warning_minutes: int = Field(default=30, ge=0)
     # A treatment action still open this many days after it fell overdue is escalated to the risk's owner too.

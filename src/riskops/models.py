@@ -21,6 +21,7 @@ from riskops.mail.models import EmailMessage
 from riskops.notices.models import Notice, PeriodicRun
 from riskops.playbooks.models import PlaybookVersion
 from riskops.reviews.models import FeedToken, ReviewCycle, ReviewRequest, RiskReview, Snapshot
+from riskops.risks.acceptances.models import AcceptanceDecision, AcceptanceRecord, AcceptanceRisk, AcceptanceState
 from riskops.risks.appetite.models import CategoryAppetite
 from riskops.risks.import_jobs import ImportJob
 from riskops.risks.matrices.models import RiskMatrix
@@ -37,6 +38,7 @@ __all__ = [
     "Delivery", "DeliveryAttempt", "EmailMessage", "EscalationPolicy", "Event", "Notice", "PeriodicRun",
     "WebhookSubscription",
     "CategoryAppetite",
+    "AcceptanceDecision", "AcceptanceRecord", "AcceptanceRisk", "AcceptanceState",
     "ApiKey", "AuditEntry", "IdempotentRequest", "Incident", "IncidentMessage", "IncidentRisk", "IncidentRole",
     "IncidentStep", "PlaybookVersion", "Risk", "RiskAssessment", "RiskControl", "RiskMatrix", "RiskTag",
     "TimelineEntry", "ImportJob", "PasswordToken", "User", "UserSession", "metadata",

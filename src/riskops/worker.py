@@ -23,6 +23,7 @@ from riskops.notices.service import NoticeHandler, PeriodicJob
 from riskops.reviews import scheduled as reviews
 from riskops.risks import import_jobs
 from riskops.risks import scheduled as risks
+from riskops.risks.acceptances import scheduled as acceptances
 from riskops.treatments import scheduled as treatments
 from riskops.users import scheduled as users
 from riskops.webhooks import delivery, network
@@ -48,6 +49,7 @@ def _merged(*registries: Mapping[str, NoticeHandler]) -> dict[str, NoticeHandler
 HANDLERS = _merged(
     risks.NOTICE_HANDLERS, incidents.NOTICE_HANDLERS, reviews.NOTICE_HANDLERS,
     treatments.NOTICE_HANDLERS,
+    acceptances.NOTICE_HANDLERS,
 )  # fmt: skip
 PERIODIC_JOBS: dict[str, PeriodicJob] = {**reviews.PERIODIC_JOBS, **import_jobs.PERIODIC_JOBS, **users.PERIODIC_JOBS}
 

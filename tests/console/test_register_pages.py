@@ -5,6 +5,7 @@ import html
 import json
 import re
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from html.parser import HTMLParser
 from typing import Any
 
@@ -14,6 +15,9 @@ from fastapi.testclient import TestClient
 from riskops.apikeys.models import Role
 from tests.console.conftest import Signed
 from tests.helpers import risk_body
+
+# An acceptance lasts at most RISKOPS_ACCEPTANCE_MAX_DAYS (365 by default): half a year from today.
+ACCEPTED_UNTIL = (datetime.now(UTC) + timedelta(days=180)).date().isoformat()
 
 SignedFactory = Callable[..., Signed]
 
@@ -232,7 +236,7 @@ def test_a_refused_new_risk_keeps_what_was_typed(client: TestClient, signed: Sig
     above = writer.post(
         "/console/risks/new",
         {**typed, "title": "Accepted", "treatment": "accept", "acceptance.approver": "cfo",
-         "acceptance.expires_at": "2031-01-01"},
+         "acceptance.expires_at": ACCEPTED_UNTIL},
     )  # fmt: skip
     assert above.status_code == 403 and "above the risk appetite" in above.text
     assert client.get("/api/v1/risks").json()["items"] == []
@@ -404,14 +408,15 @@ def test_acceptance_and_review_day_round_trip_through_the_edit_form(client: Test
     writer = signed(Role.write)
     url = f"/console/risks/{ref}/edit"
     fields = form_fields(writer.client.get(url).text, url)
-    accepted = {**fields, "treatment": "accept", "acceptance.approver": "cfo", "acceptance.expires_at": "2031-01-01",
+    accepted = {**fields, "treatment": "accept", "acceptance.approver": "cfo", "acceptance.expires_at": ACCEPTED_UNTIL,
                 "next_review_at": "2030-06-15"}  # fmt: skip
     assert location(writer.post(url, accepted))
     stored = risk(client, ref)
-    assert stored["acceptance"]["approver"] == "cfo" and stored["acceptance"]["expires_at"].startswith("2031-01-01T23")
+    assert stored["acceptance"]["approver"] == "cfo"
+    assert stored["acceptance"]["expires_at"].startswith(f"{ACCEPTED_UNTIL}T23")
     assert stored["next_review_at"] == "2030-06-15T00:00:00Z" and stored["next_review_set_by_hand"]  # the user's UTC
     fields = form_fields(writer.client.get(url).text, url)
-    assert fields["acceptance.expires_at"] == "2031-01-01" and fields["next_review_at"] == "2030-06-15"
+    assert fields["acceptance.expires_at"] == ACCEPTED_UNTIL and fields["next_review_at"] == "2030-06-15"
     assert location(writer.post(url, fields))  # saved as read: nothing to change
     assert risk(client, ref)["version"] == stored["version"]
     assert location(writer.post(url, {**fields, "next_review_at": ""}))  # cleared: back to the level's interval

@@ -1,4 +1,4 @@
-"""Accepting a risk over HTTP: expiry dates, and acceptances the appetite no longer allows."""
+"""Accepting a risk inline over HTTP: expiry dates, and a later material change marking the acceptance."""
 
 import csv
 import io
@@ -37,69 +37,68 @@ def _reassess(
     assert response.status_code == 201, response.text
 
 
-def _voided_events(client: TestClient, risk: dict[str, Any]) -> list[dict[str, Any]]:
-    params = {"type": "risk.acceptance_voided", "subject": risk["reference"]}
+def _acceptance(client: TestClient, risk: dict[str, Any]) -> dict[str, Any]:
+    """The acceptance recorded for the risk."""
+    items: list[dict[str, Any]] = client.get("/api/v1/acceptances", params={"risk": risk["reference"]}).json()["items"]
+    (found,) = items
+    return found
+
+
+def _flagged_events(client: TestClient, risk: dict[str, Any]) -> list[dict[str, Any]]:
+    params = {"type": "acceptance.needs_reapproval", "subject": _acceptance(client, risk)["reference"]}
     return [e["data"] for e in client.get("/api/v1/events", params=params).json()["items"]]
 
 
-# ---- the appetite ----
+# ---- a material change (the rule was: a writer raising an accepted risk above the appetite voided it) ----
 
 
-def test_a_writer_raising_an_accepted_risk_above_the_appetite_voids_the_acceptance(
+def test_a_higher_level_marks_the_acceptance_as_needing_reapproval_and_it_stays_in_force(
     client: TestClient, frozen_clock: FrozenClock
 ) -> None:
     risk = _accepted(client, frozen_clock)
     assert risk["level"] == "low" and risk["acceptance"]["approver"] == "cfo"
+    assert _acceptance(client, risk)["needs_reapproval"] is False
     frozen_clock.advance(timedelta(days=1))
     _reassess(client, risk, {"likelihood": 5, "impact": 5})
 
     after = client.get(f"/api/v1/risks/{risk['id']}").json()
-    assert after["level"] == "critical"
-    assert after["treatment"] == "mitigate" and after["acceptance"] is None
-    assert _ids(client, [("treatment", "accept"), ("level", "critical")]) == []  # no accepted critical risk is held
-
-    (event,) = _voided_events(client, risk)
-    assert event["old_approver"] == "cfo"
-    assert event["old_expires_at"] == risk["acceptance"]["expires_at"].replace("Z", "+00:00")
-    assert (event["new_level"], event["appetite"], event["actor"]) == ("critical", "medium", "write-key")
-    history = client.get(f"/api/v1/risks/{risk['id']}/history").json()["items"]
-    assert [h["action"] for h in history] == ["created", "assessed", "acceptance_voided"]
-    voided = history[-1]
-    assert voided["actor"] == "write-key" and datetime.fromisoformat(voided["at"]) == frozen_clock.now
-    assert voided["changes"]["treatment"] == {"old": "accept", "new": "mitigate"}
-    assert voided["changes"]["acceptance_approver"] == {"old": "cfo", "new": None}
-    assert set(voided["changes"]) == {"treatment", "acceptance_approver", "acceptance_expires_at"}
-
-
-def test_an_admin_raising_an_accepted_risk_above_the_appetite_keeps_the_acceptance(
-    client: TestClient, keys: Keys, frozen_clock: FrozenClock
-) -> None:
-    risk = _accepted(client, frozen_clock)
-    _reassess(client, risk, {"likelihood": 5, "impact": 5}, headers=keys.headers("admin"))
-    after = client.get(f"/api/v1/risks/{risk['id']}").json()
     assert (after["level"], after["treatment"]) == ("critical", "accept")
-    assert after["acceptance"] == risk["acceptance"]
-    assert _voided_events(client, risk) == []
+    assert after["acceptance"] == risk["acceptance"]  # in force until it expires or is revoked
+    acceptance = _acceptance(client, risk)
+    assert (acceptance["status"], acceptance["needs_reapproval"]) == ("approved", True)
+    flagged = client.get("/api/v1/acceptances", params={"needs_reapproval": "true"}).json()["items"]
+    assert [a["reference"] for a in flagged] == [acceptance["reference"]]
+    (event,) = _flagged_events(client, risk)
+    assert event["risk"] == risk["reference"] and event["actor"] == "write-key"
+    assert event["reason"] == f"{risk['reference']} rose from 'low' to 'critical'"
+    history = client.get(f"/api/v1/risks/{risk['id']}/history").json()["items"]
+    assert [h["action"] for h in history] == ["created", "assessed", "acceptance_needs_reapproval"]
+    assert history[-1]["note"] == f"{acceptance['reference']}: {event['reason']}"
+    assert datetime.fromisoformat(history[-1]["at"]) == frozen_clock.now
+    trail = client.get(f"/api/v1/acceptances/{acceptance['reference']}/history").json()["items"]
+    assert [h["action"] for h in trail] == ["recorded", "needs_reapproval"]
+    assert trail[-1]["changes"] == {"needs_reapproval": {"old": False, "new": True}}
+
+    _reassess(client, risk, {"likelihood": 3, "impact": 3})  # lower again: flagged still, nothing new announced
+    _reassess(client, risk, {"likelihood": 5, "impact": 5})  # higher again: on the risk's history, one event still
+    assert len(_flagged_events(client, risk)) == 1
+    actions = [h["action"] for h in client.get(f"/api/v1/risks/{risk['id']}/history").json()["items"]]
+    assert actions.count("acceptance_needs_reapproval") == 2
 
 
-def test_within_the_appetite_or_below_what_an_admin_accepted_the_acceptance_stands(
+def test_the_same_or_a_lower_level_is_no_material_change_whoever_reassesses(
     client: TestClient, keys: Keys, frozen_clock: FrozenClock
 ) -> None:
-    low = _accepted(client, frozen_clock)
-    _reassess(client, low, {"likelihood": 3, "impact": 3})  # medium: within the appetite
-    assert client.get(f"/api/v1/risks/{low['id']}").json()["treatment"] == "accept"
-
-    high = _accepted(client, frozen_clock, headers=keys.headers("admin"), residual=None)  # high, accepted by an admin
-    _reassess(client, high, {"likelihood": 3, "impact": 4})  # a writer confirms it is high: still what was accepted
-    assert client.get(f"/api/v1/risks/{high['id']}").json()["treatment"] == "accept"
-    _reassess(client, high, {"likelihood": 5, "impact": 5})  # a writer finds it critical: beyond what was accepted
-    after = client.get(f"/api/v1/risks/{high['id']}").json()
-    assert (after["level"], after["treatment"], after["acceptance"]) == ("critical", "mitigate", None)
-    assert [e["old_approver"] for e in _voided_events(client, high)] == ["cfo"]
-    assert _voided_events(client, low) == []
+    risk = _accepted(client, frozen_clock, residual={"likelihood": 2, "impact": 2})  # low
+    _reassess(client, risk, {"likelihood": 1, "impact": 2})  # still low
+    _reassess(client, risk, {"likelihood": 1, "impact": 1})  # lower
+    assert _acceptance(client, risk)["needs_reapproval"] is False
+    _reassess(client, risk, {"likelihood": 3, "impact": 3}, headers=keys.headers("admin"))  # medium: higher
+    assert _acceptance(client, risk)["needs_reapproval"] is True  # an admin's reassessment is no re-approval
+    assert client.get(f"/api/v1/risks/{risk['id']}").json()["treatment"] == "accept"
 
 
-def test_an_admin_rescore_keeps_acceptances_and_lists_those_above_the_appetite(
+def test_an_admin_rescore_keeps_acceptances_lists_those_above_the_appetite_and_marks_them(
     client: TestClient, keys: Keys, frozen_clock: FrozenClock
 ) -> None:
     risk = _accepted(client, frozen_clock, residual={"likelihood": 1, "impact": 5})  # medium: a writer may accept
@@ -111,11 +110,8 @@ def test_an_admin_rescore_keeps_acceptances_and_lists_those_above_the_appetite(
     assert result["accepted_above_appetite"] == [risk["reference"]]
     after = client.get(f"/api/v1/risks/{risk['id']}").json()
     assert (after["level"], after["treatment"]) == ("high", "accept")
-    assert _voided_events(client, risk) == []
-
-
-def _ids(client: TestClient, params: list[tuple[str, str]]) -> list[int]:
-    return [r["id"] for r in client.get("/api/v1/risks", params=params).json()["items"]]
+    (event,) = _flagged_events(client, risk)
+    assert event["reason"] == f"{risk['reference']} moved to matrix version 2 (level 'high')"
 
 
 # ---- expiry given as a date ----

@@ -53,7 +53,8 @@ def test_the_replayed_history_is_the_risk_as_it_stands(session: Session, frozen_
     service.update_risk(session, risk, RiskUpdate(treatment=Treatment.accept, acceptance=acceptance), WRITER, SETTINGS)
     frozen_clock.advance(step)
     worse = AssessmentCreate(residual=Rating(likelihood=4, impact=4), rationale="defences failed")
-    service.assess_risk(session, risk, worse, WRITER, SETTINGS)  # above the appetite: the acceptance is voided
+    service.assess_risk(session, risk, worse, WRITER, SETTINGS)  # a material change: the acceptance stays, marked
+    service.update_risk(session, risk, RiskUpdate(treatment=Treatment.mitigate), WRITER, SETTINGS)  # and leaves it
     assert risk.acceptance_approver is None
     spec = matrices.current(session).parsed().model_dump()
     matrices.publish(session, MatrixSpec.model_validate({**spec, "name": "Default, again"}), actor="alice")

@@ -6,7 +6,7 @@ import os
 import subprocess
 import sys
 import zipfile
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +30,8 @@ from tests.conftest import ADMIN, FrozenClock, Keys
 from tests.helpers import assert_problem, row_counts
 from tests.webhooks.support import subscribe
 
+# An acceptance lasts at most RISKOPS_ACCEPTANCE_MAX_DAYS (365 by default) from now: half a year from today.
+ACCEPTED_UNTIL = (datetime.now(UTC) + timedelta(days=180)).date().isoformat()
 HEADER = ["Title", "Description", "Category", "Owner", "Inherent_Likelihood", "Inherent_Impact",
           "Residual_Likelihood", "Residual_Impact", "Treatment", "Tags", "Acceptance_Approver",
           "Acceptance_Expires_At", "Next_Review_At"]  # fmt: skip
@@ -49,7 +51,7 @@ GOOD = [
         "",
         "",
     ],
-    ["Laptop theft", "", "security", "ciso", 4, 2, "", "", "accept", "devices", "ciso", "2099-12-31", ""],
+    ["Laptop theft", "", "security", "ciso", 4, 2, "", "", "accept", "devices", "ciso", ACCEPTED_UNTIL, ""],
     ["Key person leaves", "Only one DBA", "people", "cto", 3, 3, "", "", "mitigate", "", "", "", "2027-02-01"],
 ]
 
@@ -158,17 +160,18 @@ def test_an_imported_risk_is_written_as_post_writes_it(
     """The import inserts in bulk, apart from create_risk: the same rows must come of it (history, event,
     deliveries, notices), on both paths, for the same risk."""
     subscribe(client, keys, "http://127.0.0.1:9/hook", ["risk.*"])
+    until = (frozen_clock.now + timedelta(days=180)).isoformat()
     for extra in ({}, {"next_review_at": "2027-02-01T00:00:00Z"}):
         body = {
             "title": "Payroll supplier fails", "description": "Single bureau", "category": "supplier",
             "owner": "CFO", "inherent": {"likelihood": 3, "impact": 4}, "residual": {"likelihood": 1, "impact": 2},
             "treatment": "accept", "tags": ["supplier", "payroll"],
-            "acceptance": {"approver": "ciso", "expires_at": "2099-12-31T00:00:00Z"}, **extra,
+            "acceptance": {"approver": "ciso", "expires_at": until}, **extra,
         }  # fmt: skip
         posted = client.post("/api/v1/risks", json=body)
         assert posted.status_code == 201, posted.text
         row = ["Payroll supplier fails", "Single bureau", "supplier", "CFO", 3, 4, 1, 2, "accept",
-               "supplier; payroll", "ciso", "2099-12-31T00:00:00Z", extra.get("next_review_at", "")]  # fmt: skip
+               "supplier; payroll", "ciso", until, extra.get("next_review_at", "")]  # fmt: skip
         imported = _upload(client, "r.csv", _csv([row]), on_duplicate="create")  # the same risk, on purpose
         assert imported.status_code == 200, imported.text
         (reference,) = imported.json()["created"]

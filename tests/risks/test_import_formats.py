@@ -3,7 +3,7 @@ dates in the file's own order, sheets of a workbook, and the service's own expor
 
 import csv
 import io
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from fastapi.testclient import TestClient
@@ -15,6 +15,9 @@ from riskops.risks.models import Treatment
 from tests.conftest import FrozenClock, Keys
 from tests.helpers import assert_problem, risk_body
 from tests.risks.test_import import _upload
+
+# Within the acceptance cap (RISKOPS_ACCEPTANCE_MAX_DAYS, 365 by default) from today.
+ACCEPTED_UNTIL = datetime.now(UTC).date() + timedelta(days=180)
 
 
 def _risks(client: TestClient) -> dict[str, dict[str, Any]]:
@@ -104,7 +107,7 @@ def _two_sheet_workbook() -> bytes:
                      "Approver", "Response"])  # fmt: skip
     serial = (date(2027, 1, 15) - date(1899, 12, 30)).days  # the day as a number in a General cell
     register.append(["Flood", "facilities", "site", 2, 3, datetime(2027, 3, 31), None, None, "Avoid"])
-    register.append(["Fraud", "cfo", "finance", 1, 2, serial, date(2099, 6, 30), "board", "Tolerate"])
+    register.append(["Fraud", "cfo", "finance", 1, 2, serial, ACCEPTED_UNTIL, "board", "Tolerate"])
     out = io.BytesIO()
     book.save(out)
     return out.getvalue()
@@ -121,7 +124,7 @@ def test_xlsx_any_sheet_by_name_with_date_cells_and_serial_dates(client: TestCli
     risks = _risks(client)
     assert risks["Flood"]["next_review_at"] == "2027-03-31T00:00:00Z" and risks["Flood"]["treatment"] == "avoid"
     assert risks["Fraud"]["next_review_at"] == "2027-01-15T00:00:00Z"
-    assert risks["Fraud"]["acceptance"]["expires_at"].startswith("2099-06-30T23:59:59")  # through that day
+    assert risks["Fraud"]["acceptance"]["expires_at"].startswith(f"{ACCEPTED_UNTIL}T23:59:59")  # through that day
     assert risks["Fraud"]["treatment"] == "accept"
     assert "treatment given as 'Tolerate'" in (_history_notes(client, risks["Fraud"]["reference"])[0] or "")
 

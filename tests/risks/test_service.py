@@ -13,6 +13,7 @@ from riskops.db import Database
 from riskops.errors import Conflict, Forbidden, InvalidTransition, Unprocessable
 from riskops.events.models import Event
 from riskops.risks import queries, service
+from riskops.risks.acceptances.models import AcceptanceRecord, AcceptanceRisk
 from riskops.risks.matrices import adoption
 from riskops.risks.matrices import service as matrices
 from riskops.risks.matrices.models import MatrixSpec, RiskMatrix
@@ -274,7 +275,16 @@ def _accepted(session: Session, frozen_clock: FrozenClock, **overrides: Any) -> 
     return _create(session, **values)
 
 
-def test_a_voided_acceptance_is_part_of_the_callers_transaction(session: Session, frozen_clock: FrozenClock) -> None:
+def _recorded(session: Session, risk: Risk) -> AcceptanceRecord:
+    """The acceptance recorded for the risk's inline acceptance."""
+    query = select(AcceptanceRecord).join(AcceptanceRisk).where(AcceptanceRisk.risk_id == risk.id)
+    return session.exec(query).one()
+
+
+def test_marking_an_acceptance_for_reapproval_is_part_of_the_callers_transaction(
+    session: Session, frozen_clock: FrozenClock
+) -> None:
+    """(Before acceptances were records, a writer's reassessment above the appetite voided the acceptance.)"""
     risk = _accepted(session, frozen_clock)
     entries = len(session.exec(select(AuditEntry)).all())
     # what a review's reassessment calls
@@ -286,16 +296,18 @@ def test_a_voided_acceptance_is_part_of_the_callers_transaction(session: Session
         settings=SETTINGS,
     )
     session.flush()
-    assert (risk.treatment, risk.acceptance_approver, risk.acceptance_expires_at) == ("mitigate", None, None)
-    assert session.exec(select(Event).where(Event.type == "risk.acceptance_voided")).all()
+    assert (risk.treatment, risk.acceptance_approver, risk.level) == ("accept", "cfo", "critical")
+    assert _recorded(session, risk).needs_reapproval
+    assert session.exec(select(Event).where(Event.type == "acceptance.needs_reapproval")).all()
     session.rollback()
     session.refresh(risk)
     assert (risk.treatment, risk.acceptance_approver, risk.level) == ("accept", "cfo", "low")
-    assert not session.exec(select(Event).where(Event.type == "risk.acceptance_voided")).all()
+    assert not _recorded(session, risk).needs_reapproval
+    assert not session.exec(select(Event).where(Event.type == "acceptance.needs_reapproval")).all()
     assert len(session.exec(select(AuditEntry)).all()) == entries
 
 
-def test_a_writer_moving_an_accepted_risk_onto_a_stricter_matrix_voids_the_acceptance(
+def test_moving_an_accepted_risk_onto_another_matrix_marks_its_acceptance_for_reapproval(
     session: Session, frozen_clock: FrozenClock
 ) -> None:
     risk = _accepted(session, frozen_clock, residual={"likelihood": 1, "impact": 5})
@@ -304,7 +316,8 @@ def test_a_writer_moving_an_accepted_risk_onto_a_stricter_matrix_voids_the_accep
     spec["name"], spec["cells"][0][4] = "Stricter", "high"
     matrices.publish(session, MatrixSpec.model_validate(spec), actor="alice")
     service.assess_risk(session, risk, AssessmentCreate(rationale="same scores, new matrix"), WRITER, settings=SETTINGS)
-    assert (risk.matrix_version, risk.level, risk.treatment) == (2, "high", "mitigate")
+    assert (risk.matrix_version, risk.level, risk.treatment) == (2, "high", "accept")
+    assert _recorded(session, risk).needs_reapproval
 
 
 def test_an_admin_rescore_keeps_acceptances(session: Session, frozen_clock: FrozenClock) -> None:
@@ -315,3 +328,4 @@ def test_an_admin_rescore_keeps_acceptances(session: Session, frozen_clock: Froz
     result = adoption.rescore_all(session, stricter, "new method", ADMIN, settings=SETTINGS)
     assert (risk.level, risk.treatment, risk.acceptance_approver) == ("high", "accept", "cfo")
     assert result.accepted_above_appetite == [risk.reference]
+    assert _recorded(session, risk).needs_reapproval  # a new matrix is a material change, whoever adopts it

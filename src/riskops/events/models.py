@@ -31,6 +31,9 @@ EVENT_TYPES = (
     "treatment.action_escalated", "treatment.plan_completed",
     "process.created", "process.updated", "process.archived", "process.restored", "process.deleted",
     "asset.created", "asset.updated", "asset.archived", "asset.restored", "asset.deleted",
+    "acceptance.requested", "acceptance.awaiting_second_approval", "acceptance.approved", "acceptance.rejected",
+    "acceptance.revoked", "acceptance.expiring", "acceptance.expired", "acceptance.superseded",
+    "acceptance.withdrawn", "acceptance.needs_reapproval",
 )  # fmt: skip
 
 

@@ -18,6 +18,7 @@ from riskops.db import insert_numbered, table_of
 from riskops.events import service as events
 from riskops.notices import service as scheduler
 from riskops.risks import history, scheduled
+from riskops.risks.acceptances import records as acceptances
 from riskops.risks.appetite import service as appetite
 from riskops.risks.appetite.service import Limits
 from riskops.risks.matrices.models import MatrixSpec
@@ -124,7 +125,15 @@ def _insert_batch(
     who: Principal, settings: Settings,
 ) -> list[int]:  # fmt: skip
     now = utcnow()
-    rows = [new_columns(new, matrix_version, spec, appetites.of(new.category, spec), now) for new in batch]
+    limits = [appetites.of(new.category, spec) for new in batch]
+    rows = [new_columns(new, matrix_version, spec, lim, now) for new, lim in zip(batch, limits, strict=True)]
+    # Accepted inline: recorded as approved outside riskops, once checked against the category's limits.
+    accepted = [i for i, row in enumerate(rows) if row["acceptance_expires_at"] is not None]
+    for i in accepted:
+        acceptances.check_recorded(
+            f"Risk '{batch[i].title}'", spec, limits[i], rows[i]["level"], rows[i]["acceptance_expires_at"], who,
+            settings, ("body",),
+        )  # fmt: skip
     ids = insert_numbered(session, Risk, rows)
     tags = [{"risk_id": risk_id, "tag": tag} for risk_id, new in zip(ids, batch, strict=True) for tag in new.tags]
     if tags:
@@ -151,6 +160,12 @@ def _insert_batch(
         notices += _creation_notices(risk_id, columns, settings)
     session.execute(insert(table_of(RiskAssessment)), assessments)
     session.execute(insert(table_of(AuditEntry)), entries)
+    recorded = [
+        acceptances.Recorded({**rows[i], "id": ids[i]}, rows[i]["acceptance_approver"],
+                             rows[i]["acceptance_expires_at"], acceptances.DEFAULT_PLAN, limits[i])
+        for i in accepted
+    ]  # fmt: skip
+    acceptances.record_all(session, recorded, spec, who, settings, outbox)
     events.record(session, outbox)
     scheduler.plan(session, notices)
     session.flush()  # the deliveries, so that the session lets go of this batch
@@ -160,8 +175,6 @@ def _insert_batch(
 def _creation_notices(risk_id: int, columns: Mapping[str, Any], settings: Settings) -> list[dict[str, Any]]:
     """What plan_notices and plan_owner_assigned plan for a new open risk, as rows for one statement a batch."""
     return [
-        *scheduled.date_notices(
-            risk_id, columns["next_review_at"], columns["treatment"], columns["acceptance_expires_at"], settings
-        ),
+        *scheduled.date_notices(risk_id, columns["next_review_at"], settings),
         scheduled.owner_assigned_notice(risk_id, columns["owner"], columns["version"], columns["created_at"]),
     ]

@@ -116,9 +116,7 @@ def record_all(
         for event_type, data in _announcements(risk, action, who, before, changes, None):
             outbox.emit(event_type, "risk", risk.reference, data)
         if risk.status == RiskStatus.open:  # scheduled.plan_notices and plan_owner_assigned, as rows
-            planned += scheduled.date_notices(
-                risk.id, risk.next_review_at, risk.treatment, risk.acceptance_expires_at, settings
-            )
+            planned += scheduled.date_notices(risk.id, risk.next_review_at, settings)
             if _owner_assigned(risk, action, before):
                 planned.append(scheduled.owner_assigned_notice(risk.id, risk.owner, risk.version, now))
     session.execute(insert(table_of(AuditEntry)), entries)

@@ -14,6 +14,7 @@ from riskops.config import Settings
 from riskops.db import Database
 from riskops.errors import Conflict, InvalidTransition, Unprocessable, field_error
 from riskops.risks import scoring, service
+from riskops.risks.acceptances import records as acceptances
 from riskops.risks.matrices.models import MatrixSpec
 from riskops.risks.models import AcceptanceIn, AssessmentCreate, Risk, RiskStatus, RiskUpdate
 from riskops.risks.ratings import Rating, TargetRating
@@ -94,12 +95,10 @@ def check_update(
     assessment = None
     if (inherent, residual) != (None, None):
         rated = inherent or Rating(likelihood=risk.inherent_likelihood, impact=risk.inherent_impact)
-        scored_inherent = scoring.score(spec, rated, ("inherent",))
-        scored_residual = scoring.score(spec, residual, ("residual",)) if residual else None
-        level = (scored_residual or scored_inherent).level
+        scoring.score(spec, rated, ("inherent",))  # the scales, as the reassessment will check them
+        if residual:
+            scoring.score(spec, residual, ("residual",))
         assessment = AssessmentCreate(inherent=inherent, residual=residual, rationale=rationale)
-    else:
-        level = risk.level
     if changes is None and assessment is None:
         return None
     if risk.status != RiskStatus.open:
@@ -110,7 +109,7 @@ def check_update(
     if changes is not None and ("treatment" in edit or "acceptance" in edit):
         held_now = (risk.acceptance_approver, risk.acceptance_expires_at)
         treatment = changes.treatment or risk.treatment
-        scoring.acceptance_of(treatment, level, held_now, spec, changes.acceptance, who, ())
+        acceptances.inline_of(treatment, held_now, changes.acceptance, who, ())
     # A reassessment's rationale carries the note into the history already.
     return Update(risk.id, risk.reference, risk.version, row, changes, assessment, note if assessment is None else None)
 

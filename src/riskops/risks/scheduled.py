@@ -1,4 +1,5 @@
-"""The register's deadlines: review reminders and overdue reviews, acceptances expiring and expired."""
+"""The register's deadlines: review reminders and overdue reviews. (An acceptance's are its own: risks.acceptances.
+scheduled.)"""
 
 import hashlib
 from datetime import datetime, timedelta
@@ -13,11 +14,10 @@ from riskops.mail import service as mail
 from riskops.notices import service as scheduler
 from riskops.notices.models import Notice
 from riskops.notices.service import NoticeHandler
-from riskops.risks.models import Risk, RiskStatus, Treatment
+from riskops.risks.models import Risk, RiskStatus
 
 REVIEW_DUE, REVIEW_OVERDUE = "risk.review_due", "risk.review_overdue"
-ACCEPTANCE_EXPIRING, ACCEPTANCE_EXPIRED = "risk.acceptance_expiring", "risk.acceptance_expired"
-KINDS = (REVIEW_DUE, REVIEW_OVERDUE, ACCEPTANCE_EXPIRING, ACCEPTANCE_EXPIRED)
+KINDS = (REVIEW_DUE, REVIEW_OVERDUE)
 # A fact for other domains to act on: this open risk has (newly) this owner. The review cycle handles it.
 OWNER_ASSIGNED = "risk.owner_assigned"
 
@@ -46,36 +46,25 @@ def plan_notices(session: Session, risk: Risk, settings: Settings) -> None:
     scheduler.cancel(session, "risk", risk.id, KINDS)
     if risk.status != RiskStatus.open:
         return
-    planned = date_notices(risk.id, risk.next_review_at, risk.treatment, risk.acceptance_expires_at, settings)
-    scheduler.plan(session, planned)
+    scheduler.plan(session, date_notices(risk.id, risk.next_review_at, settings))
 
 
-def date_notices(
-    risk_id: int, review: datetime, treatment: Treatment, expiry: datetime | None, settings: Settings
-) -> list[dict[str, Any]]:
-    """An open risk's review reminder and overdue notice, and for an acceptance its warning and expiry."""
+def date_notices(risk_id: int, review: datetime, settings: Settings) -> list[dict[str, Any]]:
+    """An open risk's review reminder and overdue notice."""
     reminder = review - timedelta(days=settings.review_reminder_days)
-    planned = [
+    return [
         scheduler.notice(REVIEW_DUE, "risk", risk_id, review.isoformat(), reminder),
         scheduler.notice(REVIEW_OVERDUE, "risk", risk_id, review.isoformat(), review),
     ]
-    if treatment == Treatment.accept and expiry is not None:
-        warning = expiry - timedelta(days=settings.acceptance_warning_days)
-        planned += [
-            scheduler.notice(ACCEPTANCE_EXPIRING, "risk", risk_id, expiry.isoformat(), warning),
-            scheduler.notice(ACCEPTANCE_EXPIRED, "risk", risk_id, expiry.isoformat(), expiry),
-        ]
-    return planned
 
 
 def remind_of_date(session: Session, notice: Notice, settings: Settings) -> None:
-    """A review or acceptance date is near or past: tell the subscribers, and the owner by e-mail."""
+    """A review date is near or past: tell the subscribers, and the owner by e-mail."""
     risk = session.get(Risk, notice.subject_id)
     if risk is None or risk.status != RiskStatus.open:
         return
-    review = notice.kind in (REVIEW_DUE, REVIEW_OVERDUE)
-    anchor = risk.next_review_at if review else risk.acceptance_expires_at
-    if anchor is None or anchor != datetime.fromisoformat(notice.ref):
+    anchor = risk.next_review_at
+    if anchor != datetime.fromisoformat(notice.ref):
         return  # the date moved since this was planned
     data = {
         "id": risk.id, "reference": risk.reference, "title": risk.title, "owner": risk.owner, "level": risk.level,
@@ -83,7 +72,7 @@ def remind_of_date(session: Session, notice: Notice, settings: Settings) -> None
         "acceptance_expires_at": risk.acceptance_expires_at.isoformat() if risk.acceptance_expires_at else None,
     }  # fmt: skip
     events.emit(session, notice.kind, "risk", risk.reference, data)
-    if review and mail.looks_like_address(risk.owner):
+    if mail.looks_like_address(risk.owner):
         what = "is due for review" if notice.kind == REVIEW_DUE else "is overdue for review"
         mail.queue(
             session, risk.owner, f"[riskops] {risk.reference} {what}",

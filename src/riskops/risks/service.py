@@ -16,6 +16,7 @@ from riskops.db import get_row, storable
 from riskops.errors import Conflict, InvalidTransition, NotFound, PreconditionFailed, Unprocessable, field_error
 from riskops.events import service as events
 from riskops.risks import bulk, history, scoring
+from riskops.risks.acceptances import records as acceptances
 from riskops.risks.appetite import service as appetite
 from riskops.risks.matrices import service as matrices
 from riskops.risks.matrices.models import MatrixSpec, RiskMatrix
@@ -131,10 +132,9 @@ def check_new_risk(spec: MatrixSpec, data: RiskCreate, who: Principal, loc: scor
     """Every check of creating a risk, without a session: the scales of `spec`, and the acceptance."""
     inherent = scoring.score(spec, data.inherent, (*loc, "inherent"))
     residual = scoring.score(spec, data.residual, (*loc, "residual")) if data.residual else None
-    level = (residual or inherent).level
     scoring.check_treatment(data.type, data.treatment, loc)
     target = scoring.target_of(spec, data.target, data.type, (residual or inherent).score, loc) if data.target else None
-    approver, expires_at = scoring.acceptance_of(data.treatment, level, (None, None), spec, data.acceptance, who, loc)
+    approver, expires_at = acceptances.inline_of(data.treatment, (None, None), data.acceptance, who, loc)
     return bulk.NewRisk(
         title=data.title, description=data.description, type=data.type, cause=data.cause, event=data.event,
         consequence=data.consequence, source=data.source, objectives=tuple(data.objectives),
@@ -211,7 +211,7 @@ def update_risk(
             risk.next_review_set_by_hand = True
         scoring.schedule_review(risk, spec)
     if "treatment" in fields or "acceptance" in fields:
-        scoring.check_acceptance(risk, spec, data.acceptance, who, ("body",))
+        acceptances.apply_inline(session, risk, spec, data.acceptance, who, settings, before["treatment"], ("body",))
     appetite.place(risk, spec, appetite.limits_for(session, risk.category, spec))
     if history.risk_state(risk) == before:
         return risk  # nothing changed: no new version, no history entry
@@ -264,9 +264,7 @@ def assess_risk(
         settings,
         note=data.rationale,
     )
-    scoring.govern_acceptance(
-        session, risk, spec, who, settings, level_before=level_before, version_before=version_before
-    )
+    acceptances.govern(session, risk, spec, who, level_before=level_before, version_before=version_before)
     session.flush()
     return assessment
 

@@ -2,7 +2,7 @@
 process depends on, and the risks linked to processes and assets; new tables only, no existing row changes
 
 Revision ID: 0015
-Revises: 0012
+Revises: 0014
 Create Date: 2026-12-20
 """
 
@@ -14,7 +14,7 @@ from alembic import op
 from riskops.db import UTCDateTime
 
 revision: str = "0015"
-down_revision: str | None = "0012"
+down_revision: str | None = "0014"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
