@@ -1,6 +1,7 @@
 """The richer risk: its statement and type, impacts per dimension with the criteria behind them, and a target
 rating, over HTTP on both databases."""
 
+from datetime import date, timedelta
 from typing import Any
 
 from fastapi.testclient import TestClient
@@ -127,8 +128,9 @@ def test_a_target_may_not_be_above_the_current_rating(client: TestClient, engine
 
 
 def test_an_acceptance_in_force_answers_a_risk_outside_appetite(client: TestClient, keys: Keys) -> None:
+    expiry = (date.today() + timedelta(days=90)).isoformat()
     body = risk_body(inherent={"likelihood": 4, "impact": 4}, residual=None, treatment="accept",
-                     acceptance={"approver": "cfo", "expires_at": "2099-12-31"})  # fmt: skip
+                     acceptance={"approver": "cfo", "expires_at": expiry})  # fmt: skip
     response = client.post("/api/v1/risks", json=body, headers=keys.headers("admin"))
     assert response.status_code == 201, response.text
     assert (response.json()["outside_appetite"], response.json()["appetite_response"]) == (True, "accepted")

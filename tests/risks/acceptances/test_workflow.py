@@ -28,7 +28,7 @@ def test_a_request_keeps_each_risks_state_and_someone_else_approves_it(
     [state] = acceptance["covered"][1]["states"]
     assert (state["decision"], state["level"], state["treatment"]) == (None, "medium", "transfer")
     assert state["matrix_version"] == 1 and state["inherent"] == {"likelihood": 3, "impact": 3, "score": 9,
-                                                                   "level": "medium"}  # fmt: skip
+                                                                   "level": "medium", "impacts": None}  # fmt: skip
     assert (state["appetite"], state["tolerance"], state["outside_appetite"]) == ("medium", None, False)
     assert acceptance["covered"][1]["treatment_before"] == "transfer" and not acceptance["covered"][1]["in_force"]
     assert ok(client.get(f"/api/v1/risks/{medium['id']}"))["treatment"] == "transfer"  # not accepted yet
