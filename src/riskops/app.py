@@ -24,6 +24,7 @@ from riskops.auth import Db, PrincipalCache, bearer, require, settings_of
 from riskops.clock import now as utcnow
 from riskops.config import Settings
 from riskops.console import routes as console
+from riskops.controls.routes import router as controls_router
 from riskops.db import Database, make_engine
 from riskops.events.routes import router as events_router
 from riskops.guard import RequestGuard
@@ -108,6 +109,7 @@ def create_app(
         events_router,
         integrations_router, inbound_router, reviews_router, register_router, matrices_router, apikeys_router,
         audit_router, users_router, health_router,
+        controls_router,
     )  # fmt: skip
     for router in routers:
         app.include_router(router)

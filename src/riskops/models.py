@@ -4,6 +4,7 @@ from sqlmodel import SQLModel
 
 from riskops.apikeys.models import ApiKey
 from riskops.audit.models import AuditEntry
+from riskops.controls.models import ControlTest
 from riskops.events.models import Delivery, Event, WebhookSubscription
 from riskops.idempotency import IdempotentRequest
 from riskops.incidents.escalations.models import EscalationPolicy
@@ -21,6 +22,7 @@ from riskops.notices.models import Notice, PeriodicRun
 from riskops.playbooks.models import PlaybookVersion
 from riskops.reviews.models import FeedToken, ReviewCycle, ReviewRequest, RiskReview, Snapshot
 from riskops.risks.import_jobs import ImportJob
+from riskops.risks.library import Control
 from riskops.risks.matrices.models import RiskMatrix
 from riskops.risks.models import Risk, RiskAssessment, RiskControl, RiskTag
 from riskops.users.models import PasswordToken, User, UserSession
@@ -36,4 +38,5 @@ __all__ = [
     "ApiKey", "AuditEntry", "IdempotentRequest", "Incident", "IncidentMessage", "IncidentRisk", "IncidentRole",
     "IncidentStep", "PlaybookVersion", "Risk", "RiskAssessment", "RiskControl", "RiskMatrix", "RiskTag",
     "TimelineEntry", "ImportJob", "PasswordToken", "User", "UserSession", "metadata",
+    "Control", "ControlTest",
 ]  # fmt: skip

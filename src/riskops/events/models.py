@@ -26,6 +26,7 @@ EVENT_TYPES = (
     "playbook.activated", "step.due", "step.overdue", "step.completed",
     "communication.due", "communication.overdue",
     "review.quarter_started", "review.requested", "webhook.disabled", "webhook.test", "import.completed",
+    "control.tested", "control.found_ineffective", "control.test_due",
 )  # fmt: skip
 
 
