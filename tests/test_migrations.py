@@ -207,7 +207,7 @@ def test_0008_indexes_the_risks_already_stored_for_search(empty_engine: Engine) 
             ("Supplier insolvency", "Single source", []),
         ):
             body = risk_body(title=title, description=description, tags=tags)
-            risks.create_risk(session, RiskCreate.model_validate(body), WRITER, settings=SETTINGS)
+            risks.add_risk(session, RiskCreate.model_validate(body), WRITER, settings=SETTINGS)
         session.commit()
     migrations.downgrade(empty_engine, "0007")
 

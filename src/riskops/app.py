@@ -25,6 +25,7 @@ from riskops.clock import now as utcnow
 from riskops.config import Settings
 from riskops.console import routes as console
 from riskops.continuity.routes import router as continuity_router
+from riskops.controls.routes import router as controls_router
 from riskops.db import Database, make_engine
 from riskops.events.routes import router as events_router
 from riskops.guard import RequestGuard
@@ -116,6 +117,7 @@ def create_app(
         audit_router, users_router, health_router,
         treatments_router,
         continuity_router,
+        controls_router,
     )  # fmt: skip
     for router in routers:
         app.include_router(router)

@@ -5,6 +5,7 @@ from sqlmodel import SQLModel
 from riskops.apikeys.models import ApiKey
 from riskops.audit.models import AuditEntry
 from riskops.continuity.models import Asset, BusinessProcess, ProcessAsset, ProcessDependency, RiskAsset, RiskProcess
+from riskops.controls.models import ControlTest
 from riskops.events.models import Delivery, Event, WebhookSubscription
 from riskops.idempotency import IdempotentRequest
 from riskops.incidents.escalations.models import EscalationPolicy
@@ -24,6 +25,7 @@ from riskops.reviews.models import FeedToken, ReviewCycle, ReviewRequest, RiskRe
 from riskops.risks.acceptances.models import AcceptanceDecision, AcceptanceRecord, AcceptanceRisk, AcceptanceState
 from riskops.risks.appetite.models import CategoryAppetite
 from riskops.risks.import_jobs import ImportJob
+from riskops.risks.library import Control
 from riskops.risks.matrices.models import RiskMatrix
 from riskops.risks.models import Risk, RiskAssessment, RiskControl, RiskTag
 from riskops.treatments.models import TreatmentAction
@@ -44,4 +46,5 @@ __all__ = [
     "TimelineEntry", "ImportJob", "PasswordToken", "User", "UserSession", "metadata",
     "TreatmentAction",
     "Asset", "BusinessProcess", "ProcessAsset", "ProcessDependency", "RiskAsset", "RiskProcess",
+    "Control", "ControlTest",
 ]  # fmt: skip

@@ -15,6 +15,7 @@ from prometheus_client import Histogram
 
 from riskops.clock import now as utcnow
 from riskops.config import Settings
+from riskops.controls import scheduled as controls
 from riskops.db import Database
 from riskops.incidents import scheduled as incidents
 from riskops.mail import service as mail
@@ -50,6 +51,7 @@ HANDLERS = _merged(
     risks.NOTICE_HANDLERS, incidents.NOTICE_HANDLERS, reviews.NOTICE_HANDLERS,
     treatments.NOTICE_HANDLERS,
     acceptances.NOTICE_HANDLERS,
+    controls.NOTICE_HANDLERS,
 )  # fmt: skip
 PERIODIC_JOBS: dict[str, PeriodicJob] = {**reviews.PERIODIC_JOBS, **import_jobs.PERIODIC_JOBS, **users.PERIODIC_JOBS}
 

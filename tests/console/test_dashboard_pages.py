@@ -159,3 +159,32 @@ def test_a_risk_title_is_text_on_the_dashboard(client: TestClient, signed: Calla
     text = signed(Role.write, email=ME).client.get("/console/").text
     assert "&lt;script&gt;alert(&#34;owned&#34;)&lt;/script&gt;" in text
     assert SCRIPT_TITLE not in text and "<script>" not in text
+
+
+def test_controls_found_ineffective_show_the_open_risks_they_expose(
+    client: TestClient, signed: Callable[..., Signed]
+) -> None:
+    reader = signed(Role.read)
+    assert _figure(reader.client.get("/console/").text, "ineffective-controls") == "None."
+    exposed, closed = _risk(client, SCRIPT_TITLE, "ops", (3, 5)), _risk(client, "Gone", "ops", (2, 2))
+    for risk in (exposed, closed):
+        applied = client.post(
+            f"/api/v1/risks/{risk['reference']}/controls", json={"title": "<b>Backups</b>", "owner": "it"}
+        )
+        assert applied.status_code == 201, applied.text
+    passed = client.post("/api/v1/controls", json={"title": "Patching", "owner": "it"})
+    assert passed.status_code == 201, passed.text
+    client.post(f"/api/v1/risks/{closed['reference']}/close", json={"reason": "sold"})
+    today = utcnow().date().isoformat()
+    for ref, result in (("C-0001", "ineffective"), ("C-0002", "ineffective"), ("C-0003", "effective")):
+        test = {"tested_on": today, "tester": "audit", "result": result, "evidence_url": "https://evidence.example/1"}
+        assert client.post(f"/api/v1/controls/{ref}/tests", json=test).status_code == 201
+
+    panel = reader.client.get("/console/").text.split('id="ineffective-controls"')[1].split("</section>")[0]
+    assert 'id="control-C-0001"' in panel and 'id="control-C-0002"' in panel and "C-0003" not in panel
+    assert panel.count(f'href="/console/risks/{exposed["reference"]}"') == 1  # C-0001 exposes it
+    assert f'/console/risks/{closed["reference"]}"' not in panel and "No open risk" in panel  # C-0002's is closed
+    assert "&lt;b&gt;Backups&lt;/b&gt;" in panel and "<b>Backups" not in panel
+    assert "&lt;script&gt;alert(&#34;owned&#34;)&lt;/script&gt;" in panel and today in panel
+    chinese = signed(Role.read, language="zh-CN").client.get("/console/").text
+    assert "测试判定无效的控制措施" in chinese and "暴露的风险" in chinese

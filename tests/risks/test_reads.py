@@ -64,6 +64,16 @@ def register(client: TestClient, keys: Keys, frozen_clock: FrozenClock) -> list[
     """Risks with and without tags, controls, residual ratings and acceptance (lapsed and current), closed ones,
     overdue ones, reassessed ones, text beyond ASCII and timestamps with and without microseconds."""
     ids: list[int] = []
+    # A library control several risks share, of another type, found partially effective by a test.
+    shared = {"title": "Access review ✓", "owner": "ciso", "type": "detective", "test_interval_days": 90}
+    _ok(client.post("/api/v1/controls", json=shared))
+    test = {
+        "tested_on": "2026-06-30",
+        "tester": "audit",
+        "result": "partially-effective",
+        "evidence_url": "https://e.x",
+    }
+    _ok(client.post("/api/v1/controls/C-0001/tests", json=test))
     for i in range(14):
         # Every other step lands off the whole second, so both datetime forms (with and without a fraction) occur.
         frozen_clock.advance(timedelta(minutes=7, microseconds=123450 * (i % 2)))
@@ -95,6 +105,8 @@ def register(client: TestClient, keys: Keys, frozen_clock: FrozenClock) -> list[
             if c and i % 2:
                 frozen_clock.advance(timedelta(seconds=1, microseconds=5))
                 _ok(client.patch(f"/api/v1/risks/{risk_id}/controls/{added.json()['id']}", json={"status": "planned"}))
+        if i % 5 == 4:
+            _ok(client.post(f"/api/v1/risks/{risk_id}/controls", json={"control_id": 1, "status": "in-progress"}))
         if i % 3 == 1:
             change = {"residual": {"likelihood": 2, "impact": 2}, "rationale": "Sprinklers fitted"}
             _ok(client.post(f"/api/v1/risks/{risk_id}/assessments", json=change))
@@ -131,6 +143,10 @@ def test_a_risk_reads_as_the_orm_shows_it(engine: Engine, register: list[int]) -
     assert {k["overdue"] for k in kinds} == {True, False}
     assert {k["status"] for k in kinds} == {"open", "closed"}
     assert {len(k["controls"]) for k in kinds} == {0, 1, 2}
+    controls = [c for k in kinds for c in k["controls"]]
+    assert {(c["type"], c["effectiveness"]) for c in controls} == {
+        ("preventive", "untested"), ("detective", "partially-effective"),
+    }  # fmt: skip
     assert len({k["version"] for k in kinds}) > 1
     assert any(len(k["tags"]) > 2 for k in kinds)
 

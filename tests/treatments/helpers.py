@@ -5,6 +5,7 @@ from typing import Any
 
 from fastapi.testclient import TestClient
 
+from tests.controls.test_library import control_body
 from tests.helpers import risk_body
 
 
@@ -62,3 +63,11 @@ def history(client: TestClient, risk: dict[str, Any]) -> list[dict[str, Any]]:
 
 def day(text: str) -> date:
     return date.fromisoformat(text)
+
+
+def library_control(client: TestClient, title: str = "Flood barrier") -> int:
+    """A control of the library, applied to no risk: the id an action names."""
+    response = client.post("/api/v1/controls", json=control_body(title=title))
+    assert response.status_code == 201, response.text
+    control_id: int = response.json()["id"]
+    return control_id

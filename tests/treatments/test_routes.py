@@ -11,16 +11,26 @@ from sqlalchemy import Engine
 from riskops.treatments import service
 from tests.conftest import FrozenClock, Keys
 from tests.helpers import assert_problem, row_counts
-from tests.treatments.helpers import action_body, add_action, change, day, events, history, new_risk
+from tests.treatments.helpers import (
+    action_body,
+    add_action,
+    change,
+    day,
+    events,
+    history,
+    library_control,
+    new_risk,
+)
 
 
 def test_an_action_is_added_to_the_plan_with_its_history_and_event(
     client: TestClient, frozen_clock: FrozenClock
 ) -> None:
     risk = new_risk(client)
+    control_id = library_control(client)
     created = client.post(
         f"/api/v1/risks/{risk['id']}/treatment-actions",
-        json=action_body(owner="  Facilities@Example.com ", control_id=7, control_effect="creates"),
+        json=action_body(owner="  Facilities@Example.com ", control_id=control_id, control_effect="creates"),
     )
     assert created.status_code == 201, created.text
     action = created.json()
@@ -29,7 +39,7 @@ def test_an_action_is_added_to_the_plan_with_its_history_and_event(
     assert action["risk"] == risk["reference"] and action["risk_id"] == risk["id"]
     assert action["owner"] == "Facilities@Example.com" and action["status"] == "planned"
     assert action["cost"] == {"amount": "12500.00", "currency": "EUR"}  # in the currency's minor unit, exactly
-    assert action["control_id"] == 7 and action["control_effect"] == "creates"
+    assert action["control_id"] == control_id and action["control_effect"] == "creates"
     assert action["overdue"] is False and action["closed_at"] is None and action["created_by"] == "write-key"
 
     read = client.get(f"/api/v1/risks/{risk['reference']}/treatment-actions/{action['id']}")
@@ -92,6 +102,7 @@ def test_readers_read_plans_and_writers_change_them(client: TestClient, keys: Ke
         ({"control_id": True, "control_effect": "improves"}, "body.control_id"),
         ({"control_id": 2**31, "control_effect": "improves"}, "body.control_id"),
         ({"control_id": 3, "control_effect": "removes"}, "body.control_effect"),
+        ({"control_id": 99, "control_effect": "improves"}, "body.control_id"),  # no such control in the library
         ({"priority": "high"}, "body.priority"),
     ],
 )
@@ -133,15 +144,16 @@ def test_a_change_names_the_version_it_read(client: TestClient) -> None:
     assert stale["current_version"] == 2
     same = client.patch(path, json={"due_date": "2026-10-15"}, headers={"If-Match": 'W/"2"'})
     assert same.status_code == 200 and same.json()["version"] == 2  # nothing changed: no new version
-    cleared = change(client, action, cost=None, control_id=4, control_effect="improves")
-    assert cleared["cost"] is None and cleared["control_id"] == 4 and cleared["version"] == 3
+    control_id = library_control(client, "Pumps")
+    cleared = change(client, action, cost=None, control_id=control_id, control_effect="improves")
+    assert cleared["cost"] is None and cleared["control_id"] == control_id and cleared["version"] == 3
     entry = history(client, risk)[-1]
     assert entry["action"] == "treatment_action.updated"
     assert entry["changes"][f"treatment_actions.{action['id']}.cost"] == {
         "old": {"amount": "12500.00", "currency": "EUR"},
         "new": None,
     }
-    assert entry["changes"][f"treatment_actions.{action['id']}.control_id"] == {"old": None, "new": 4}
+    assert entry["changes"][f"treatment_actions.{action['id']}.control_id"] == {"old": None, "new": control_id}
     assert [e["type"] for e in events(client, "treatment.*", risk["reference"])] == [
         "treatment.action_added", "treatment.action_updated", "treatment.action_updated",
     ]  # fmt: skip

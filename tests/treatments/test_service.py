@@ -5,6 +5,8 @@ from datetime import date
 
 from sqlmodel import Session
 
+from riskops.controls import service as controls
+from riskops.controls.models import LibraryControlCreate
 from riskops.reviews import snapshots
 from riskops.risks import service as risks
 from riskops.risks.models import RiskCreate
@@ -20,10 +22,11 @@ def test_plan_entries_leave_the_replayed_register_as_it_was(session: Session, fr
     session.commit()
     register = snapshots.live_content(session)
 
+    barrier = controls.create_control(session, LibraryControlCreate(title="Flood barrier", owner="ops"), WRITER)
     risk = risks.get_risk(session, risk_id, for_update=True)
     added = ActionCreate(
         title="Barriers", owner="facilities", due_date=date(2026, 9, 30), cost=Cost(currency="EUR", amount=10),
-        control_id=3, control_effect=ControlEffect.creates,
+        control_id=barrier.id, control_effect=ControlEffect.creates,
     )  # fmt: skip
     action = service.add_action(session, risk, added, WRITER, SETTINGS)
     service.update_action(session, risk, action, ActionUpdate(status=ActionStatus.in_progress), WRITER, SETTINGS)

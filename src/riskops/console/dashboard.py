@@ -1,5 +1,6 @@
-"""The dashboard: the register's heat maps and figures, deadlines near or past, the open incidents and their recovery
-time objectives, and what is the signed-in user's to do; and the page listing the risks of one heat-map cell."""
+"""The dashboard: the register's heat maps and figures, deadlines near or past, the controls found ineffective and the
+risks they expose, the open incidents and their recovery time objectives, and what is the signed-in user's to do; and
+the page listing the risks of one heat-map cell."""
 
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -17,12 +18,15 @@ from riskops.clock import now as utcnow
 from riskops.config import Settings
 from riskops.console import i18n
 from riskops.console.pages import PREFIX, ConsoleRoute, Reading, Viewer, render
+from riskops.controls import queries as controls
+from riskops.controls.models import ControlQuery
 from riskops.incidents import queries as incidents
 from riskops.incidents import service as incident_service
 from riskops.incidents.models import OPEN, UNFINISHED_STEP, Incident, IncidentPublic, StepPublic
 from riskops.reviews import heatmap, progress
 from riskops.reviews.models import ReviewCycle
 from riskops.risks import queries as risks
+from riskops.risks.library import Effectiveness
 from riskops.risks.matrices import service as matrices
 from riskops.risks.matrices.models import MatrixSpec
 from riskops.risks.models import Risk, RiskPublic, RiskStatus
@@ -34,6 +38,8 @@ router = APIRouter(prefix=PREFIX, include_in_schema=False, route_class=ConsoleRo
 OPEN_RISKS = [RiskStatus.open.value]
 # Open incidents are few; beyond this many a card says so and links to the incident list.
 INCIDENTS_SHOWN = 100
+# Controls found ineffective: the first this many (by reference); the API lists them all.
+CONTROLS_SHOWN = 50
 Gettext = Callable[[str], str]
 
 
@@ -93,6 +99,9 @@ def dashboard(request: Request, viewer: Reading, db: Db, config: Config) -> HTML
         acceptances, acceptance_count = risks.acceptances_expiring(
             session, utcnow() + timedelta(days=config.acceptance_warning_days)
         )
+        ineffective = controls.list_controls(
+            session, ControlQuery(effectiveness=[Effectiveness.ineffective], limit=CONTROLS_SHOWN), open_risks_only=True
+        )
         open_incidents = [incidents.present(session, found) for found in _open_incidents(session)]
         mine = my_work(session, viewer, config, open_incidents)
     real = [OpenIncident(i, _rto(i)) for i in open_incidents if not i.exercise]
@@ -101,6 +110,7 @@ def dashboard(request: Request, viewer: Reading, db: Db, config: Config) -> HTML
         fallback=heatmap.FALLBACK_COLOR, **register,
         acceptances=[present(r) for r in acceptances], acceptance_count=acceptance_count,
         acceptance_days=config.acceptance_warning_days, incidents=real, incidents_more=len(real) >= INCIDENTS_SHOWN,
+        ineffective=ineffective.items, ineffective_more=ineffective.next_cursor is not None,
         **mine,
     )  # fmt: skip
 

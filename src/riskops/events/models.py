@@ -34,6 +34,7 @@ EVENT_TYPES = (
     "acceptance.requested", "acceptance.awaiting_second_approval", "acceptance.approved", "acceptance.rejected",
     "acceptance.revoked", "acceptance.expiring", "acceptance.expired", "acceptance.superseded",
     "acceptance.withdrawn", "acceptance.needs_reapproval",
+    "control.tested", "control.found_ineffective", "control.test_due",
 )  # fmt: skip
 
 

@@ -18,6 +18,7 @@ from riskops.db import table_of
 from riskops.events import service as events
 from riskops.notices import service as scheduler
 from riskops.risks import scheduled
+from riskops.risks.library import Control
 from riskops.risks.models import Risk, RiskControl, RiskStatus, reference
 
 # The one declaration of what the history records of a risk (with its tags): what is diffed, and replayed.
@@ -50,13 +51,37 @@ def state_of(columns: Mapping[str, Any], tags: Sequence[str]) -> dict[str, Any]:
 
 
 def control_state(control: RiskControl) -> dict[str, Any]:
-    """What the history records of a control, under `controls.<id>`."""
+    """What the history records of a control applied to the risk, under `controls.<application id>`: the library
+    control it is, with its title and owner then, and its status and due date on this risk."""
     return {
-        "title": control.title,
-        "owner": control.owner,
+        "control_id": control.control_id,
+        "title": control.control.title,
+        "owner": control.control.owner,
         "status": str(control.status),
         "due_date": control.due_date.isoformat() if control.due_date else None,
     }
+
+
+def library_state(control: Control) -> dict[str, Any]:
+    """What the history of a library control (entity_type "control") records of it."""
+    return {
+        "title": control.title, "description": control.description, "type": str(control.type),
+        "nature": str(control.nature), "owner": control.owner,
+        "framework_references": list(control.framework_references),
+        "test_interval_days": control.test_interval_days,
+        "next_test_due": control.next_test_due.isoformat() if control.next_test_due else None,
+        "last_tested_on": control.last_tested_on.isoformat() if control.last_tested_on else None,
+        "effectiveness": str(control.effectiveness), "status": str(control.status),
+    }  # fmt: skip
+
+
+def record_control(
+    session: Session, control: Control, action: str, who: Principal, changes: dict[str, Any], *, note: str | None = None
+) -> None:
+    """A change to a library control, in its own history. Here, as the register also makes library controls."""
+    audit.service.record(
+        session, entity_type="control", entity_id=control.id, action=action, actor=who.name, changes=changes, note=note
+    )
 
 
 def event_data(risk_id: int, columns: Mapping[str, Any], who: Principal, changes: dict[str, Any]) -> dict[str, Any]:
@@ -169,6 +194,8 @@ def states_as_of(session: Session, as_of: datetime) -> dict[int, RiskAsOf]:
                 _, control_id, *field = key.split(".")
                 if field:
                     risk.controls.setdefault(control_id, {})[field[0]] = change["new"]
+                elif change["new"] is None:  # the control was taken off the risk
+                    risk.controls.pop(control_id, None)
                 else:
                     risk.controls[control_id] = dict(change["new"])
             else:

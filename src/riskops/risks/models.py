@@ -8,17 +8,21 @@ from pydantic import (
     BaseModel,
     BeforeValidator,
     ConfigDict,
+    StrictInt,
+    ValidationError,
     field_validator,
     model_validator,
 )
 from pydantic import Field as PydField
-from sqlalchemy import JSON, Column, ForeignKey, Index, Integer, String, Text, false, func, text
+from pydantic_core import InitErrorDetails, PydanticCustomError
+from sqlalchemy import JSON, Column, ForeignKey, Index, Integer, String, Text, UniqueConstraint, false, func, text
 from sqlmodel import Field, Relationship, SQLModel
 
 from riskops.clock import Moment
 from riskops.clock import now as utcnow
 from riskops.db import UTCDateTime, primary_key
 from riskops.risks.appetite.models import AppetiteResponse
+from riskops.risks.library import Control, ControlType, Effectiveness
 from riskops.risks.ratings import Rating, ScoredRating, Target, TargetRating
 
 
@@ -52,6 +56,8 @@ DEFAULT_TREATMENT = {RiskType.threat: Treatment.mitigate, RiskType.opportunity: 
 
 
 class ControlStatus(StrEnum):
+    """How far a control's implementation on one risk has come."""
+
     planned = "planned"
     in_progress = "in-progress"
     implemented = "implemented"
@@ -213,16 +219,21 @@ class Risk(SQLModel, table=True):
 
 
 class RiskControl(SQLModel, table=True):
+    """A library control applied to a risk, with how far its implementation on this risk has come."""
+
     __tablename__ = "risk_control"
+    # A control is applied to a risk once; the key also finds a risk's controls.
+    __table_args__ = (UniqueConstraint("risk_id", "control_id"),)
 
     id: int = primary_key()
-    risk_id: int = Field(foreign_key="risk.id", index=True)
-    title: str = Field(max_length=200)
-    owner: str = Field(max_length=200)
+    risk_id: int = Field(foreign_key="risk.id")
+    control_id: int = Field(foreign_key="control.id", index=True)
     status: ControlStatus = Field(default=ControlStatus.planned, sa_type=String(16))
     due_date: date | None = None
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+    control: Control = Relationship(sa_relationship_kwargs={"lazy": "joined", "innerjoin": True})
 
 
 class RiskAssessment(SQLModel, table=True):
@@ -378,15 +389,36 @@ class AssessmentPublic(BaseModel):
 
 
 class ControlCreate(BaseModel):
+    """Apply a library control to the risk (control_id), or a new one made from a title and an owner."""
+
     model_config = ConfigDict(extra="forbid")
 
-    title: str = PydField(min_length=1, max_length=200)
-    owner: str = PydField(min_length=1, max_length=200)
+    control_id: StrictInt | None = PydField(default=None, ge=1, description="A library control to apply.")
+    title: str | None = PydField(default=None, min_length=1, max_length=200, description="A new library control's.")
+    owner: str | None = PydField(default=None, min_length=1, max_length=200, description="A new library control's.")
     status: ControlStatus = ControlStatus.planned
     due_date: date | None = None
 
+    @model_validator(mode="after")
+    def _one_control(self) -> "ControlCreate":
+        if self.control_id is not None:
+            if self.title is not None or self.owner is not None:
+                raise _invalid("ControlCreate", ["control_id"], "value_error", "give control_id, or title and owner")
+        elif missing := [name for name in ("title", "owner") if getattr(self, name) is None]:
+            raise _invalid("ControlCreate", missing, "missing", "Field required")
+        return self
+
+
+def _invalid(model: str, fields: list[str], kind: str, message: str) -> ValidationError:
+    """Fields' errors from a whole-model check, located at each field as pydantic locates its own."""
+    details = [InitErrorDetails(type=PydanticCustomError(kind, message), loc=(f,), input=None) for f in fields]
+    return ValidationError.from_exception_data(model, details)
+
 
 class ControlUpdate(BaseModel):
+    """The control on this risk: its status and due date; title and owner are the library control's, for every
+    risk it is applied to."""
+
     model_config = ConfigDict(extra="forbid")
 
     title: str | None = PydField(default=None, min_length=1, max_length=200)
@@ -396,11 +428,15 @@ class ControlUpdate(BaseModel):
 
 
 class ControlPublic(BaseModel):
-    model_config = ConfigDict(from_attributes=True)
+    """A library control as applied to a risk: `id` is the application's, `status` and `due_date` its own."""
 
     id: int
+    control_id: int
+    control_reference: str
     title: str
     owner: str
+    type: ControlType
+    effectiveness: Effectiveness
     status: ControlStatus
     due_date: date | None
     created_at: datetime

@@ -10,6 +10,7 @@ from riskops.risks.models import (
     ControlPublic,
     Risk,
     RiskAssessment,
+    RiskControl,
     RiskPublic,
     statement,
 )
@@ -55,7 +56,7 @@ def present(risk: Risk) -> RiskPublic:
             risk.outside_appetite, risk.target_within_appetite, risk.acceptance_expires_at, now
         ),
         acceptance=acceptance,
-        controls=[ControlPublic.model_validate(c) for c in risk.controls],
+        controls=[present_control(c) for c in risk.controls],
         created_at=risk.created_at,
         updated_at=risk.updated_at,
         last_reviewed_at=risk.last_reviewed_at,
@@ -66,6 +67,23 @@ def present(risk: Risk) -> RiskPublic:
         closure_reason=risk.closure_reason,
         materialised_at=risk.materialised_at,
         version=risk.version,
+    )
+
+
+def present_control(applied: RiskControl) -> ControlPublic:
+    control = applied.control
+    return ControlPublic(
+        id=applied.id,
+        control_id=control.id,
+        control_reference=control.reference,
+        title=control.title,
+        owner=control.owner,
+        type=control.type,
+        effectiveness=control.effectiveness,
+        status=applied.status,
+        due_date=applied.due_date,
+        created_at=applied.created_at,
+        updated_at=applied.updated_at,
     )
 
 

@@ -20,6 +20,7 @@ from riskops.db import storable, table_of, utc_from_json
 from riskops.errors import NotFound
 from riskops.risks import service
 from riskops.risks.appetite.models import appetite_response
+from riskops.risks.library import Control, control_reference
 from riskops.risks.models import Risk, RiskControl, RiskTag, reference, statement
 from riskops.risks.queries import RiskFilter, SortKey, after_cursor, check_filter, next_cursor, ordering
 from riskops.risks.scoring import is_overdue
@@ -27,6 +28,7 @@ from riskops.risks.scoring import is_overdue
 _RISK = table_of(Risk)
 _TAG = table_of(RiskTag)
 _CONTROL = table_of(RiskControl)
+_LIBRARY = table_of(Control)
 
 # The risk's own columns, in the order _present unpacks them.
 _COLUMNS = (
@@ -40,8 +42,12 @@ _COLUMNS = (
     "created_at", "updated_at", "last_reviewed_at", "next_review_at", "next_review_set_by_hand",
     "closed_at", "closure_reason", "materialised_at", "version",
 )  # fmt: skip
-# A control as a JSON array in the sub-select, in ControlPublic's field order.
-_CONTROL_COLUMNS = ("id", "title", "owner", "status", "due_date", "created_at", "updated_at")
+# A control applied to the risk as a JSON array in the sub-select, in ControlPublic's field order (less the
+# reference, made from the id): the application's columns, and those of its library control.
+_CONTROL_COLUMNS = (
+    _CONTROL.c.id, _CONTROL.c.control_id, _LIBRARY.c.title, _LIBRARY.c.owner, _LIBRARY.c.type,
+    _LIBRARY.c.effectiveness, _CONTROL.c.status, _CONTROL.c.due_date, _CONTROL.c.created_at, _CONTROL.c.updated_at,
+)  # fmt: skip
 
 # pydantic writes an aware UTC datetime as ...Z, and so does orjson with OPT_UTC_Z.
 _JSON_OPTIONS = orjson.OPT_UTC_Z
@@ -100,21 +106,25 @@ def _by_id(dialect: str) -> Select[Any]:
 def _with_details(dialect: str) -> Select[Any]:
     """The risk's columns with its tags and controls as JSON text, each a correlated sub-select."""
     risk_id = _RISK.c.id
-    control = [_CONTROL.c[name] for name in _CONTROL_COLUMNS]
     tags: ColumnElement[Any]
     controls: ColumnElement[Any]
     if dialect == "postgresql":
         # Cast to text: orjson parses it faster than the driver's json loader would.
         tags = cast(func.json_agg(aggregate_order_by(_TAG.c.tag, _TAG.c.tag)), Text)
-        controls = cast(func.json_agg(aggregate_order_by(func.json_build_array(*control), _CONTROL.c.id)), Text)
+        controls = cast(
+            func.json_agg(aggregate_order_by(func.json_build_array(*_CONTROL_COLUMNS), _CONTROL.c.id)), Text
+        )
     else:
         # SQLite before 3.44 has no ORDER BY inside an aggregate: _present sorts these few rows itself.
         tags = func.json_group_array(_TAG.c.tag)
-        controls = func.json_group_array(func.json_array(*control))
+        controls = func.json_group_array(func.json_array(*_CONTROL_COLUMNS))
     return select(
         *(_RISK.c[name] for name in _COLUMNS),
         select(tags).where(_TAG.c.risk_id == risk_id).scalar_subquery(),
-        select(controls).where(_CONTROL.c.risk_id == risk_id).scalar_subquery(),
+        select(controls)
+        .select_from(_CONTROL.join(_LIBRARY, _LIBRARY.c.id == _CONTROL.c.control_id))
+        .where(_CONTROL.c.risk_id == risk_id)
+        .scalar_subquery(),
     )
 
 
@@ -213,13 +223,17 @@ def _controls(controls_json: str | None, ordered: bool) -> list[dict[str, Any]]:
         rows.sort(key=lambda control: control[0])  # by id, as the relationship orders them
     return [
         {
-            "id": control_id,
+            "id": applied_id,
+            "control_id": control_id,
+            "control_reference": control_reference(control_id),
             "title": title,
             "owner": owner,
+            "type": kind,
+            "effectiveness": effectiveness,
             "status": status,
             "due_date": due_date,  # ISO date text on both databases, as pydantic writes a date
             "created_at": utc_from_json(created_at),
             "updated_at": utc_from_json(updated_at),
         }
-        for control_id, title, owner, status, due_date, created_at, updated_at in rows
+        for applied_id, control_id, title, owner, kind, effectiveness, status, due_date, created_at, updated_at in rows
     ]

@@ -24,7 +24,7 @@ from riskops.risks.models import (
     RiskUpdate,
     StatusChange,
 )
-from riskops.risks.presentation import present, present_assessment
+from riskops.risks.presentation import present, present_assessment, present_control
 
 router = APIRouter(prefix="/api/v1/risks", tags=["risks"])
 
@@ -240,15 +240,27 @@ def risk_history(
 
 @router.post("/{risk_ref}/controls", status_code=status.HTTP_201_CREATED)
 def add_control(risk_ref: str, data: ControlCreate, db: Db, who: Writer, config: Config) -> ControlPublic:
+    """Apply a library control (`control_id`; 409 if it is retired or already applied here), or make a new library
+    control from `title` and `owner` and apply it."""
     with db.write() as session:
         risk = service.get_for_change(session, risk_ref, None)
-        return ControlPublic.model_validate(service.add_control(session, risk, data, who, config))
+        return present_control(service.add_control(session, risk, data, who, config))
 
 
 @router.patch("/{risk_ref}/controls/{control_id}")
 def update_control(
     risk_ref: str, control_id: int, data: ControlUpdate, db: Db, who: Writer, config: Config
 ) -> ControlPublic:
+    """`control_id` is the application's `id`. A title or owner changes the library control, on every risk."""
     with db.write() as session:
         risk = service.get_for_change(session, risk_ref, None)
-        return ControlPublic.model_validate(service.update_control(session, risk, control_id, data, who, config))
+        return present_control(service.update_control(session, risk, control_id, data, who, config))
+
+
+@router.delete("/{risk_ref}/controls/{control_id}", status_code=status.HTTP_204_NO_CONTENT)
+def remove_control(risk_ref: str, control_id: int, db: Db, who: Writer, config: Config) -> Response:
+    """Take the control off the risk (`control_id` is the application's `id`); the library keeps it."""
+    with db.write() as session:
+        risk = service.get_for_change(session, risk_ref, None)
+        service.remove_control(session, risk, control_id, who, config)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)

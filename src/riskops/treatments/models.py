@@ -70,9 +70,8 @@ class TreatmentAction(SQLModel, table=True):
     cost_amount: Decimal | None = Field(default=None, sa_type=Numeric(AMOUNT_DIGITS, AMOUNT_PLACES))
     cost_currency: str | None = Field(default=None, max_length=3)
     status: ActionStatus = Field(default=ActionStatus.planned, sa_type=String(16))
-    # The control library's control this action creates or improves. The foreign key to control.id comes with
-    # the library's table.
-    control_id: int | None = None
+    # The control library's control this action creates or improves.
+    control_id: int | None = Field(default=None, foreign_key="control.id")
     control_effect: ControlEffect | None = Field(default=None, sa_type=String(16))
     # When the action was done or cancelled, by whom, and why it was cancelled.
     closed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)

@@ -14,6 +14,7 @@ from riskops.db import get_row, storable
 from riskops.errors import Conflict, InvalidTransition, NotFound, PreconditionFailed, Unprocessable, field_error
 from riskops.events import service as events
 from riskops.risks import service as risks
+from riskops.risks.library import Control
 from riskops.risks.models import Risk, RiskStatus
 from riskops.treatments import scheduled
 from riskops.treatments.models import (
@@ -90,7 +91,7 @@ def action_state(action: TreatmentAction) -> dict[str, Any]:
     }  # fmt: skip
 
 
-def _check_control(control_id: int | None, effect: str | None) -> None:
+def _check_control(session: Session, control_id: int | None, effect: str | None) -> None:
     if control_id is not None and effect is None:
         raise Unprocessable(
             "Say whether the action creates or improves the control.",
@@ -101,6 +102,11 @@ def _check_control(control_id: int | None, effect: str | None) -> None:
             "A control effect needs the control it applies to.",
             errors=[field_error(("body", "control_id"), "required with control_effect")],
         )
+    if control_id is not None and (not storable(control_id) or session.get(Control, control_id) is None):
+        raise Unprocessable(
+            f"Control {control_id} is not in the control library.",
+            errors=[field_error(("body", "control_id"), "not a control of the library (GET /api/v1/controls)")],
+        )
 
 
 def add_action(session: Session, risk: Risk, data: ActionCreate, who: Principal, settings: Settings) -> TreatmentAction:
@@ -108,7 +114,7 @@ def add_action(session: Session, risk: Risk, data: ActionCreate, who: Principal,
     count = session.scalar(select(func.count()).where(col(TreatmentAction.risk_id) == risk.id)) or 0
     if count >= MAX_ACTIONS:
         raise Conflict(f"Risk {risk.reference}'s treatment plan has {count} actions, the most a plan may have.")
-    _check_control(data.control_id, data.control_effect)
+    _check_control(session, data.control_id, data.control_effect)
     action = TreatmentAction(
         risk_id=risk.id, title=data.title, description=data.description, owner=data.owner, due_date=data.due_date,
         cost_amount=data.cost.amount if data.cost else None, cost_currency=data.cost.currency if data.cost else None,
@@ -154,7 +160,9 @@ def update_action(
             "A cancellation reason is given only when cancelling the action.",
             errors=[field_error(("body", "cancellation_reason"), "only with status cancelled")],
         )
-    _check_control(wanted.get("control_id", action.control_id), wanted.get("control_effect", action.control_effect))
+    _check_control(
+        session, wanted.get("control_id", action.control_id), wanted.get("control_effect", action.control_effect)
+    )
     before = action_state(action)
     for name, value in wanted.items():
         setattr(action, name, value)

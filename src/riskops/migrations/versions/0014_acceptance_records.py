@@ -4,7 +4,7 @@ an approved acceptance, recorded as given outside riskops, with the risk's state
 acceptance notices become the acceptance's, so that each still fires once
 
 Revision ID: 0014
-Revises: 0012
+Revises: 0013
 Create Date: 2026-12-02
 """
 
@@ -19,7 +19,7 @@ from riskops.db import UTCDateTime
 from riskops.risks.matrices.models import MatrixSpec
 
 revision: str = "0014"
-down_revision: str | None = "0012"
+down_revision: str | None = "0013"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

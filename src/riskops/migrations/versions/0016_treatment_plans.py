@@ -20,7 +20,6 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
-    # control_id names a control of the library (table control): its foreign key comes with that table.
     op.create_table(
         "treatment_action",
         sa.Column("id", sa.Integer(), nullable=False),
@@ -51,6 +50,7 @@ def upgrade() -> None:
             "(control_id IS NULL) = (control_effect IS NULL)", name=op.f("ck_treatment_action_control_has_effect")
         ),
         sa.ForeignKeyConstraint(["risk_id"], ["risk.id"], name=op.f("fk_treatment_action_risk_id_risk")),
+        sa.ForeignKeyConstraint(["control_id"], ["control.id"], name=op.f("fk_treatment_action_control_id_control")),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_treatment_action")),
     )
     op.create_index("ix_treatment_action_risk_id_id", "treatment_action", ["risk_id", "id"])
