@@ -9,10 +9,10 @@ from sqlmodel import Session
 from riskops import migrations
 from riskops.controls import service as controls
 from riskops.controls.models import LibraryControlCreate
-from riskops.risks import reads
+from riskops.risks import applied_controls, reads
 from riskops.risks import service as risks
+from riskops.risks.library import ControlCreate
 from riskops.risks.matrices import service as matrices
-from riskops.risks.models import ControlCreate
 from tests.conftest import SETTINGS, WRITER
 
 # (risk, title, owner, status, due date): two risks, one of them with two controls; "Pumps" on both, as two rows.
@@ -88,7 +88,9 @@ def test_every_control_becomes_a_library_control_still_applied(empty_engine: Eng
         made = controls.create_control(session, LibraryControlCreate(title="Sandbags", owner="facilities"), WRITER)
         assert made.id == 4
         second = risks.get_risk(session, 2, for_update=True)
-        assert risks.add_control(session, second, ControlCreate(control_id=1), WRITER, SETTINGS).control_id == 1
+        assert (
+            applied_controls.add_control(session, second, ControlCreate(control_id=1), WRITER, SETTINGS).control_id == 1
+        )
         session.commit()
 
     migrations.downgrade(empty_engine, "0011")

@@ -5,17 +5,15 @@ from datetime import date, timedelta
 from sqlmodel import Session, col, select
 
 from riskops.audit.models import AuditEntry
-from riskops.risks import history, service
+from riskops.risks import applied_controls, history, service
 from riskops.risks.appetite import service as appetite
 from riskops.risks.appetite.models import AppetiteIn
+from riskops.risks.library import ControlCreate, ControlStatus, ControlUpdate
 from riskops.risks.matrices import service as matrices
 from riskops.risks.matrices.models import MatrixSpec
 from riskops.risks.models import (
     AcceptanceIn,
     AssessmentCreate,
-    ControlCreate,
-    ControlStatus,
-    ControlUpdate,
     RiskCreate,
     RiskType,
     RiskUpdate,
@@ -60,11 +58,11 @@ def test_the_replayed_history_is_the_risk_as_it_stands(session: Session, frozen_
     matrices.publish(session, MatrixSpec.model_validate({**spec, "name": "Default, again"}), actor="alice")
     frozen_clock.advance(step)
     service.assess_risk(session, risk, AssessmentCreate(rationale="onto the new matrix"), ADMIN, SETTINGS)
-    control = service.add_control(
+    control = applied_controls.add_control(
         session, risk, ControlCreate(title="Flood barrier", owner="facilities"), WRITER, SETTINGS
     )
     under_way = ControlUpdate(status=ControlStatus.in_progress, due_date=date(2026, 9, 30))
-    service.update_control(session, risk, control.id, under_way, WRITER, SETTINGS)
+    applied_controls.update_control(session, risk, control.id, under_way, WRITER, SETTINGS)
     frozen_clock.advance(step)
     service.mark_materialised(session, risk, "INC-0001: Flood", WRITER, SETTINGS)
     service.change_status(session, risk, "close", StatusChange(reason="sites moved"), WRITER, SETTINGS)

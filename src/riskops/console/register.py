@@ -38,14 +38,12 @@ from riskops.db import Database
 from riskops.errors import DomainError, PreconditionFailed
 from riskops.incidents import queries as incidents
 from riskops.playbooks import service as playbooks
-from riskops.risks import queries, reads, service
+from riskops.risks import applied_controls, queries, reads, service
+from riskops.risks.library import ControlCreate, ControlStatus, ControlUpdate
 from riskops.risks.matrices import service as matrices
 from riskops.risks.models import (
     AssessmentCreate,
     AssessmentPublic,
-    ControlCreate,
-    ControlStatus,
-    ControlUpdate,
     RiskCreate,
     RiskStatus,
     RiskUpdate,
@@ -266,7 +264,7 @@ def add_control(request: Request, viewer: Writing, db: Db, config: Config, ref: 
     def change(session: Session) -> None:
         data = ControlCreate.model_validate(forms.only(form, "title", "owner", "status", "due_date"))
         risk = service.get_for_change(session, ref, None)
-        service.add_control(session, risk, data, viewer.principal, config)
+        applied_controls.add_control(session, risk, data, viewer.principal, config)
 
     return _changed(request, viewer, db, ref, form, "control-new", change, "controls")
 
@@ -285,7 +283,7 @@ def edit_control(
             | {"due_date": typed.get("due_date", "").strip() or None}
         )
         risk = service.get_for_change(session, ref, None)
-        service.update_control(session, risk, control_id, data, viewer.principal, config)
+        applied_controls.update_control(session, risk, control_id, data, viewer.principal, config)
 
     key = f"control-{control_id}"
     return _changed(request, viewer, db, ref, form, key, change, key)

@@ -19,10 +19,11 @@ from riskops.console import i18n
 from riskops.console.pages import FormProblem, fields_of, text_on
 from riskops.errors import DomainError
 from riskops.risks import queries, scoring
+from riskops.risks.fields import date_only
 from riskops.risks.filters import RiskFilterQuery
 from riskops.risks.matrices import service as matrices
 from riskops.risks.matrices.models import MatrixSpec
-from riskops.risks.models import RiskPublic, date_only
+from riskops.risks.models import RiskPublic
 from riskops.risks.ratings import Rating
 from riskops.users import service as users
 from riskops.users.service import CSRF_FIELD

@@ -14,7 +14,7 @@ from sqlmodel import Field, SQLModel
 from riskops.clock import now as utcnow
 from riskops.continuity.durations import MAX_MINUTES, minutes, schema
 from riskops.db import UTCDateTime, primary_key
-from riskops.risks.models import Name
+from riskops.risks.fields import Name
 
 
 class Criticality(StrEnum):

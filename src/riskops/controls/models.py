@@ -14,8 +14,9 @@ from sqlmodel import Field, SQLModel
 
 from riskops.clock import now as utcnow
 from riskops.db import UTCDateTime, primary_key
-from riskops.risks.library import ControlNature, ControlType, Effectiveness, LibraryStatus
-from riskops.risks.models import ControlStatus, Name, RiskStatus
+from riskops.risks.fields import Name
+from riskops.risks.library import ControlNature, ControlStatus, ControlType, Effectiveness, LibraryStatus
+from riskops.risks.models import RiskStatus
 
 
 class ControlTestResult(StrEnum):

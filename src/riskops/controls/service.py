@@ -1,7 +1,7 @@
 """The control library's rules: defining, editing, retiring and deleting controls, and recording their tests, with
 what an ineffective one means for the risks the control is applied to. Callers commit.
 
-A control is applied to a risk, and made there from a title and an owner, by riskops.risks.service.add_control:
+A control is applied to a risk, and made there from a title and an owner, by riskops.risks.applied_controls.add_control:
 the register's side of it. Locks: a change here takes the control FOR NO KEY UPDATE, which lets a risk apply it
 (FOR KEY SHARE) meanwhile; a deletion takes it FOR UPDATE, so that nothing is applied to or tests it meanwhile."""
 

@@ -26,8 +26,9 @@ from riskops.incidents.models import (
     Measures,
     PostIncidentSummary,
 )
+from riskops.risks import applied_controls
 from riskops.risks import service as risks
-from riskops.risks.models import ControlCreate
+from riskops.risks.library import ControlCreate
 
 # ---- the state machine ----
 
@@ -178,7 +179,7 @@ def _close(
         risk = risks.get_risk(session, risk_id, for_update=True)
         control = ControlCreate(title=action.title, owner=action.owner, due_date=action.due_date)
         try:
-            risks.add_control(session, risk, control, who, settings)
+            applied_controls.add_control(session, risk, control, who, settings)
         except InvalidTransition as exc:  # the risk was closed meanwhile: say which follow-up cannot land
             raise Conflict(exc.detail, errors=[field_error(loc, "the risk is closed")]) from exc
         timeline.record(

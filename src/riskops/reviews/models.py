@@ -10,7 +10,7 @@ from sqlmodel import Field, SQLModel
 from riskops.clock import Moment
 from riskops.clock import now as utcnow
 from riskops.db import UTCDateTime, primary_key
-from riskops.risks.models import Name
+from riskops.risks.fields import Name
 from riskops.risks.ratings import Rating
 
 

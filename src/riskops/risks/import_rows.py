@@ -14,10 +14,11 @@ from riskops.errors import DomainError, NotFound, Unprocessable, field_error
 from riskops.risks import cells, matching, service
 from riskops.risks.bulk import NewRisk
 from riskops.risks.cells import DateFormat
+from riskops.risks.fields import date_only
 from riskops.risks.headers import DATE_FIELDS, STATEMENT, Header
 from riskops.risks.matching import DuplicateKey, OnDuplicate, Register, Update
 from riskops.risks.matrices.models import MatrixSpec
-from riskops.risks.models import Risk, RiskCreate, date_only, reference
+from riskops.risks.models import Risk, RiskCreate, reference
 
 _NESTED = {("inherent", "likelihood"): "inherent_likelihood", ("inherent", "impact"): "inherent_impact",
            ("residual", "likelihood"): "residual_likelihood", ("residual", "impact"): "residual_impact",

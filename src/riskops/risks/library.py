@@ -1,14 +1,26 @@
 """The control library's table, in the register's package: every risk shows its controls' library fields, and the
-register makes a library control where a risk is given a new one. The library's rules live in riskops.controls."""
+register makes a library control where a risk is given a new one; and the shapes of a control applied to a risk.
+The library's rules live in riskops.controls."""
 
 from datetime import date, datetime
 from enum import StrEnum
 
+from pydantic import BaseModel, ConfigDict, StrictInt, ValidationError, model_validator
+from pydantic import Field as PydField
+from pydantic_core import InitErrorDetails, PydanticCustomError
 from sqlalchemy import JSON, Index, String, Text
 from sqlmodel import Field, SQLModel
 
 from riskops.clock import now as utcnow
 from riskops.db import UTCDateTime, primary_key
+
+
+class ControlStatus(StrEnum):
+    """How far a control's implementation on one risk has come."""
+
+    planned = "planned"
+    in_progress = "in-progress"
+    implemented = "implemented"
 
 
 class ControlType(StrEnum):
@@ -71,3 +83,58 @@ class Control(SQLModel, table=True):
     @property
     def reference(self) -> str:
         return control_reference(self.id)
+
+
+class ControlCreate(BaseModel):
+    """Apply a library control to the risk (control_id), or a new one made from a title and an owner."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    control_id: StrictInt | None = PydField(default=None, ge=1, description="A library control to apply.")
+    title: str | None = PydField(default=None, min_length=1, max_length=200, description="A new library control's.")
+    owner: str | None = PydField(default=None, min_length=1, max_length=200, description="A new library control's.")
+    status: ControlStatus = ControlStatus.planned
+    due_date: date | None = None
+
+    @model_validator(mode="after")
+    def _one_control(self) -> "ControlCreate":
+        if self.control_id is not None:
+            if self.title is not None or self.owner is not None:
+                raise _invalid("ControlCreate", ["control_id"], "value_error", "give control_id, or title and owner")
+        elif missing := [name for name in ("title", "owner") if getattr(self, name) is None]:
+            raise _invalid("ControlCreate", missing, "missing", "Field required")
+        return self
+
+
+def _invalid(model: str, fields: list[str], kind: str, message: str) -> ValidationError:
+    """Fields' errors from a whole-model check, located at each field as pydantic locates its own."""
+    details = [InitErrorDetails(type=PydanticCustomError(kind, message), loc=(f,), input=None) for f in fields]
+    return ValidationError.from_exception_data(model, details)
+
+
+class ControlUpdate(BaseModel):
+    """The control on this risk: its status and due date; title and owner are the library control's, for every
+    risk it is applied to."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    title: str | None = PydField(default=None, min_length=1, max_length=200)
+    owner: str | None = PydField(default=None, min_length=1, max_length=200)
+    status: ControlStatus | None = None
+    due_date: date | None = None
+
+
+class ControlPublic(BaseModel):
+    """A library control as applied to a risk: `id` is the application's, `status` and `due_date` its own."""
+
+    id: int
+    control_id: int
+    control_reference: str
+    title: str
+    owner: str
+    type: ControlType
+    effectiveness: Effectiveness
+    status: ControlStatus
+    due_date: date | None
+    created_at: datetime
+    updated_at: datetime

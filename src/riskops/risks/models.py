@@ -1,20 +1,14 @@
-import re
-from datetime import UTC, date, datetime, time
+from datetime import date, datetime
 from enum import StrEnum
-from typing import Annotated, Any
+from typing import Annotated
 
 from pydantic import (
-    AfterValidator,
     BaseModel,
-    BeforeValidator,
     ConfigDict,
-    StrictInt,
-    ValidationError,
     field_validator,
     model_validator,
 )
 from pydantic import Field as PydField
-from pydantic_core import InitErrorDetails, PydanticCustomError
 from sqlalchemy import JSON, Column, ForeignKey, Index, Integer, String, Text, UniqueConstraint, false, func, text
 from sqlmodel import Field, Relationship, SQLModel
 
@@ -22,7 +16,8 @@ from riskops.clock import Moment
 from riskops.clock import now as utcnow
 from riskops.db import UTCDateTime, primary_key
 from riskops.risks.appetite.models import AppetiteResponse
-from riskops.risks.library import Control, ControlType, Effectiveness
+from riskops.risks.fields import Expiry, Name, Tag, normalise_tags
+from riskops.risks.library import Control, ControlPublic, ControlStatus
 from riskops.risks.ratings import Rating, ScoredRating, Target, TargetRating
 
 
@@ -55,64 +50,10 @@ TREATMENTS = {
 DEFAULT_TREATMENT = {RiskType.threat: Treatment.mitigate, RiskType.opportunity: Treatment.enhance}
 
 
-class ControlStatus(StrEnum):
-    """How far a control's implementation on one risk has come."""
-
-    planned = "planned"
-    in_progress = "in-progress"
-    implemented = "implemented"
-
-
 class AssessmentKind(StrEnum):
     initial = "initial"
     reassessment = "reassessment"
     rescore = "rescore"
-
-
-Tag = str
-
-
-def _trimmed(value: str) -> str:
-    trimmed = value.strip()
-    if not trimmed:
-        raise ValueError("must not be blank")
-    return trimmed
-
-
-# Owners and categories are matched up to case; surrounding spaces would make two spellings of one name. The
-# length limits of the field apply to the text as sent (what the OpenAPI document states), then it is trimmed.
-Name = Annotated[str, AfterValidator(_trimmed)]
-
-_DATE_ONLY = re.compile(r"\d{4}-\d{2}-\d{2}")
-
-
-def date_only(value: Any) -> date | None:
-    """The calendar date when `value` is a date without a time of day (2027-03-31 or a date); else None."""
-    if isinstance(value, date) and not isinstance(value, datetime):
-        return value
-    if isinstance(value, str) and _DATE_ONLY.fullmatch(value.strip()):
-        try:
-            return date.fromisoformat(value.strip())
-        except ValueError:
-            return None  # not a real date: the datetime parser reports it
-    return None
-
-
-def through_the_day(value: Any) -> Any:
-    """An expiry given as a date alone lasts through that day: to its last microsecond, UTC."""
-    day = date_only(value)
-    return value if day is None else datetime.combine(day, time.max, UTC)
-
-
-Expiry = Annotated[Moment, BeforeValidator(through_the_day)]
-
-
-def _normalise_tags(tags: list[str]) -> list[str]:
-    cleaned = sorted({t.strip().lower() for t in tags if t.strip()})
-    for tag in cleaned:
-        if len(tag) > 50:
-            raise ValueError(f"tag '{tag[:20]}...' is longer than 50 characters")
-    return cleaned
 
 
 def category_key(category: str) -> str:
@@ -307,7 +248,7 @@ class RiskCreate(BaseModel):
     )
     rationale: str = PydField(default="Initial assessment", min_length=1, max_length=2000)
 
-    _tags = field_validator("tags")(_normalise_tags)
+    _tags = field_validator("tags")(normalise_tags)
 
     @model_validator(mode="after")
     def _treatment_of_type(self) -> "RiskCreate":
@@ -344,7 +285,7 @@ class RiskUpdate(BaseModel):
     @field_validator("tags")
     @classmethod
     def _tags(cls, tags: list[str] | None) -> list[str] | None:
-        return None if tags is None else _normalise_tags(tags)
+        return None if tags is None else normalise_tags(tags)
 
 
 class StatusChange(BaseModel):
@@ -386,61 +327,6 @@ class AssessmentPublic(BaseModel):
     rationale: str
     assessed_by: str
     assessed_at: datetime
-
-
-class ControlCreate(BaseModel):
-    """Apply a library control to the risk (control_id), or a new one made from a title and an owner."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    control_id: StrictInt | None = PydField(default=None, ge=1, description="A library control to apply.")
-    title: str | None = PydField(default=None, min_length=1, max_length=200, description="A new library control's.")
-    owner: str | None = PydField(default=None, min_length=1, max_length=200, description="A new library control's.")
-    status: ControlStatus = ControlStatus.planned
-    due_date: date | None = None
-
-    @model_validator(mode="after")
-    def _one_control(self) -> "ControlCreate":
-        if self.control_id is not None:
-            if self.title is not None or self.owner is not None:
-                raise _invalid("ControlCreate", ["control_id"], "value_error", "give control_id, or title and owner")
-        elif missing := [name for name in ("title", "owner") if getattr(self, name) is None]:
-            raise _invalid("ControlCreate", missing, "missing", "Field required")
-        return self
-
-
-def _invalid(model: str, fields: list[str], kind: str, message: str) -> ValidationError:
-    """Fields' errors from a whole-model check, located at each field as pydantic locates its own."""
-    details = [InitErrorDetails(type=PydanticCustomError(kind, message), loc=(f,), input=None) for f in fields]
-    return ValidationError.from_exception_data(model, details)
-
-
-class ControlUpdate(BaseModel):
-    """The control on this risk: its status and due date; title and owner are the library control's, for every
-    risk it is applied to."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    title: str | None = PydField(default=None, min_length=1, max_length=200)
-    owner: str | None = PydField(default=None, min_length=1, max_length=200)
-    status: ControlStatus | None = None
-    due_date: date | None = None
-
-
-class ControlPublic(BaseModel):
-    """A library control as applied to a risk: `id` is the application's, `status` and `due_date` its own."""
-
-    id: int
-    control_id: int
-    control_reference: str
-    title: str
-    owner: str
-    type: ControlType
-    effectiveness: Effectiveness
-    status: ControlStatus
-    due_date: date | None
-    created_at: datetime
-    updated_at: datetime
 
 
 class RiskPublic(BaseModel):

@@ -4,16 +4,8 @@ from typing import Literal
 
 from riskops.clock import now as utcnow
 from riskops.risks.appetite.models import appetite_response
-from riskops.risks.models import (
-    Acceptance,
-    AssessmentPublic,
-    ControlPublic,
-    Risk,
-    RiskAssessment,
-    RiskControl,
-    RiskPublic,
-    statement,
-)
+from riskops.risks.library import ControlPublic
+from riskops.risks.models import Acceptance, AssessmentPublic, Risk, RiskAssessment, RiskControl, RiskPublic, statement
 from riskops.risks.ratings import ScoredRating, Target
 from riskops.risks.scoring import is_overdue
 

@@ -8,16 +8,14 @@ from riskops import audit
 from riskops.audit.models import AuditEntryPublic
 from riskops.auth import Config, Db, Reader, Writer
 from riskops.pagination import Page
-from riskops.risks import export, headers, import_jobs, importer, queries, reads, service
+from riskops.risks import applied_controls, export, headers, import_jobs, importer, queries, reads, service
 from riskops.risks.cells import DateFormat
 from riskops.risks.filters import RiskFilterQuery
+from riskops.risks.library import ControlCreate, ControlPublic, ControlUpdate
 from riskops.risks.matching import OnDuplicate
 from riskops.risks.models import (
     AssessmentCreate,
     AssessmentPublic,
-    ControlCreate,
-    ControlPublic,
-    ControlUpdate,
     Risk,
     RiskCreate,
     RiskPublic,
@@ -244,7 +242,7 @@ def add_control(risk_ref: str, data: ControlCreate, db: Db, who: Writer, config:
     control from `title` and `owner` and apply it."""
     with db.write() as session:
         risk = service.get_for_change(session, risk_ref, None)
-        return present_control(service.add_control(session, risk, data, who, config))
+        return present_control(applied_controls.add_control(session, risk, data, who, config))
 
 
 @router.patch("/{risk_ref}/controls/{control_id}")
@@ -254,7 +252,7 @@ def update_control(
     """`control_id` is the application's `id`. A title or owner changes the library control, on every risk."""
     with db.write() as session:
         risk = service.get_for_change(session, risk_ref, None)
-        return present_control(service.update_control(session, risk, control_id, data, who, config))
+        return present_control(applied_controls.update_control(session, risk, control_id, data, who, config))
 
 
 @router.delete("/{risk_ref}/controls/{control_id}", status_code=status.HTTP_204_NO_CONTENT)
@@ -262,5 +260,5 @@ def remove_control(risk_ref: str, control_id: int, db: Db, who: Writer, config: 
     """Take the control off the risk (`control_id` is the application's `id`); the library keeps it."""
     with db.write() as session:
         risk = service.get_for_change(session, risk_ref, None)
-        service.remove_control(session, risk, control_id, who, config)
+        applied_controls.remove_control(session, risk, control_id, who, config)
     return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -8,17 +8,15 @@ from typing import Any, Literal, cast
 from sqlalchemy.orm import QueryableAttribute, joinedload
 from sqlmodel import Session
 
-from riskops import audit
 from riskops.apikeys.service import Principal
 from riskops.clock import now as utcnow
 from riskops.config import Settings
-from riskops.db import get_row, storable
-from riskops.errors import Conflict, InvalidTransition, NotFound, PreconditionFailed, Unprocessable, field_error
+from riskops.db import get_row
+from riskops.errors import Conflict, InvalidTransition, NotFound, PreconditionFailed
 from riskops.events import service as events
 from riskops.risks import bulk, history, scoring
 from riskops.risks.acceptances import records as acceptances
 from riskops.risks.appetite import service as appetite
-from riskops.risks.library import Control, LibraryStatus, control_reference
 from riskops.risks.matrices import service as matrices
 from riskops.risks.matrices.models import MatrixSpec, RiskMatrix
 from riskops.risks.models import (
@@ -26,11 +24,8 @@ from riskops.risks.models import (
     TREATMENTS,
     AssessmentCreate,
     AssessmentKind,
-    ControlCreate,
-    ControlUpdate,
     Risk,
     RiskAssessment,
-    RiskControl,
     RiskCreate,
     RiskStatus,
     RiskTag,
@@ -90,7 +85,7 @@ def check_if_match(risk: Risk, if_match: str | None) -> None:
         )
 
 
-def _touch(session: Session, risk: Risk) -> None:
+def touch(session: Session, risk: Risk) -> None:
     risk.updated_at = utcnow()
     risk.version += 1
     session.add(risk)
@@ -174,7 +169,7 @@ def create_checked(
     return [reference(risk_id) for risk_id in bulk.insert_new(session, matrix_version, spec, risks, who, settings)]
 
 
-def _require_open(risk: Risk, doing: str) -> None:
+def require_open(risk: Risk, doing: str) -> None:
     """A closed risk is a record of the past: it changes only by being reopened."""
     if risk.status != RiskStatus.open:
         raise InvalidTransition(f"Risk {risk.reference} is closed; reopen it before {doing}.", allowed=["reopen"])
@@ -183,7 +178,7 @@ def _require_open(risk: Risk, doing: str) -> None:
 def update_risk(
     session: Session, risk: Risk, data: RiskUpdate, who: Principal, settings: Settings, *, note: str | None = None
 ) -> Risk:
-    _require_open(risk, "editing it")
+    require_open(risk, "editing it")
     before = history.risk_state(risk)
     fields = data.model_fields_set
     for name in ("title", "description", "type", "cause", "event", "consequence", "source", "category", "owner"):
@@ -216,7 +211,7 @@ def update_risk(
     appetite.place(risk, spec, appetite.limits_for(session, risk.category, spec))
     if history.risk_state(risk) == before:
         return risk  # nothing changed: no new version, no history entry
-    _touch(session, risk)
+    touch(session, risk)
     history.record(session, risk, "updated", who, before, settings, note=note)
     session.flush()
     return risk
@@ -227,7 +222,7 @@ def assess_risk(
     *, kind: AssessmentKind = AssessmentKind.reassessment, matrix: RiskMatrix | None = None,
 ) -> RiskAssessment:  # fmt: skip
     """A review with new (or confirmed) scores on the current matrix; it restarts the review clock."""
-    _require_open(risk, "reassessing it")
+    require_open(risk, "reassessing it")
     matrix = matrix or matrices.current(session)
     spec = matrix.parsed()
     before = history.risk_state(risk)
@@ -253,7 +248,7 @@ def assess_risk(
         risk.last_reviewed_at = utcnow()
         risk.next_review_set_by_hand = False  # the review the hand-set date asked for has happened
     scoring.schedule_review(risk, spec)
-    _touch(session, risk)
+    touch(session, risk)
     assessment = _new_assessment(risk, kind, data.rationale, who)
     session.add(assessment)
     history.record(
@@ -323,7 +318,7 @@ def request_reassessment(
 def _due_now(session: Session, risk: Risk) -> None:
     """The owner's next review is now (until a review or a date set by hand moves it)."""
     risk.next_review_at = utcnow()
-    _touch(session, risk)
+    touch(session, risk)
 
 
 _TRANSITIONS = {RiskStatus.open: {"close": RiskStatus.closed}, RiskStatus.closed: {"reopen": RiskStatus.open}}
@@ -348,112 +343,9 @@ def change_status(
         risk.last_reviewed_at = utcnow()  # reopening is a review; restart the clock
         risk.next_review_set_by_hand = False
         scoring.schedule_review(risk, matrices.get(session, risk.matrix_version).parsed())
-    _touch(session, risk)
+    touch(session, risk)
     history.record(
         session, risk, "closed" if action == "close" else "reopened", who, before, settings, note=data.reason
     )
     session.flush()
     return risk
-
-
-def add_control(session: Session, risk: Risk, data: ControlCreate, who: Principal, settings: Settings) -> RiskControl:
-    """Apply a library control to the risk (data.control_id), or a new one made from data's title and owner."""
-    _require_open(risk, "adding a control")
-    if data.control_id is None:
-        assert data.title is not None and data.owner is not None  # ControlCreate: a control_id, or these two
-        control = Control(title=data.title, owner=data.owner)  # the library's defaults for the rest
-        session.add(control)
-        session.flush()
-        created = audit.service.diff({}, history.library_state(control))
-        history.record_control(session, control, "created", who, created, note=f"Made for {risk.reference}")
-    else:
-        control = _applicable(session, risk, data.control_id)
-    applied = RiskControl(
-        risk_id=risk.id, control_id=control.id, control=control, status=data.status, due_date=data.due_date
-    )
-    session.add(applied)
-    session.flush()
-    _touch(session, risk)
-    changes = {f"controls.{applied.id}": {"old": None, "new": history.control_state(applied)}}
-    history.record(session, risk, "control.added", who, {}, settings, changes=changes)
-    history.record_control(session, control, "applied", who, {"applied_to": {"old": None, "new": risk.reference}})
-    session.flush()
-    session.refresh(risk, ["controls"])
-    return applied
-
-
-def _applicable(session: Session, risk: Risk, control_id: int) -> Control:
-    """The library control, active and not yet on the risk. Read FOR KEY SHARE: tests and edits of it go on
-    meanwhile, its deletion waits for this transaction."""
-    lock = {"read": True, "key_share": True}
-    control = session.get(Control, control_id, with_for_update=lock) if storable(control_id) else None
-    loc = ("body", "control_id")
-    if control is None:
-        raise Unprocessable(
-            f"Control {control_reference(control_id)} does not exist.",
-            errors=[field_error(loc, "no such control in the library")],
-        )
-    if control.status == LibraryStatus.retired:
-        raise Conflict(
-            f"Control {control.reference} is retired; reactivate it to apply it.", errors=[field_error(loc, "retired")]
-        )
-    if (applied := next((c for c in risk.controls if c.control_id == control_id), None)) is not None:
-        raise Conflict(
-            f"Control {control.reference} is already applied to {risk.reference}.",
-            errors=[field_error(loc, "already applied to this risk")], application_id=applied.id,
-        )  # fmt: skip
-    return control
-
-
-def _applied(session: Session, risk: Risk, control_id: int) -> RiskControl:
-    applied = session.get(RiskControl, control_id) if storable(control_id) else None
-    if applied is None or applied.risk_id != risk.id:
-        raise NotFound(f"Control {control_id} does not exist on risk {risk.reference}.")
-    return applied
-
-
-def update_control(
-    session: Session, risk: Risk, control_id: int, data: ControlUpdate, who: Principal, settings: Settings
-) -> RiskControl:
-    """The control's status and due date on the risk; a title or owner changes the library control itself."""
-    _require_open(risk, "changing its controls")
-    applied = _applied(session, risk, control_id)
-    before = history.control_state(applied)
-    for name in data.model_fields_set:
-        if getattr(data, name) is None and name != "due_date":
-            raise Unprocessable(f"{name} cannot be null.", errors=[field_error(("body", name), "cannot be null")])
-    library = {name: getattr(data, name) for name in ("title", "owner") if name in data.model_fields_set}
-    if any(getattr(applied.control, name) != value for name, value in library.items()):
-        control = applied.control
-        session.refresh(control, with_for_update={"key_share": True})  # FOR NO KEY UPDATE: one edit at a time
-        library_before = history.library_state(control)
-        for name, value in library.items():
-            setattr(control, name, value)
-        control.version, control.updated_at = control.version + 1, utcnow()
-        changes = audit.service.diff(library_before, history.library_state(control))
-        history.record_control(session, control, "updated", who, changes, note=f"Through {risk.reference}")
-    for name in data.model_fields_set & {"status", "due_date"}:
-        setattr(applied, name, getattr(data, name))
-    after = history.control_state(applied)
-    if after != before:
-        applied.updated_at = utcnow()
-        session.add(applied)
-        _touch(session, risk)
-        changes = {f"controls.{applied.id}.{k}": v for k, v in audit.service.diff(before, after).items()}
-        history.record(session, risk, "control.updated", who, {}, settings, changes=changes)
-        session.flush()
-    return applied
-
-
-def remove_control(session: Session, risk: Risk, control_id: int, who: Principal, settings: Settings) -> None:
-    """Take a control off the risk; the library keeps it, with its tests."""
-    _require_open(risk, "changing its controls")
-    applied = _applied(session, risk, control_id)
-    changes = {f"controls.{applied.id}": {"old": history.control_state(applied), "new": None}}
-    session.delete(applied)
-    _touch(session, risk)
-    history.record(session, risk, "control.removed", who, {}, settings, changes=changes)
-    unapplied = {"applied_to": {"old": risk.reference, "new": None}}
-    history.record_control(session, applied.control, "unapplied", who, unapplied)
-    session.flush()
-    session.refresh(risk, ["controls"])

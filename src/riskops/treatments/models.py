@@ -16,7 +16,7 @@ from sqlmodel import Field, SQLModel
 from riskops.clock import EARLIEST_YEAR, LATEST_YEAR
 from riskops.clock import now as utcnow
 from riskops.db import MAX_ID, UTCDateTime, primary_key
-from riskops.risks.models import Name
+from riskops.risks.fields import Name
 
 
 class ActionStatus(StrEnum):

@@ -14,7 +14,8 @@ from sqlmodel import Field, SQLModel
 
 from riskops.clock import now as utcnow
 from riskops.db import UTCDateTime, primary_key
-from riskops.risks.models import Expiry, RiskStatus, Treatment
+from riskops.risks.fields import Expiry
+from riskops.risks.models import RiskStatus, Treatment
 from riskops.risks.ratings import ScoredRating
 
 
