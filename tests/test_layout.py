@@ -27,7 +27,7 @@ FORBIDDEN = [
     ("riskops.risks", "riskops.controls"),
     ("riskops.risks", "riskops.treatments"),
     ("riskops.risks", "riskops.continuity"),
-    ("riskops.playbooks", "riskops.continuity"),  # processes name no playbook's internals; playbooks know no process
+    ("riskops.playbooks", "riskops.continuity"),  # a plan knows no process: continuity resolves its figures
     ("riskops.incidents", "riskops.integrations"),
     ("riskops.incidents", "riskops.reviews"),
 ]

@@ -60,7 +60,7 @@ def test_an_acceptance_shows_its_decisions_and_history(
     response = client.get(f"/api/v1/acceptances/{acceptance['reference'].lower()}")
     shown = ok(response)
     assert shown == acceptance and response.headers["ETag"] == f'"{shown["version"]}"'
-    assert ok(client.get(f"/api/v1/acceptances/{shown['reference'].removeprefix('A-')}")) == shown
+    assert ok(client.get(f"/api/v1/acceptances/{shown['reference'].removeprefix('ACC-')}")) == shown
     ok(decide(client, acceptance, "revoke", people["carol"], "Treated after all"))
     history = ok(client.get(f"/api/v1/acceptances/{acceptance['reference']}/history"))["items"]
     assert [(h["action"], h["actor"]) for h in history] == [("requested", "ann"), ("approved", "carol"),
@@ -70,4 +70,4 @@ def test_an_acceptance_shows_its_decisions_and_history(
     assert history[2]["note"] == "Treated after all"
     page = ok(client.get(f"/api/v1/acceptances/{acceptance['reference']}/history", params={"limit": 1}))
     assert len(page["items"]) == 1 and page["next_cursor"]
-    assert_problem(client.get("/api/v1/acceptances/A-0099/history"), 404)
+    assert_problem(client.get("/api/v1/acceptances/ACC-0099/history"), 404)

@@ -18,7 +18,7 @@ def test_a_request_keeps_each_risks_state_and_someone_else_approves_it(
     response = request(client, people["ann"], frozen_clock, low, medium, conditions="Backups tested monthly")
     acceptance = ok(response, 201)
     ref = acceptance["reference"]
-    assert ref.startswith("A-") and response.headers["Location"] == f"/api/v1/acceptances/{ref}"
+    assert ref.startswith("ACC-") and response.headers["Location"] == f"/api/v1/acceptances/{ref}"
     assert response.headers["ETag"] == '"1"'
     assert (acceptance["status"], acceptance["requested_by"], acceptance["risks"]) == (
         "requested", "ann", [low["reference"], medium["reference"]]

@@ -37,15 +37,15 @@ class DecisionKind(StrEnum):
 
 
 def reference(acceptance_id: int) -> str:
-    """The human reference of an acceptance (A-0007)."""
-    return f"A-{acceptance_id:04d}"
+    """The human reference of an acceptance (ACC-0007)."""
+    return f"ACC-{acceptance_id:04d}"
 
 
-_REFERENCE = re.compile(r"^(?:A-)?0*(\d{1,12})$", re.IGNORECASE)
+_REFERENCE = re.compile(r"^(?:ACC-)?0*(\d{1,12})$", re.IGNORECASE)
 
 
 def parse_reference(ref: str) -> int | None:
-    """The id of A-0007 (or 7); None for anything else."""
+    """The id of ACC-0007 (or 7); None for anything else."""
     match = _REFERENCE.match(ref.strip())
     return int(match.group(1)) if match else None
 

@@ -56,7 +56,7 @@ Standing = list[tuple[Risk, MatrixSpec, Limits]]
 def get(session: Session, ref: str) -> AcceptanceRecord:
     acceptance_id = parse_reference(ref)
     if acceptance_id is None:
-        raise NotFound(f"'{ref}' is not an acceptance reference (like A-0007 or 7).")
+        raise NotFound(f"'{ref}' is not an acceptance reference (like ACC-0007 or 7).")
     return get_row(session, AcceptanceRecord, acceptance_id, "Acceptance")
 
 
