@@ -42,6 +42,13 @@ def movement_rows(moves: dict[str, Any]) -> Iterator[tuple[str, str, Any, Any, s
         for item in moves.get(kind) or []:
             if isinstance(item, str):
                 yield kind, item, None, None, ""
+            elif "control" in item:  # a control test: the risks it exposes
+                note = f"{item['control']} {item['title']}: tested {item['tested_on']} by {item['tester']}"
+                yield kind, ";".join(item["risks"]), None, item["result"], note
+            elif "approvers" in item:  # an acceptance
+                by = ", ".join(item["approvers"]) or item["requested_by"]
+                note = f"{item['reference']} ({item['status']}) by {by}, until {item['expires_at'][:10]}"
+                yield kind, ";".join(item["risks"]), None, item["status"], note
             elif "reference" in item:  # an incident
                 yield kind, ";".join(item.get("risks") or []), None, None, f"{item['reference']}: {item.get('title')}"
             else:

@@ -23,6 +23,10 @@ MOVEMENT_KINDS = (
     "materialised",
     "incidents_without_risks",
     "exercises",
+    "controls_found_ineffective",
+    "acceptances_approved",
+    "acceptances_rejected",
+    "acceptances_ended",
 )
 """Every kind of movement, in the order the API, the XLSX and the PDF list them."""
 
@@ -80,4 +84,15 @@ def movements(old: Content | None, new: Content) -> dict[str, Any]:
             out["acceptances_expiring_next_quarter"].append(risk["reference"])
     for incident in new["incidents"]:
         out[incident_movement(incident)].append(incident)
+    # Snapshots from before acceptances and control tests were kept have neither: nothing moves there.
+    start, end = new.get("period_start") or "", new["as_of"]
+    out["controls_found_ineffective"] = [t for t in new.get("control_tests", []) if t["result"] == "ineffective"]
+    for acceptance in new.get("acceptances", []):
+        ended, status = acceptance["ended_at"], acceptance["status"]
+        if acceptance["approved_at"] and start <= acceptance["approved_at"] <= end:
+            out["acceptances_approved"].append(acceptance)
+        if ended and start <= ended <= end and status == "rejected":
+            out["acceptances_rejected"].append(acceptance)
+        elif ended and start <= ended <= end and status in ("revoked", "expired"):
+            out["acceptances_ended"].append(acceptance)
     return {"from": (old or {}).get("as_of"), "to": new["as_of"], **{k: out.get(k, []) for k in MOVEMENT_KINDS}}

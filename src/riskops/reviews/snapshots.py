@@ -14,6 +14,7 @@ from riskops.clock import now as utcnow
 from riskops.errors import NotFound, Unprocessable, field_error
 from riskops.incidents import service as incidents
 from riskops.incidents.models import Incident, IncidentRisk
+from riskops.reviews import evidence
 from riskops.reviews.models import Content, ReviewCycle, RiskReview, Snapshot
 from riskops.risks.appetite.models import appetite_response
 from riskops.risks.history import RiskAsOf, states_as_of
@@ -78,6 +79,8 @@ def register_as_of(session: Session, as_of: datetime, cycle: ReviewCycle | None)
     open_risks = [r for r in register if r["status"] == "open"]
     incidents_in_period = _incidents(session, start, as_of)
     real = [i for i in incidents_in_period if not i["exercise"]]
+    accepted = evidence.acceptances(session, start, as_of)
+    tested = evidence.control_tests(session, start, as_of)
     return {
         "as_of": as_of.isoformat(),
         "cycle": cycle.id if cycle else None,
@@ -94,9 +97,13 @@ def register_as_of(session: Session, as_of: datetime, cycle: ReviewCycle | None)
             "reviewed_in_cycle": len(reviews),
             "incidents": len(real),
             "rto_missed": sum(i["rto_met"] is False for i in real),  # drills are judged by objectives_met
+            "acceptances_in_force": sum(a["status"] == "approved" for a in accepted),
+            "controls_found_ineffective": len(evidence.found_ineffective(tested)),
         },  # fmt: skip
         "risks": register,
         "incidents": incidents_in_period,
+        "acceptances": accepted,
+        "control_tests": tested,
     }
 
 

@@ -28,6 +28,11 @@ INCIDENT_COLUMNS = (
     "risks",
 )
 INCIDENT_FLAGS = frozenset({"exercise", "rto_met", "breached", "objectives_met"})
+ACCEPTANCE_COLUMNS = (
+    "reference", "status", "risks", "requested_by", "approvers", "recorded", "approved_at", "expires_at", "ended_at",
+    "needs_reapproval", "justification", "conditions",
+)  # fmt: skip
+CONTROL_TEST_COLUMNS = ("control", "title", "tested_on", "tester", "result", "risks", "evidence_url")
 
 
 def _heat_sheet(workbook: Any, formats: Formats, content: Content, view: heatmap.View) -> None:
@@ -48,7 +53,8 @@ def _heat_sheet(workbook: Any, formats: Formats, content: Content, view: heatmap
 
 
 def render(content: Content, content_hash: str, moves: dict[str, Any]) -> bytes:
-    """A workbook: Register, Movements, Heat map inherent/residual, Incidents and Methodology sheets."""
+    """A workbook: Register, Movements, Heat map inherent/residual, Incidents, Acceptances, Control tests and
+    Methodology sheets."""
     out = io.BytesIO()
     with xlsxwriter.Workbook(out, {"constant_memory": True}) as workbook:
         formats = Formats(workbook, heatmap.text_color)
@@ -76,8 +82,35 @@ def render(content: Content, content_hash: str, moves: dict[str, Any]) -> bytes:
             for label, n in figures:
                 incidents.append([Styled(label, bold=True), n])
 
+        # Who accepted what, until when, on whose approval; which controls were tested and what they expose.
+        if "acceptances" in content:  # a snapshot from before acceptances were records has none
+            _list_sheet(workbook, formats, "Acceptances", ACCEPTANCE_COLUMNS, content["acceptances"])
+            _list_sheet(workbook, formats, "Control tests", CONTROL_TEST_COLUMNS, content.get("control_tests", []))
+
         _methodology_sheet(workbook, formats, content, content_hash, moves)
     return out.getvalue()
+
+
+def _list_sheet(
+    workbook: Any, formats: Formats, name: str, columns: tuple[str, ...], records: list[dict[str, Any]]
+) -> None:
+    sheet = Sheet(workbook, formats, name)
+    sheet.widths(*(40 if column in ("justification", "conditions", "title") else 16 for column in columns))
+    sheet.table(columns)
+    for record in records:
+        sheet.append(_list_cell(record, column) for column in columns)
+    sheet.filter()
+
+
+def _list_cell(record: dict[str, Any], key: str) -> Any:
+    value = record.get(key)
+    if isinstance(value, list):
+        return ";".join(value)
+    if key.endswith("_at"):
+        return _date_or_none(record, key)
+    if isinstance(value, bool):
+        return yes_no(value)
+    return value
 
 
 def _incident_cell(incident: dict[str, Any], key: str) -> Any:

@@ -1,0 +1,110 @@
+"""What a snapshot keeps of the period beside the register: the acceptances in force or decided, with who approved
+them until when, and the control tests recorded. Read from their own append-only records, as of the snapshot."""
+
+from collections import defaultdict
+from datetime import datetime
+from typing import Any
+
+from sqlmodel import Session, col, or_, select
+
+from riskops.controls.models import ControlTest, ControlTestResult
+from riskops.risks.acceptances.models import (
+    AcceptanceDecision,
+    AcceptanceRecord,
+    AcceptanceRisk,
+    AcceptanceStatus,
+    DecisionKind,
+)
+from riskops.risks.acceptances.models import reference as acceptance_reference
+from riskops.risks.library import Control, control_reference
+from riskops.risks.models import RiskControl, reference
+
+
+def acceptances(session: Session, start: datetime, as_of: datetime) -> list[dict[str, Any]]:
+    """Every acceptance requested by `as_of` that was not over before `start`: its risks, who asked and approved,
+    its expiry, and its status as it stood at `as_of` (a later decision does not show)."""
+    records = session.exec(
+        select(AcceptanceRecord)
+        .where(col(AcceptanceRecord.requested_at) <= as_of)
+        .where(or_(col(AcceptanceRecord.ended_at).is_(None), col(AcceptanceRecord.ended_at) >= start))
+        .order_by(col(AcceptanceRecord.id))
+    ).all()
+    ids = [record.id for record in records]
+    risks: dict[int, list[str]] = defaultdict(list)
+    for acceptance_id, risk_id in session.exec(
+        select(AcceptanceRisk.acceptance_id, AcceptanceRisk.risk_id)
+        .where(col(AcceptanceRisk.acceptance_id).in_(ids))
+        .order_by(col(AcceptanceRisk.risk_id))
+    ):
+        risks[acceptance_id].append(reference(risk_id))
+    approvers: dict[int, list[str]] = defaultdict(list)
+    for acceptance_id, who in session.exec(
+        select(AcceptanceDecision.acceptance_id, AcceptanceDecision.decided_by)
+        .where(col(AcceptanceDecision.acceptance_id).in_(ids), AcceptanceDecision.kind == DecisionKind.approve)
+        .where(col(AcceptanceDecision.decided_at) <= as_of)
+        .order_by(col(AcceptanceDecision.id))
+    ):
+        approvers[acceptance_id].append(who)
+    return [
+        {
+            "reference": acceptance_reference(record.id),
+            "risks": risks[record.id],
+            "status": str(_status_as_of(record, as_of)),
+            "requested_by": record.requested_by,
+            "requested_at": record.requested_at.isoformat(),
+            "approvers": approvers[record.id],
+            "recorded": record.recorded,
+            "justification": record.justification,
+            "conditions": record.conditions,
+            "approved_at": _when(record.approved_at, as_of),
+            "expires_at": record.expires_at.isoformat(),
+            "ended_at": _when(record.ended_at, as_of),
+            "needs_reapproval": record.needs_reapproval,
+        }  # fmt: skip
+        for record in records
+    ]
+
+
+def _status_as_of(record: AcceptanceRecord, as_of: datetime) -> AcceptanceStatus:
+    if record.ended_at is not None and record.ended_at <= as_of:
+        return record.status
+    if record.approved_at is not None and record.approved_at <= as_of:
+        return AcceptanceStatus.approved
+    return AcceptanceStatus.requested
+
+
+def _when(moment: datetime | None, as_of: datetime) -> str | None:
+    return moment.isoformat() if moment is not None and moment <= as_of else None
+
+
+def control_tests(session: Session, start: datetime, as_of: datetime) -> list[dict[str, Any]]:
+    """The control tests recorded in the period, each with the risks its control is applied to now."""
+    rows = session.exec(
+        select(ControlTest, Control)
+        .join(Control, col(Control.id) == col(ControlTest.control_id))
+        .where(col(ControlTest.recorded_at) > start, col(ControlTest.recorded_at) <= as_of)
+        .order_by(col(ControlTest.id))
+    ).all()
+    applied: dict[int, list[str]] = defaultdict(list)
+    for control_id, risk_id in session.exec(
+        select(RiskControl.control_id, RiskControl.risk_id)
+        .where(col(RiskControl.control_id).in_({control.id for _, control in rows}))
+        .order_by(col(RiskControl.risk_id))
+    ):
+        applied[control_id].append(reference(risk_id))
+    return [
+        {
+            "control": control_reference(control.id),
+            "title": control.title,
+            "tested_on": test.tested_on.isoformat(),
+            "tester": test.tester,
+            "result": str(test.result),
+            "evidence_url": test.evidence_url,
+            "risks": applied[control.id],
+        }  # fmt: skip
+        for test, control in rows
+    ]
+
+
+def found_ineffective(tests: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [test for test in tests if test["result"] == ControlTestResult.ineffective]
