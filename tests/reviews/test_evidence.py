@@ -6,9 +6,10 @@ from datetime import date, timedelta
 
 from fastapi.testclient import TestClient
 from openpyxl import load_workbook
+from pypdf import PdfReader
 from sqlmodel import Session
 
-from riskops.reviews import xlsx
+from riskops.reviews import pdf, xlsx
 from riskops.reviews.movements import movements
 from riskops.reviews.snapshots import content_hash, register_as_of
 from tests.conftest import FrozenClock, Keys
@@ -65,3 +66,27 @@ def test_the_period_s_acceptances_and_failed_controls_are_in_the_snapshot_its_mo
     assert tests[1][0] == control["reference"] and tests[1][4] == "ineffective"
     notes = [row for row in book["Movements"].iter_rows(values_only=True) if row[0] == "controls_found_ineffective"]
     assert notes and notes[0][1] == risk["reference"] and control["reference"] in str(notes[0][4])
+
+
+def test_processes_whose_rto_no_playbook_meets_are_in_the_snapshot_workbook_and_report(
+    client: TestClient, session: Session, frozen_clock: FrozenClock
+) -> None:
+    risk = client.post("/api/v1/risks", json=risk_body()).json()
+    process = {"key": "payroll", "name": "Payroll", "owner": "hr", "criticality": "critical", "rto_minutes": "4h"}
+    created = client.post("/api/v1/processes", json=process)
+    assert created.status_code == 201, created.text
+    assert client.post(f"/api/v1/risks/{risk['id']}/processes", json={"process": "payroll"}).status_code == 201
+    content = register_as_of(session, frozen_clock.now, None)
+    [payroll] = content["processes"]
+    assert (payroll["key"], payroll["rto_minutes"], payroll["rto_met"], payroll["playbooks"]) == (
+        "payroll", 240, False, [],
+    )  # fmt: skip
+    assert payroll["risks"] == [risk["reference"]]
+    assert content["summary"]["processes_rto_not_met"] == [payroll["reference"]]
+    book = load_workbook(io.BytesIO(xlsx.render(content, content_hash(content), movements(None, content))))
+    rows = list(book["Processes"].iter_rows(values_only=True))
+    assert rows[1][:3] == (payroll["reference"], "payroll", "Payroll") and rows[1][-1] == risk["reference"]
+    report = PdfReader(io.BytesIO(pdf.render(content, content_hash(content), movements(None, content))))
+    text = "".join(page.extract_text() for page in report.pages)
+    section = text.split("Processes whose recovery time objective no playbook meets")[1]
+    assert payroll["reference"] in section and risk["reference"] in section

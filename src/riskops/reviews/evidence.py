@@ -1,5 +1,7 @@
-"""What a snapshot keeps of the period beside the register: the acceptances in force or decided, with who approved
-them until when, and the control tests recorded. Read from their own append-only records, as of the snapshot."""
+"""What a snapshot keeps beside the register: the acceptances in force or decided, with who approved them until
+when, and the control tests recorded in the period, read from their append-only records as of the snapshot; and
+the business processes with whether their RTO can be met and the risks that threaten them, as they stand when the
+snapshot is taken (processes keep a history, not a replay)."""
 
 from collections import defaultdict
 from datetime import datetime
@@ -7,6 +9,8 @@ from typing import Any
 
 from sqlmodel import Session, col, or_, select
 
+from riskops.continuity import graph, recovery
+from riskops.continuity.models import BusinessProcess, Standing
 from riskops.controls.models import ControlTest, ControlTestResult
 from riskops.risks.acceptances.models import (
     AcceptanceDecision,
@@ -108,3 +112,23 @@ def control_tests(session: Session, start: datetime, as_of: datetime) -> list[di
 
 def found_ineffective(tests: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [test for test in tests if test["result"] == ControlTestResult.ineffective]
+
+
+def processes(session: Session) -> list[dict[str, Any]]:
+    """Every active business process: its objectives, whether a playbook in service meets them, and the open risks
+    that threaten it (linked to it, to what it depends on, or to an asset those are part of)."""
+    rows = session.exec(
+        select(BusinessProcess).where(BusinessProcess.status == Standing.active).order_by(col(BusinessProcess.id))
+    ).all()
+    out = []
+    for process in rows:
+        met = recovery.recovery(session, process)
+        threats = graph.threats_to_process(session, process)
+        out.append({
+            "reference": process.reference, "key": process.key, "name": process.name, "owner": process.owner,
+            "criticality": str(process.criticality), "rto_minutes": process.rto_minutes,
+            "rpo_minutes": process.rpo_minutes, "mtpd_minutes": process.mtpd_minutes,
+            "rto_met": met.rto_met, "rpo_met": met.rpo_met, "mtpd_met": met.mtpd_met,
+            "playbooks": [plan.id for plan in met.playbooks], "risks": [threat.reference for threat in threats.risks],
+        })  # fmt: skip
+    return out

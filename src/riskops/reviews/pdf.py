@@ -188,7 +188,7 @@ class _Report:
     def story(self) -> list[Flowable]:
         return [
             *self.heading(), *self.summary(), *self.top(), *self.appetite(), *self.closures(), *self.movements(),
-            *self.rto_missed(), *self.incidents(),
+            *self.rto_missed(), *self.recovery(), *self.incidents(),
         ]  # fmt: skip
 
     def _risk(self, ref: Any) -> Paragraph:
@@ -319,6 +319,24 @@ class _Report:
             ])  # fmt: skip
         widths = [22 * mm, 28 * mm, 11 * mm, 29 * mm, 29 * mm, 29 * mm, 22 * mm]  # a date and time a line
         return [*out, _grid_table(rows, widths), *_more(missed, PDF_ROWS_PER_LIST, self.body)]
+
+    def recovery(self) -> list[Flowable]:
+        """Can we meet their RTO: the processes no playbook in service restores within it, and what threatens them."""
+        if "processes" not in self.content:  # a snapshot from before processes were kept
+            return []
+        unmet = [p for p in self.content["processes"] if p.get("rto_met") is False]
+        out: list[Flowable] = [_p("Processes whose recovery time objective no playbook meets", self.h2)]
+        if not unmet:
+            return [*out, _p("None: every process with an RTO has a playbook in service that meets it.", self.body)]
+        rows: list[list[Any]] = [["Ref", "Process", "Criticality", "RTO (min)", "Playbooks", "Threatened by"]]
+        for process in unmet[:PDF_ROWS_PER_LIST]:
+            rows.append([
+                process.get("reference"), _p(process.get("name"), self.small), process.get("criticality"),
+                process.get("rto_minutes"), _p(", ".join(process.get("playbooks") or []) or "none", self.small),
+                _p(", ".join(process.get("risks") or []), self.small),
+            ])  # fmt: skip
+        widths = [16 * mm, 40 * mm, 20 * mm, 18 * mm, 36 * mm, 40 * mm]
+        return [*out, _grid_table(rows, widths), *_more(unmet, PDF_ROWS_PER_LIST, self.body)]
 
     def incidents(self) -> list[Flowable]:
         incidents = self.content.get("incidents") or []

@@ -81,6 +81,7 @@ def register_as_of(session: Session, as_of: datetime, cycle: ReviewCycle | None)
     real = [i for i in incidents_in_period if not i["exercise"]]
     accepted = evidence.acceptances(session, start, as_of)
     tested = evidence.control_tests(session, start, as_of)
+    recoverable = evidence.processes(session)
     return {
         "as_of": as_of.isoformat(),
         "cycle": cycle.id if cycle else None,
@@ -99,11 +100,13 @@ def register_as_of(session: Session, as_of: datetime, cycle: ReviewCycle | None)
             "rto_missed": sum(i["rto_met"] is False for i in real),  # drills are judged by objectives_met
             "acceptances_in_force": sum(a["status"] == "approved" for a in accepted),
             "controls_found_ineffective": len(evidence.found_ineffective(tested)),
+            "processes_rto_not_met": [p["reference"] for p in recoverable if p["rto_met"] is False],
         },  # fmt: skip
         "risks": register,
         "incidents": incidents_in_period,
         "acceptances": accepted,
         "control_tests": tested,
+        "processes": recoverable,
     }
 
 

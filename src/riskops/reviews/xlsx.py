@@ -33,6 +33,10 @@ ACCEPTANCE_COLUMNS = (
     "needs_reapproval", "justification", "conditions",
 )  # fmt: skip
 CONTROL_TEST_COLUMNS = ("control", "title", "tested_on", "tester", "result", "risks", "evidence_url")
+PROCESS_COLUMNS = (
+    "reference", "key", "name", "owner", "criticality", "rto_minutes", "rpo_minutes", "mtpd_minutes", "rto_met",
+    "rpo_met", "mtpd_met", "playbooks", "risks",
+)  # fmt: skip
 
 
 def _heat_sheet(workbook: Any, formats: Formats, content: Content, view: heatmap.View) -> None:
@@ -53,8 +57,8 @@ def _heat_sheet(workbook: Any, formats: Formats, content: Content, view: heatmap
 
 
 def render(content: Content, content_hash: str, moves: dict[str, Any]) -> bytes:
-    """A workbook: Register, Movements, Heat map inherent/residual, Incidents, Acceptances, Control tests and
-    Methodology sheets."""
+    """A workbook: Register, Movements, Heat map inherent/residual, Incidents, Acceptances, Control tests,
+    Processes and Methodology sheets."""
     out = io.BytesIO()
     with xlsxwriter.Workbook(out, {"constant_memory": True}) as workbook:
         formats = Formats(workbook, heatmap.text_color)
@@ -86,6 +90,7 @@ def render(content: Content, content_hash: str, moves: dict[str, Any]) -> bytes:
         if "acceptances" in content:  # a snapshot from before acceptances were records has none
             _list_sheet(workbook, formats, "Acceptances", ACCEPTANCE_COLUMNS, content["acceptances"])
             _list_sheet(workbook, formats, "Control tests", CONTROL_TEST_COLUMNS, content.get("control_tests", []))
+            _list_sheet(workbook, formats, "Processes", PROCESS_COLUMNS, content.get("processes", []))
 
         _methodology_sheet(workbook, formats, content, content_hash, moves)
     return out.getvalue()
@@ -95,7 +100,7 @@ def _list_sheet(
     workbook: Any, formats: Formats, name: str, columns: tuple[str, ...], records: list[dict[str, Any]]
 ) -> None:
     sheet = Sheet(workbook, formats, name)
-    sheet.widths(*(40 if column in ("justification", "conditions", "title") else 16 for column in columns))
+    sheet.widths(*(40 if column in ("justification", "conditions", "title", "name") else 16 for column in columns))
     sheet.table(columns)
     for record in records:
         sheet.append(_list_cell(record, column) for column in columns)
