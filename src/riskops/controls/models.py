@@ -14,7 +14,7 @@ from sqlmodel import Field, SQLModel
 
 from riskops.clock import now as utcnow
 from riskops.db import UTCDateTime, primary_key
-from riskops.risks.fields import Name
+from riskops.risks.fields import Day, Name
 from riskops.risks.library import ControlNature, ControlStatus, ControlType, Effectiveness, LibraryStatus
 from riskops.risks.models import RiskStatus
 
@@ -91,7 +91,7 @@ class LibraryControlCreate(BaseModel):
         default_factory=list, description="Clause ids, e.g. 'ISO/IEC 27001:2022 A.5.15', 'NIST SP 800-53 AC-2'."
     )
     test_interval_days: IntervalDays | None = None
-    next_test_due: date | None = PydField(
+    next_test_due: Day | None = PydField(
         default=None, description="Set by hand; otherwise today plus the test interval (none without one)."
     )
 
@@ -109,14 +109,14 @@ class LibraryControlUpdate(BaseModel):
     owner: Name | None = PydField(default=None, min_length=1, max_length=200)
     framework_references: FrameworkReferences | None = None
     test_interval_days: IntervalDays | None = None
-    next_test_due: date | None = None
+    next_test_due: Day | None = None
     status: LibraryStatus | None = None
 
 
 class ControlTestCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    tested_on: date = PydField(description="The day of the test: today (in any time zone) or before.")
+    tested_on: Day = PydField(description="The day of the test: today (in any time zone) or before.")
     tester: Name = PydField(min_length=1, max_length=200)
     result: ControlTestResult
     evidence_url: EvidenceUrl = PydField(description="Where the evidence of the test is kept (http or https).")

@@ -52,3 +52,16 @@ def normalise_tags(tags: list[str]) -> list[str]:
         if len(tag) > 50:
             raise ValueError(f"tag '{tag[:20]}...' is longer than 50 characters")
     return cleaned
+
+
+_NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
+
+
+def written_date(value: Any) -> Any:
+    """A date is written as YYYY-MM-DD: a number is not taken for seconds since 1970."""
+    if isinstance(value, int | float) or (isinstance(value, str) and _NUMBER.fullmatch(value.strip())):
+        raise ValueError("must be an ISO 8601 date, e.g. 2027-03-31")
+    return value
+
+
+Day = Annotated[date, BeforeValidator(written_date)]

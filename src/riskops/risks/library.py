@@ -13,6 +13,7 @@ from sqlmodel import Field, SQLModel
 
 from riskops.clock import now as utcnow
 from riskops.db import UTCDateTime, primary_key
+from riskops.risks.fields import Day
 
 
 class ControlStatus(StrEnum):
@@ -94,7 +95,7 @@ class ControlCreate(BaseModel):
     title: str | None = PydField(default=None, min_length=1, max_length=200, description="A new library control's.")
     owner: str | None = PydField(default=None, min_length=1, max_length=200, description="A new library control's.")
     status: ControlStatus = ControlStatus.planned
-    due_date: date | None = None
+    due_date: Day | None = None
 
     @model_validator(mode="after")
     def _one_control(self) -> "ControlCreate":
@@ -121,7 +122,7 @@ class ControlUpdate(BaseModel):
     title: str | None = PydField(default=None, min_length=1, max_length=200)
     owner: str | None = PydField(default=None, min_length=1, max_length=200)
     status: ControlStatus | None = None
-    due_date: date | None = None
+    due_date: Day | None = None
 
 
 class ControlPublic(BaseModel):

@@ -1,13 +1,12 @@
 """Ratings as entered and as scored: a likelihood and an impact (overall, or per dimension of the matrix's impact
 criteria), and the target a treatment aims for."""
 
-from datetime import date
 from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, StrictInt, model_validator
 from pydantic import Field as PydField
 
-Day = date  # a field named `date` cannot also name its type
+from riskops.risks.fields import Day  # also, as a field is named `date`, the name of its type
 
 
 def _impact_or_impacts(schema: dict[str, Any]) -> None:

@@ -1,14 +1,13 @@
 """A risk's treatment plan: its actions (who does what by when, at what cost, and which control it creates or
 improves), and the plan's summary for the committee."""
 
-import re
 from datetime import date, datetime
 from decimal import Decimal
 from enum import StrEnum
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from babel.numbers import get_currency_precision, list_currencies
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, StrictInt, ValidationInfo, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, StrictInt, ValidationInfo, field_validator
 from pydantic import Field as PydField
 from sqlalchemy import CheckConstraint, Column, Date, ForeignKey, Index, Integer, Numeric, String, Text, func, text
 from sqlmodel import Field, SQLModel
@@ -16,7 +15,7 @@ from sqlmodel import Field, SQLModel
 from riskops.clock import EARLIEST_YEAR, LATEST_YEAR
 from riskops.clock import now as utcnow
 from riskops.db import MAX_ID, UTCDateTime, primary_key
-from riskops.risks.fields import Name
+from riskops.risks.fields import Day, Name
 
 
 class ActionStatus(StrEnum):
@@ -86,23 +85,13 @@ class TreatmentAction(SQLModel, table=True):
 # ---- API shapes ----
 
 
-_NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
-
-
-def _written_date(value: Any) -> Any:
-    """A date is written as YYYY-MM-DD: a number is not taken for seconds since 1970."""
-    if isinstance(value, int | float) or (isinstance(value, str) and _NUMBER.fullmatch(value.strip())):
-        raise ValueError("must be an ISO 8601 date, e.g. 2027-03-31")
-    return value
-
-
 def _within_calendar(value: date) -> date:
     if not EARLIEST_YEAR < value.year < LATEST_YEAR:  # room for the escalation days after it
         raise ValueError(f"must lie between the years {EARLIEST_YEAR} and {LATEST_YEAR}")
     return value
 
 
-CalendarDate = Annotated[date, BeforeValidator(_written_date), AfterValidator(_within_calendar)]
+CalendarDate = Annotated[Day, AfterValidator(_within_calendar)]
 
 
 class Cost(BaseModel):
