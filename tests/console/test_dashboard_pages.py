@@ -82,9 +82,10 @@ def test_the_figures_match_the_register_lists_they_link_to(
     # Overdue: the one with a past review date.
     assert _figure(text, "overdue") == "1" == str(len(_listed(client, "overdue=true")))
     assert 'href="/console/risks?overdue=true"' in text
-    # Above the appetite (medium): high and critical.
-    assert _figure(text, "above-appetite") == "1" == str(len(_listed(client, "status=open&level=high&level=critical")))
-    assert 'href="/console/risks?status=open&amp;level=high&amp;level=critical"' in text
+    # Outside the appetite (the category's own, here the matrix's medium): the critical one, unanswered.
+    assert _figure(text, "outside-appetite") == "1" == str(len(_listed(client, "status=open&outside_appetite=true")))
+    assert 'href="/console/risks?status=open&amp;outside_appetite=true"' in text
+    assert '<td data-response="none"><strong>no response yet</strong>' in text.split('id="outside-appetite"')[1]
     # The acceptance ending within 30 days.
     assert risks["accepted"]["reference"] in text.split('id="acceptances"')[1].split("</section>")[0]
     # Mine: due for review within the reminder's lead time (the overdue one; the critical one is due in 30 days).
@@ -188,3 +189,38 @@ def test_controls_found_ineffective_show_the_open_risks_they_expose(
     assert "&lt;script&gt;alert(&#34;owned&#34;)&lt;/script&gt;" in panel and today in panel
     chinese = signed(Role.read, language="zh-CN").client.get("/console/").text
     assert "测试判定无效的控制措施" in chinese and "暴露的风险" in chinese
+
+
+def test_outside_the_appetite_is_each_categorys_and_says_what_answers_it(
+    client: TestClient, signed: Callable[..., Signed], keys: Keys
+) -> None:
+    admin = keys.headers("admin")
+    for category, limits in (("cyber", {"appetite": "low", "tolerance": "high"}), ("finance", {"appetite": "high"})):
+        assert client.put(f"/api/v1/appetite/{category}", json=limits, headers=admin).status_code == 200
+    # Medium is within the matrix's appetite but above cyber's; high is above the matrix's but within finance's.
+    unanswered = _risk(client, "Phishing wave", "ciso", (3, 3), category="Cyber")
+    within = _risk(client, "Currency swing", "cfo", (3, 4), category="finance")
+    aimed = _risk(client, "Region lost", "cto", (5, 5), target={"likelihood": 1, "impact": 2, "date": "2030-01-01"})
+    accepted = _risk(client, "Legacy VPN", "ciso", (3, 4), category="cyber")
+    request = {"risks": [accepted["reference"]], "justification": "Retired soon",
+               "expires_at": (utcnow() + timedelta(days=60)).date().isoformat()}  # fmt: skip
+    made = client.post("/api/v1/acceptances", json=request)
+    assert made.status_code == 201, made.text
+    approved = client.post(f"/api/v1/acceptances/{made.json()['reference']}/approve", json={}, headers=admin)
+    assert approved.status_code == 200, approved.text
+    text = signed(Role.read).client.get("/console/").text
+    outside = {unanswered["reference"], aimed["reference"], accepted["reference"]}
+    assert _listed(client, "status=open&outside_appetite=true") == outside
+    assert _figure(text, "outside-appetite") == "3"
+    section = text.split('id="outside-appetite"')[1].split("</section>")[0]
+    answers = dict(re.findall(r'href="/console/risks/(R-\d+)">.*?data-response="(\w+)"', section, re.S))
+    assert answers == {
+        unanswered["reference"]: "none", aimed["reference"]: "target", accepted["reference"]: "accepted"
+    }  # fmt: skip
+    assert within["reference"] not in section
+    assert "a target within the appetite" in section and "an acceptance in force" in section
+    assert "beyond the tolerance" not in section  # cyber's tolerance is high: high is not above it
+    # The figure links to the register list with the same filter, which keeps it across its pages.
+    listed = signed(Role.read).client.get("/console/risks?status=open&outside_appetite=true").text
+    assert set(re.findall(r'<a href="/console/risks/(R-\d{4})">', listed)) == outside
+    assert '<option value="true" selected>Outside its appetite</option>' in listed

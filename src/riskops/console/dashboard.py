@@ -40,6 +40,8 @@ OPEN_RISKS = [RiskStatus.open.value]
 INCIDENTS_SHOWN = 100
 # Controls found ineffective: the first this many (by reference); the API lists them all.
 CONTROLS_SHOWN = 50
+# Risks outside their appetite: the highest this many; the register list they link to has them all.
+OUTSIDE_SHOWN = 20
 Gettext = Callable[[str], str]
 
 
@@ -106,7 +108,7 @@ def dashboard(request: Request, viewer: Reading, db: Db, config: Config) -> HTML
         mine = my_work(session, viewer, config, open_incidents)
     real = [OpenIncident(i, _rto(i)) for i in open_incidents if not i.exercise]
     return render(
-        request, "dashboard.html", viewer, maps=maps, appetite=spec.appetite, colors=colors,
+        request, "dashboard.html", viewer, maps=maps, colors=colors,
         fallback=heatmap.FALLBACK_COLOR, **register,
         acceptances=[present(r) for r in acceptances], acceptance_count=acceptance_count,
         acceptance_days=config.acceptance_warning_days, incidents=real, incidents_more=len(real) >= INCIDENTS_SHOWN,
@@ -130,7 +132,8 @@ def heat_map(session: Session, view: heatmap.View, matrix: dict[str, Any], _: Ge
 
 
 def register_figures(session: Session, spec: MatrixSpec, colors: dict[str, str]) -> dict[str, Any]:
-    """Open risks per level, overdue reviews and risks above the appetite: each the count of the list it links to."""
+    """Open risks per level, overdue reviews and risks outside their category's appetite (each with what answers
+    it): each figure the count of the list it links to."""
     by_level = [
         LevelCount(
             level.name,
@@ -140,13 +143,15 @@ def register_figures(session: Session, spec: MatrixSpec, colors: dict[str, str])
         )
         for level in reversed(spec.levels)
     ]
-    above = risks.levels_above_appetite(spec)
+    outside = RiskFilter(status=OPEN_RISKS, outside_appetite=True)
+    highest, _ = risks.list_risks(session, outside, sort="-score", limit=OUTSIDE_SHOWN)
     return {
         "by_level": by_level,
         "overdue": risks.count_risks(session, RiskFilter(overdue=True)),
         "overdue_href": register_link(overdue="true"),
-        "above_appetite": risks.count_risks(session, RiskFilter(status=OPEN_RISKS, level=above)) if above else 0,
-        "above_appetite_href": register_link(status=OPEN_RISKS, level=above),
+        "outside_appetite": risks.count_risks(session, outside),
+        "outside_appetite_href": register_link(status=OPEN_RISKS, outside_appetite="true"),
+        "outside_risks": [present(risk) for risk in highest],
     }
 
 

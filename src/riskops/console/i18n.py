@@ -2,6 +2,7 @@
 choice of language for a request, and dates and numbers written for a locale and a time zone."""
 
 from datetime import datetime
+from decimal import Decimal
 from functools import cache
 from gettext import NullTranslations
 from io import BytesIO
@@ -13,7 +14,7 @@ from babel.core import negotiate_locale
 from babel.dates import format_datetime
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
-from babel.numbers import format_decimal
+from babel.numbers import format_currency, format_decimal
 from babel.support import Translations
 
 LOCALE_DIR = Path(__file__).parent / "locale"
@@ -78,3 +79,8 @@ def when(value: datetime | str | None, language: str, zone: ZoneInfo, form: str 
 
 def number(value: float | int | None, language: str) -> str:
     return "" if value is None else format_decimal(value, locale=locale_of(language))
+
+
+def money(amount: Decimal, currency: str, language: str) -> str:
+    """An amount in its currency as the reader's locale writes it, with the currency's own decimals."""
+    return format_currency(amount, currency, locale=locale_of(language))

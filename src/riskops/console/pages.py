@@ -114,7 +114,8 @@ def render(
         # `_` given directly: the i18n extension's own alias resolves gettext through the context on every call.
         gettext=catalogue.gettext, _=catalogue.gettext, ngettext=catalogue.ngettext, viewer=viewer, language=language,
         html_lang=language, zone=zone, when=partial(i18n.when, language=language, zone=zone),
-        number=partial(i18n.number, language=language), path=request.url.path, csrf_field=CSRF_FIELD,
+        number=partial(i18n.number, language=language), money=partial(i18n.money, language=language),
+        path=request.url.path, csrf_field=CSRF_FIELD,
         **context,
     )  # fmt: skip
     return HTMLResponse(body, status_code=status, headers=PAGE_HEADERS)

@@ -1,7 +1,8 @@
 """The register in the console: the risk list with the API's filters, sort, keyset pages and exports; logging a risk
-with its score previewed on the current matrix; a risk's page (ratings, score over time, controls, acceptance,
-history, linked incidents, suggested playbooks); editing a risk against the ETag it was read with, so that no one's
-change is lost; reassessing, closing and reopening. Every change goes through the service functions the API calls."""
+with its score previewed on the current matrix; a risk's page (statement, ratings and target, appetite, score over
+time, controls, treatment plan, acceptances, processes and assets, history, linked incidents, suggested playbooks);
+editing a risk against the ETag it was read with, so that no one's change is lost; reassessing, closing and
+reopening. Every change goes through the service functions the API calls."""
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -18,9 +19,9 @@ from sqlmodel import Session
 from starlette.datastructures import FormData
 
 from riskops import audit
-from riskops.auth import Config, Db
+from riskops.auth import Config, Db, settings_of
 from riskops.config import Settings
-from riskops.console import charts, i18n
+from riskops.console import charts, i18n, risk_details
 from riskops.console import register_forms as forms
 from riskops.console.pages import (
     PREFIX,
@@ -42,10 +43,12 @@ from riskops.risks import applied_controls, queries, reads, service
 from riskops.risks.library import ControlCreate, ControlStatus, ControlUpdate
 from riskops.risks.matrices import service as matrices
 from riskops.risks.models import (
+    TREATMENTS,
     AssessmentCreate,
     AssessmentPublic,
     RiskCreate,
     RiskStatus,
+    RiskType,
     RiskUpdate,
     StatusChange,
     Treatment,
@@ -61,6 +64,13 @@ CHART_POINTS = 200
 HISTORY_PAGE = 100
 _EXPORTS = ("csv", "xlsx", "json")
 _TREATMENTS = [str(t) for t in Treatment]
+# The treatment choice grouped by the type of risk that may take it (accept: either); console.js offers the type's.
+_BY_TYPE = [
+    *((str(kind), [str(t) for t in TREATMENTS[kind] if t != Treatment.accept]) for kind in RiskType),
+    ("either", [str(Treatment.accept)]),
+]
+# The list's yes-or-no filters, kept in the page's links as typed.
+_FLAGS = ("overdue", "outside_appetite", "beyond_tolerance")
 
 
 # ---- the list ----
@@ -71,7 +81,7 @@ def register(request: Request, viewer: Reading, db: Db) -> HTMLResponse:
     """A page of the register, read through the API list's own read model (the same JSON, parsed once)."""
     params = request.query_params
     chosen = {name: params.getlist(name) for name in forms.LISTED}
-    typed = {name: params.get(name, "") for name in ("overdue", "q", "sort")}
+    typed = {name: params.get(name, "") for name in (*_FLAGS, "q", "sort")}
     page: dict[str, Any] = {"items": [], "next_cursor": None}
     problem = None
     with db.read() as session:
@@ -85,7 +95,7 @@ def register(request: Request, viewer: Reading, db: Db) -> HTMLResponse:
         except (ValidationError, DomainError) as exc:
             problem = forms.query_problem(exc)
     filtering = [(name, value) for name in forms.LISTED for value in chosen[name]]
-    filtering += [(name, typed[name]) for name in ("overdue", "q") if typed[name]]
+    filtering += [(name, typed[name]) for name in (*_FLAGS, "q") if typed[name]]
     sort_pair = [("sort", typed["sort"])] if typed["sort"] else []
     following = page["next_cursor"]
     return render(
@@ -104,7 +114,7 @@ def register(request: Request, viewer: Reading, db: Db) -> HTMLResponse:
 
 @router.get("/new", response_class=HTMLResponse)
 def new_risk_form(request: Request, viewer: Writing, db: Db) -> HTMLResponse:
-    return _new_page(request, viewer, db, {"treatment": str(Treatment.mitigate)})
+    return _new_page(request, viewer, db, {"type": str(RiskType.threat)})
 
 
 @router.post("/new", response_class=HTMLResponse)
@@ -127,7 +137,7 @@ def _new_page(
         suggested = forms.suggestions(session)
     return render(
         request, "risks/new.html", viewer, status=problem.status if problem else 200, problem=problem,
-        values=values, treatments=_TREATMENTS, **forms.rating_context(spec), **suggested,
+        values=values, treatments=_BY_TYPE, **forms.rating_context(spec), **suggested,
     )  # fmt: skip
 
 
@@ -145,10 +155,10 @@ class Failed:
 
 @router.get("/{ref}", response_class=HTMLResponse)
 def risk_page(request: Request, viewer: Reading, db: Db, ref: str, history: str | None = None) -> HTMLResponse:
-    return _risk_page(request, viewer, db, ref, history_cursor=history)
+    return show_risk(request, viewer, db, ref, history_cursor=history)
 
 
-def _risk_page(
+def show_risk(
     request: Request, viewer: Viewer, db: Database, ref: str, *, failed: Failed | None = None,
     history_cursor: str | None = None,
 ) -> HTMLResponse:  # fmt: skip
@@ -168,13 +178,15 @@ def _risk_page(
         suggested = [playbook for playbook in playbooks.list_playbooks(session, risk=risk) if playbook.fits]
         levels = forms.levels_of(session)
         owners = forms.suggestions(session)["owners"] if viewer.may("write") else []
+        details = risk_details.details_of(session, risk)
     spec = levels.current
     return render(
         request, "risks/risk.html", viewer, status=failed.problem.status if failed else 200, risk=shown,
         etag=service.etag_of(shown.version), assessments=assessments, history=entries, more_history=more_history,
         change_text=forms.change_text, incidents=linked, playbooks=suggested, levels=levels, failed=failed,
         chart=_score_chart(viewer, shown.reference, assessments, levels), **forms.rating_context(spec),
-        control_statuses=[str(s) for s in ControlStatus], owners=owners,
+        control_statuses=[str(s) for s in ControlStatus], owners=owners, details=details,
+        max_days=settings_of(request).acceptance_max_days,
     )  # fmt: skip
 
 
@@ -202,7 +214,7 @@ def _score_chart(viewer: Viewer, ref: str, assessments: list[AssessmentPublic], 
     )  # fmt: skip
 
 
-def _changed(
+def changed(
     request: Request, viewer: Viewer, db: Database, ref: str, form: FormData, key: str,
     change: Callable[[Session], object], anchor: str,
 ) -> Response:  # fmt: skip
@@ -211,7 +223,7 @@ def _changed(
         with db.write() as session:
             change(session)
     except (ValidationError, DomainError) as exc:
-        return _risk_page(request, viewer, db, ref, failed=Failed(key, problem_of(exc), forms.typed(form)))
+        return show_risk(request, viewer, db, ref, failed=Failed(key, problem_of(exc), forms.typed(form)))
     return see_other(f"{HERE}/{reference(service.parse_risk_ref(ref))}#{anchor}")
 
 
@@ -221,10 +233,10 @@ def reassess(request: Request, viewer: Writing, db: Db, config: Config, ref: str
 
     def change(session: Session) -> None:
         data = AssessmentCreate.model_validate(forms.assessment_input(form))
-        risk = service.get_for_change(session, ref, _etag(form))
+        risk = service.get_for_change(session, ref, etag_of(form))
         service.assess_risk(session, risk, data, viewer.principal, config)
 
-    return _changed(request, viewer, db, ref, form, "assess", change, "ratings")
+    return changed(request, viewer, db, ref, form, "assess", change, "ratings")
 
 
 @router.post("/{ref}/close", response_class=HTMLResponse)
@@ -245,13 +257,13 @@ def _change_status(
 
     def change(session: Session) -> None:
         data = StatusChange.model_validate(forms.only(form, "reason"))
-        risk = service.get_for_change(session, ref, _etag(form))
+        risk = service.get_for_change(session, ref, etag_of(form))
         service.change_status(session, risk, action, data, viewer.principal, config)
 
-    return _changed(request, viewer, db, ref, form, "status", change, "top")
+    return changed(request, viewer, db, ref, form, "status", change, "top")
 
 
-def _etag(form: FormData) -> str | None:
+def etag_of(form: FormData) -> str | None:
     """The ETag the page was read with, sent on as the API's If-Match."""
     value = form.get("etag")
     return value if isinstance(value, str) and value else None
@@ -266,7 +278,7 @@ def add_control(request: Request, viewer: Writing, db: Db, config: Config, ref: 
         risk = service.get_for_change(session, ref, None)
         applied_controls.add_control(session, risk, data, viewer.principal, config)
 
-    return _changed(request, viewer, db, ref, form, "control-new", change, "controls")
+    return changed(request, viewer, db, ref, form, "control-new", change, "controls")
 
 
 @router.post("/{ref}/controls/{control_id}", response_class=HTMLResponse)
@@ -286,7 +298,7 @@ def edit_control(
         applied_controls.update_control(session, risk, control_id, data, viewer.principal, config)
 
     key = f"control-{control_id}"
-    return _changed(request, viewer, db, ref, form, key, change, key)
+    return changed(request, viewer, db, ref, form, key, change, key)
 
 
 # ---- editing, against the ETag the form was read with ----
@@ -306,7 +318,7 @@ def edit_risk(request: Request, viewer: Writing, db: Db, config: Config, ref: st
     try:
         data = RiskUpdate.model_validate(forms.update_input(mine, typed, viewer.zone))
         with db.write() as session:
-            risk = service.get_for_change(session, ref, _etag(form))
+            risk = service.get_for_change(session, ref, etag_of(form))
             service.update_risk(session, risk, data, viewer.principal, config)
     except (ValidationError, DomainError) as exc:
         return _edit_page(request, viewer, db, ref, problem_of(exc), typed)
@@ -322,6 +334,7 @@ def _edit_page(
     with db.read() as session:
         risk = present(service.get_risk(session, service.parse_risk_ref(ref)))
         suggested = forms.suggestions(session)
+        spec = matrices.get(session, risk.matrix_version).parsed()  # a target is scored on the risk's matrix
     saved = forms.edit_values(risk, viewer.zone)
     etag, values, was, conflict = service.etag_of(risk.version), saved, saved, None
     if problem and typed is not None:
@@ -332,5 +345,6 @@ def _edit_page(
             etag, values, was = typed.get("etag", ""), {n: typed.get(n, "") for n in forms.EDITED}, read_with
     return render(
         request, "risks/edit.html", viewer, status=problem.status if problem else 200, risk=risk, etag=etag,
-        values=values, was=was, problem=problem, conflict=conflict, treatments=_TREATMENTS, **suggested,
+        values=values, was=was, problem=problem, conflict=conflict, treatments=_BY_TYPE, **forms.rating_context(spec),
+        **suggested,
     )  # fmt: skip

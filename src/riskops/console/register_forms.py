@@ -2,6 +2,7 @@
 zone, a rating form's choices and score preview, and forms turned into the domain's models (RiskCreate, RiskUpdate,
 ...) and back. Parsing only: every rule stays with the service the routes call."""
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
@@ -22,7 +23,7 @@ from riskops.risks import queries, scoring
 from riskops.risks.fields import date_only
 from riskops.risks.filters import RiskFilterQuery
 from riskops.risks.matrices import service as matrices
-from riskops.risks.matrices.models import MatrixSpec
+from riskops.risks.matrices.models import ImpactDimension, MatrixSpec
 from riskops.risks.models import RiskPublic
 from riskops.risks.ratings import Rating
 from riskops.users import service as users
@@ -32,9 +33,13 @@ from riskops.users.service import CSRF_FIELD
 LISTED = ("status", "level", "treatment", "category", "owner", "tag")
 # The fields of the edit form, each also sent back as was.<name>: the value the form was read with.
 EDITED = (
-    "title", "description", "category", "owner", "treatment", "tags", "next_review_at",
-    "acceptance.approver", "acceptance.expires_at",
+    "title", "description", "type", "cause", "event", "consequence", "source", "objectives", "category", "owner",
+    "treatment", "tags", "next_review_at", "acceptance.approver", "acceptance.expires_at", "target.likelihood",
+    "target.impact", "target.date",
 )  # fmt: skip
+# The risk statement's parts and source: text fields sent on as typed (trimmed).
+STATED = ("cause", "event", "consequence", "source")
+TARGET = ("target.likelihood", "target.impact", "target.date")
 
 
 class RegisterQuery(RiskFilterQuery):
@@ -59,10 +64,12 @@ def query_problem(exc: ValidationError | DomainError) -> FormProblem:
 
 @dataclass
 class Levels:
-    """Every published matrix's levels: their names (oldest version first) and colours by (version, level)."""
+    """Every published matrix's levels: their names (oldest version first) and colours by (version, level), and
+    each version's spec (its impact criteria name a rating's dimensions)."""
 
     colours: dict[tuple[int, str], str]
     current: MatrixSpec
+    specs: dict[int, MatrixSpec]
 
     @property
     def names(self) -> list[str]:
@@ -70,6 +77,11 @@ class Levels:
 
     def colour(self, version: int, level: str) -> str:
         return self.colours.get((version, level), "#9e9e9e")
+
+    def dimensions(self, version: int) -> dict[str, ImpactDimension]:
+        """The impact criteria of a matrix version by key: what a rating's impacts per dimension mean."""
+        spec = self.specs.get(version)
+        return {dimension.key: dimension for dimension in spec.impact_criteria} if spec else {}
 
     @cached_property
     def styles(self) -> dict[tuple[int, str], str]:
@@ -81,10 +93,9 @@ def levels_of(session: Session) -> Levels:
     versions = matrices.list_versions(session)  # newest first
     if not versions:
         matrices.current(session)  # raises the domain's "no matrix" problem
-    colours = {
-        (matrix.version, level.name): level.color for matrix in reversed(versions) for level in matrix.parsed().levels
-    }
-    return Levels(colours, versions[0].parsed())
+    specs = {matrix.version: matrix.parsed() for matrix in reversed(versions)}
+    colours = {(version, level.name): level.color for version, spec in specs.items() for level in spec.levels}
+    return Levels(colours, specs[versions[0].version], specs)
 
 
 def day_of(value: datetime | str, language: str, zone: ZoneInfo) -> str:
@@ -166,13 +177,17 @@ def new_risk_input(form: FormData, zone: ZoneInfo) -> dict[str, Any]:
     """The form as RiskCreate's input: ratings as numbers, tags as a list, a review day as the start of that day."""
     given = {name: value.replace("\r\n", "\n") for name, value in fields_of(form).items()}
     data: dict[str, Any] = {
-        name: given[name] for name in ("title", "description", "category", "owner", "treatment", "rationale")
+        name: given[name]
+        for name in ("title", "description", "type", *STATED, "category", "owner", "treatment", "rationale")
         if name in given
-    }  # fmt: skip
+    }
     data["tags"] = tag_list(given.get("tags", ""))
+    data["objectives"] = objective_list(given.get("objectives", ""))
     data["inherent"] = rating(given, "inherent")
     if residual := rating(given, "residual"):
         data["residual"] = residual
+    if aimed := target(given):
+        data["target"] = aimed
     if accepted := acceptance(given):
         data["acceptance"] = accepted
     if "next_review_at" in given:
@@ -206,6 +221,19 @@ def tag_list(text: str) -> list[str]:
     return [tag.strip() for tag in text.split(",") if tag.strip()]
 
 
+def objective_list(text: str) -> list[str]:
+    """Objectives or services, one a line or separated by semicolons."""
+    return [objective.strip() for objective in re.split(r"[;\n]", text) if objective.strip()]
+
+
+def target(given: Mapping[str, str]) -> dict[str, Any] | None:
+    """The target rating and its day as typed; none when all three are blank (the model names what is missing)."""
+    aimed: dict[str, Any] = rating(given, "target")
+    if day := given.get("target.date", "").strip():
+        aimed["date"] = day
+    return aimed or None
+
+
 def acceptance(given: Mapping[str, str]) -> dict[str, str] | None:
     """An acceptance as typed; none when both of its fields are blank."""
     approver, expires_at = given.get("acceptance.approver", ""), given.get("acceptance.expires_at", "")
@@ -227,10 +255,13 @@ def moment(text: str, zone: ZoneInfo) -> datetime | str | None:
 
 def edit_values(risk: RiskPublic, zone: ZoneInfo) -> dict[str, str]:
     """The risk as the edit form shows it. A review day is shown only when set by hand (blank: by the level)."""
-    accepted = risk.acceptance
+    accepted, aimed = risk.acceptance, risk.target
     return {
         "title": risk.title,
         "description": risk.description.replace("\r\n", "\n"),
+        "type": str(risk.type),
+        **{name: getattr(risk, name) for name in STATED},
+        "objectives": "\n".join(risk.objectives),
         "category": risk.category,
         "owner": risk.owner,
         "treatment": str(risk.treatment),
@@ -241,6 +272,9 @@ def edit_values(risk: RiskPublic, zone: ZoneInfo) -> dict[str, str]:
         "acceptance.approver": accepted.approver if accepted else "",
         # A day alone lasts through that day in UTC (the API's reading of it): shown as that UTC day.
         "acceptance.expires_at": accepted.expires_at.astimezone(UTC).date().isoformat() if accepted else "",
+        "target.likelihood": str(aimed.likelihood) if aimed else "",
+        "target.impact": str(aimed.impact) if aimed else "",
+        "target.date": aimed.date.isoformat() if aimed and aimed.date else "",
     }
 
 
@@ -251,15 +285,19 @@ def changes(typed: Mapping[str, str]) -> tuple[dict[str, str], dict[str, str]]:
 
 
 def update_input(mine: Mapping[str, str], typed: Mapping[str, str], zone: ZoneInfo) -> dict[str, Any]:
-    """The changed fields as RiskUpdate's input (an acceptance whole, as typed, when either of its fields changed).
-    A cleared review day goes back to the level's interval."""
+    """The changed fields as RiskUpdate's input (an acceptance or a target whole, as typed, when any of its fields
+    changed; a target cleared is null). A cleared review day goes back to the level's interval."""
     data: dict[str, Any] = {
         name: mine[name].strip() if name != "description" else mine[name]
-        for name in ("title", "description", "category", "owner", "treatment")
+        for name in ("title", "description", "type", *STATED, "category", "owner", "treatment")
         if name in mine
     }
     if "tags" in mine:
         data["tags"] = tag_list(mine["tags"])
+    if "objectives" in mine:
+        data["objectives"] = objective_list(mine["objectives"])
+    if any(name in mine for name in TARGET):
+        data["target"] = target({name: typed.get(name, "") for name in TARGET})
     if "next_review_at" in mine:
         data["next_review_at"] = moment(mine["next_review_at"], zone)
     if "acceptance.approver" in mine or "acceptance.expires_at" in mine:

@@ -4,7 +4,20 @@ from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 
-from riskops.console import account, admin, admin_alerting, dashboard, incidents, playbooks, register, reviews, session
+from riskops.console import (
+    acceptances,
+    account,
+    admin,
+    admin_alerting,
+    dashboard,
+    incidents,
+    links,
+    playbooks,
+    register,
+    reviews,
+    session,
+    treatments,
+)
 from riskops.console.pages import PREFIX, ConsoleRoute, Reading, render
 
 STATIC = f"{PREFIX}/static"
@@ -13,8 +26,8 @@ root = APIRouter(include_in_schema=False)
 unknown = APIRouter(prefix=PREFIX, include_in_schema=False, route_class=ConsoleRoute)
 # Each part of the console, in the order their routes are matched.
 PARTS: tuple[APIRouter, ...] = (
-    session.router, dashboard.router, register.router, incidents.router, playbooks.router, reviews.router,
-    account.router, admin.router, admin_alerting.router,
+    session.router, dashboard.router, register.router, treatments.router, links.router, acceptances.router,
+    incidents.router, playbooks.router, reviews.router, account.router, admin.router, admin_alerting.router,
 )  # fmt: skip
 
 

@@ -39,6 +39,28 @@ for (const form of document.querySelectorAll("form[data-score-table]")) {
   preview(form);
 }
 
+// A treatment offered by the type of risk: <select data-treatment-for="f-type"> holds an <optgroup data-group> per
+// type ("either" for both); only the chosen type's groups stay open. A choice the type cannot take becomes the blank
+// one where offered, else the type's usual treatment (data-defaults). Without the script the API names a wrong pair.
+for (const select of document.querySelectorAll("select[data-treatment-for]")) {
+  const type = document.getElementById(select.dataset.treatmentFor);
+  if (!type) continue;
+  const defaults = JSON.parse(select.dataset.defaults || "{}");
+  const offer = () => {
+    for (const group of select.querySelectorAll("optgroup[data-group]")) {
+      const fits = group.dataset.group === "either" || group.dataset.group === type.value;
+      group.disabled = !fits;
+      group.hidden = !fits;
+    }
+    const chosen = select.selectedOptions[0];
+    if (chosen && chosen.parentElement.disabled) {
+      select.value = select.querySelector('option[value=""]') ? "" : defaults[type.value] || "";
+    }
+  };
+  type.addEventListener("change", offer);
+  offer();
+}
+
 // Live parts: <div data-live="/console/...fragment" data-live-every="3"> is replaced by the fragment's HTML when it
 // changes (the fragment's ETag tells), so everyone in an incident room sees the same timeline without a reload.
 for (const part of document.querySelectorAll("[data-live]")) {
