@@ -14,7 +14,6 @@ from riskops.errors import Unprocessable, field_error
 from riskops.pagination import decode_cursor, decode_id_cursor, encode_cursor, id_page, malformed_cursor
 from riskops.risks import scheduled
 from riskops.risks.matrices import service as matrices
-from riskops.risks.matrices.models import MatrixSpec
 from riskops.risks.models import Risk, RiskAssessment, RiskStatus, RiskTag, Treatment, category_key
 from riskops.risks.scoring import overdue_clause
 
@@ -209,11 +208,6 @@ def count_risks(session: Session, filters: RiskFilter) -> int:
     """How many risks the list's filters select: the figure of the list it links to."""
     check_filter(session, filters)
     return _count(session, *filters.clauses(session, utcnow()))
-
-
-def levels_above_appetite(spec: MatrixSpec) -> list[str]:
-    """The matrix's levels above its appetite, lowest first (the levels only an admin may accept)."""
-    return [level.name for level in spec.levels if spec.above_appetite(level.name)]
 
 
 def due_for_review(session: Session, owners: Sequence[str], by: datetime, *, limit: int = 20) -> tuple[list[Risk], int]:

@@ -73,9 +73,14 @@ def check_treatment(risk_type: RiskType, treatment: Treatment, loc: Loc) -> None
     allowed = TREATMENTS[risk_type]
     if treatment not in allowed:
         raise Unprocessable(
-            f"A {risk_type} is not treated by '{treatment}'; its treatments are {', '.join(allowed)}.",
+            f"{_article(risk_type)} {risk_type} is not treated by '{treatment}'; its treatments are "
+            f"{', '.join(allowed)}.",
             errors=[field_error((*loc, "treatment"), f"must be one of {', '.join(allowed)} for a {risk_type}")],
         )
+
+
+def _article(risk_type: RiskType) -> str:
+    return "An" if risk_type == RiskType.opportunity else "A"
 
 
 def target_of(
