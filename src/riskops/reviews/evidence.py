@@ -12,14 +12,8 @@ from sqlmodel import Session, col, or_, select
 from riskops.continuity import graph, recovery
 from riskops.continuity.models import BusinessProcess, Standing
 from riskops.controls.models import ControlTest, ControlTestResult
-from riskops.risks.acceptances.models import (
-    AcceptanceDecision,
-    AcceptanceRecord,
-    AcceptanceRisk,
-    AcceptanceStatus,
-    DecisionKind,
-)
-from riskops.risks.acceptances.models import reference as acceptance_reference
+from riskops.risks.acceptances import queries
+from riskops.risks.acceptances.models import AcceptanceRecord, AcceptanceStatus
 from riskops.risks.library import Control, control_reference
 from riskops.risks.models import RiskControl, reference
 
@@ -33,39 +27,23 @@ def acceptances(session: Session, start: datetime, as_of: datetime) -> list[dict
         .where(or_(col(AcceptanceRecord.ended_at).is_(None), col(AcceptanceRecord.ended_at) >= start))
         .order_by(col(AcceptanceRecord.id))
     ).all()
-    ids = [record.id for record in records]
-    risks: dict[int, list[str]] = defaultdict(list)
-    for acceptance_id, risk_id in session.exec(
-        select(AcceptanceRisk.acceptance_id, AcceptanceRisk.risk_id)
-        .where(col(AcceptanceRisk.acceptance_id).in_(ids))
-        .order_by(col(AcceptanceRisk.risk_id))
-    ):
-        risks[acceptance_id].append(reference(risk_id))
-    approvers: dict[int, list[str]] = defaultdict(list)
-    for acceptance_id, who in session.exec(
-        select(AcceptanceDecision.acceptance_id, AcceptanceDecision.decided_by)
-        .where(col(AcceptanceDecision.acceptance_id).in_(ids), AcceptanceDecision.kind == DecisionKind.approve)
-        .where(col(AcceptanceDecision.decided_at) <= as_of)
-        .order_by(col(AcceptanceDecision.id))
-    ):
-        approvers[acceptance_id].append(who)
     return [
         {
-            "reference": acceptance_reference(record.id),
-            "risks": risks[record.id],
+            "reference": summary.reference,
+            "risks": summary.risks,
             "status": str(_status_as_of(record, as_of)),
-            "requested_by": record.requested_by,
-            "requested_at": record.requested_at.isoformat(),
-            "approvers": approvers[record.id],
-            "recorded": record.recorded,
-            "justification": record.justification,
-            "conditions": record.conditions,
+            "requested_by": summary.requested_by,
+            "requested_at": summary.requested_at.isoformat(),
+            "approvers": summary.approved_by,
+            "recorded": summary.recorded,
+            "justification": summary.justification,
+            "conditions": summary.conditions,
             "approved_at": _when(record.approved_at, as_of),
-            "expires_at": record.expires_at.isoformat(),
+            "expires_at": summary.expires_at.isoformat(),
             "ended_at": _when(record.ended_at, as_of),
-            "needs_reapproval": record.needs_reapproval,
+            "needs_reapproval": summary.needs_reapproval,
         }  # fmt: skip
-        for record in records
+        for record, summary in zip(records, queries.summaries(session, records, as_of=as_of), strict=True)
     ]
 
 

@@ -78,8 +78,11 @@ def list_acceptances(
     return summaries(session, page), next_cursor
 
 
-def summaries(session: Session, rows: Sequence[AcceptanceRecord]) -> list[AcceptanceSummary]:
-    """The acceptances with their risks and approvers, read for all of them at once."""
+def summaries(
+    session: Session, rows: Sequence[AcceptanceRecord], *, as_of: datetime | None = None
+) -> list[AcceptanceSummary]:
+    """The acceptances with their risks and approvers (those who had approved by `as_of`, when given), read for
+    all of them at once."""
     ids = [row.id for row in rows]
     covered: dict[int, list[str]] = defaultdict(list)
     for acceptance_id, risk_id in session.exec(
@@ -88,12 +91,13 @@ def summaries(session: Session, rows: Sequence[AcceptanceRecord]) -> list[Accept
         .order_by(col(AcceptanceRisk.risk_id))
     ):
         covered[acceptance_id].append(risk_reference(risk_id))
+    approvals = select(AcceptanceDecision.acceptance_id, AcceptanceDecision.decided_by).where(
+        col(AcceptanceDecision.acceptance_id).in_(ids), AcceptanceDecision.kind == DecisionKind.approve
+    )
+    if as_of is not None:
+        approvals = approvals.where(col(AcceptanceDecision.decided_at) <= as_of)
     approvers: dict[int, list[str]] = defaultdict(list)
-    for acceptance_id, name in session.exec(
-        select(AcceptanceDecision.acceptance_id, AcceptanceDecision.decided_by)
-        .where(col(AcceptanceDecision.acceptance_id).in_(ids), AcceptanceDecision.kind == DecisionKind.approve)
-        .order_by(col(AcceptanceDecision.id))
-    ):
+    for acceptance_id, name in session.exec(approvals.order_by(col(AcceptanceDecision.id))):
         approvers[acceptance_id].append(name)
     return [_summary(row, covered[row.id], approvers[row.id]) for row in rows]
 
