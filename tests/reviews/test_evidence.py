@@ -90,3 +90,22 @@ def test_processes_whose_rto_no_playbook_meets_are_in_the_snapshot_workbook_and_
     text = "".join(page.extract_text() for page in report.pages)
     section = text.split("Processes whose recovery time objective no playbook meets")[1]
     assert payroll["reference"] in section and risk["reference"] in section
+
+
+def test_what_is_being_done_about_a_risk_outside_its_appetite_is_in_the_snapshot_and_report(
+    client: TestClient, session: Session, frozen_clock: FrozenClock
+) -> None:
+    body = risk_body(inherent={"likelihood": 4, "impact": 4}, residual=None)
+    risk = client.post("/api/v1/risks", json=body).json()
+    for title, due in (("Barriers", "2026-06-30"), ("Pumps", "2026-09-30"), ("Drill", "2026-08-01")):
+        action = {"title": title, "owner": "facilities", "due_date": due}
+        assert client.post(f"/api/v1/risks/{risk['id']}/treatment-actions", json=action).status_code == 201
+    content = register_as_of(session, frozen_clock.now, None)  # 2026-07-01: the barriers are late
+    assert content["treatment_plans"] == [
+        {"risk": risk["reference"], "open": 3, "overdue": 1, "done": 0, "next_due_date": "2026-06-30"}
+    ]
+    book = load_workbook(io.BytesIO(xlsx.render(content, content_hash(content), movements(None, content))))
+    assert list(book["Treatment plans"].iter_rows(values_only=True))[1] == (risk["reference"], 3, 1, 0, "2026-06-30")
+    report = PdfReader(io.BytesIO(pdf.render(content, content_hash(content), movements(None, content))))
+    text = " ".join(page.extract_text() for page in report.pages).replace("\n", " ")
+    assert "plan: 3 open (1 overdue)" in text

@@ -1,7 +1,7 @@
 """What a snapshot keeps beside the register: the acceptances in force or decided, with who approved them until
 when, and the control tests recorded in the period, read from their append-only records as of the snapshot; and
-the business processes with whether their RTO can be met and the risks that threaten them, as they stand when the
-snapshot is taken (processes keep a history, not a replay)."""
+the business processes with whether their RTO can be met and the risks that threaten them, and the open risks'
+treatment plans, as they stand when the snapshot is taken (these keep a history, not a replay)."""
 
 from collections import defaultdict
 from datetime import datetime
@@ -15,7 +15,9 @@ from riskops.controls.models import ControlTest, ControlTestResult
 from riskops.risks.acceptances import queries
 from riskops.risks.acceptances.models import AcceptanceRecord, AcceptanceStatus
 from riskops.risks.library import Control, control_reference
-from riskops.risks.models import RiskControl, reference
+from riskops.risks.models import Risk, RiskControl, RiskStatus, reference
+from riskops.treatments import queries as treatments
+from riskops.treatments.models import ActionStatus, TreatmentAction
 
 
 def acceptances(session: Session, start: datetime, as_of: datetime) -> list[dict[str, Any]]:
@@ -110,3 +112,25 @@ def processes(session: Session) -> list[dict[str, Any]]:
             "playbooks": [plan.id for plan in met.playbooks], "risks": [threat.reference for threat in threats.risks],
         })  # fmt: skip
     return out
+
+
+def treatment_plans(session: Session, as_of: datetime) -> list[dict[str, Any]]:
+    """Each open risk's treatment plan in figures, as it stands when the snapshot is taken: actions open (and of
+    them overdue on the snapshot's day), done, and the next one due."""
+    on = as_of.date()
+    plans: dict[int, dict[str, Any]] = {}
+    for risk_id, status, due in session.exec(
+        select(col(TreatmentAction.risk_id), col(TreatmentAction.status), col(TreatmentAction.due_date))
+        .join(Risk, col(Risk.id) == col(TreatmentAction.risk_id))
+        .where(Risk.status == RiskStatus.open, TreatmentAction.status != ActionStatus.cancelled)
+        .order_by(col(TreatmentAction.risk_id), col(TreatmentAction.due_date))
+    ):
+        plan = plans.setdefault(risk_id, {"risk": reference(risk_id), "open": 0, "overdue": 0, "done": 0,
+                                          "next_due_date": None})  # fmt: skip
+        if status == ActionStatus.done:
+            plan["done"] += 1
+            continue
+        plan["open"] += 1
+        plan["overdue"] += treatments.is_overdue(status, due, RiskStatus.open, on)
+        plan["next_due_date"] = plan["next_due_date"] or due.isoformat()
+    return list(plans.values())

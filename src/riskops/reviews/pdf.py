@@ -184,6 +184,7 @@ class _Report:
             r for r in content.get("risks", []) if r.get("review_in_cycle") == ReviewOutcome.proposed_closure
         ]
         self.titles = {r.get("reference"): r.get("title") for r in content.get("risks", [])}
+        self.plans = {plan["risk"]: plan for plan in content.get("treatment_plans", [])}
 
     def story(self) -> list[Flowable]:
         return [
@@ -257,11 +258,14 @@ class _Report:
     def _answer(self, risk: dict[str, Any]) -> str:
         """What answers a risk above its appetite: the acceptance in force, else a target within it, else nothing."""
         acceptance, target = risk.get("acceptance") or {}, risk.get("target") or {}
+        plan = self.plans.get(risk.get("reference"))
+        doing = f"; plan: {plan['open']} open ({plan['overdue']} overdue)" if plan and plan["open"] else ""
         if acceptance and not acceptance.get("expired"):
-            return f"accepted by {acceptance.get('approver')} until {when(acceptance.get('expires_at'), self.zone)}"
+            accepted = f"accepted by {acceptance.get('approver')} until {when(acceptance.get('expires_at'), self.zone)}"
+            return accepted + doing
         if risk.get("appetite_response") == "target":
-            return f"target {target.get('level')} by {target.get('date') or 'no date'}"
-        return "nothing yet" if "appetite_response" in risk else ""
+            return f"target {target.get('level')} by {target.get('date') or 'no date'}{doing}"
+        return ("nothing yet" if "appetite_response" in risk else "") + doing
 
     def closures(self) -> list[Flowable]:
         proposed = self.proposed

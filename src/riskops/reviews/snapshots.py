@@ -82,6 +82,7 @@ def register_as_of(session: Session, as_of: datetime, cycle: ReviewCycle | None)
     accepted = evidence.acceptances(session, start, as_of)
     tested = evidence.control_tests(session, start, as_of)
     recoverable = evidence.processes(session)
+    plans = evidence.treatment_plans(session, as_of)
     return {
         "as_of": as_of.isoformat(),
         "cycle": cycle.id if cycle else None,
@@ -107,6 +108,7 @@ def register_as_of(session: Session, as_of: datetime, cycle: ReviewCycle | None)
         "acceptances": accepted,
         "control_tests": tested,
         "processes": recoverable,
+        "treatment_plans": plans,
     }
 
 

@@ -33,6 +33,7 @@ ACCEPTANCE_COLUMNS = (
     "needs_reapproval", "justification", "conditions",
 )  # fmt: skip
 CONTROL_TEST_COLUMNS = ("control", "title", "tested_on", "tester", "result", "risks", "evidence_url")
+PLAN_COLUMNS = ("risk", "open", "overdue", "done", "next_due_date")
 PROCESS_COLUMNS = (
     "reference", "key", "name", "owner", "criticality", "rto_minutes", "rpo_minutes", "mtpd_minutes", "rto_met",
     "rpo_met", "mtpd_met", "playbooks", "risks",
@@ -58,7 +59,7 @@ def _heat_sheet(workbook: Any, formats: Formats, content: Content, view: heatmap
 
 def render(content: Content, content_hash: str, moves: dict[str, Any]) -> bytes:
     """A workbook: Register, Movements, Heat map inherent/residual, Incidents, Acceptances, Control tests,
-    Processes and Methodology sheets."""
+    Processes, Treatment plans and Methodology sheets."""
     out = io.BytesIO()
     with xlsxwriter.Workbook(out, {"constant_memory": True}) as workbook:
         formats = Formats(workbook, heatmap.text_color)
@@ -91,6 +92,7 @@ def render(content: Content, content_hash: str, moves: dict[str, Any]) -> bytes:
             _list_sheet(workbook, formats, "Acceptances", ACCEPTANCE_COLUMNS, content["acceptances"])
             _list_sheet(workbook, formats, "Control tests", CONTROL_TEST_COLUMNS, content.get("control_tests", []))
             _list_sheet(workbook, formats, "Processes", PROCESS_COLUMNS, content.get("processes", []))
+            _list_sheet(workbook, formats, "Treatment plans", PLAN_COLUMNS, content.get("treatment_plans", []))
 
         _methodology_sheet(workbook, formats, content, content_hash, moves)
     return out.getvalue()
