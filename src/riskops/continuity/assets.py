@@ -45,11 +45,7 @@ def create_asset(session: Session, data: AssetCreate, who: Principal) -> Asset:
 def update_asset(session: Session, asset: Asset, data: AssetUpdate, who: Principal) -> Asset:
     service.require_active(asset, "changing it")
     fields = data.model_fields_set
-    nulls = [name for name in _REQUIRED if name in fields and getattr(data, name) is None]
-    if nulls:
-        raise Unprocessable(
-            f"{', '.join(nulls)} cannot be null.", errors=[field_error(("body", n), "cannot be null") for n in nulls]
-        )
+    service.refuse_nulls(fields, data, _REQUIRED)
     before = service.asset_state(session, asset)
     for name in _REQUIRED:
         if name in fields:
@@ -57,23 +53,13 @@ def update_asset(session: Session, asset: Asset, data: AssetUpdate, who: Princip
     if "parent" in fields:
         service.lock_graph(session, "asset")
         asset.parent_id = None if data.parent is None else _parent(session, asset, data.parent)
-    changes = audit.service.diff(before, service.asset_state(session, asset))
-    if not changes:
-        return asset
-    service.touch(session, asset)
-    service.record(session, "asset", asset, "updated", who, changes)
-    session.flush()
+    service.record_update(session, "asset", asset, before, service.asset_state(session, asset), who)
     return asset
 
 
 def delete_asset(session: Session, asset: Asset, who: Principal) -> None:
     """Only an asset nothing links to goes: one with parts, or that processes or risks name, is archived instead."""
-    links = _links(session, asset)
-    if links:
-        raise Conflict(
-            f"{asset.reference} is linked to; archive it instead (POST .../assets/{asset.reference}/archive).",
-            errors=links,
-        )
+    service.refuse_if_linked("asset", asset, _links(session, asset))
     before = service.asset_state(session, asset)
     session.delete(asset)
     service.record(session, "asset", asset, "deleted", who, audit.service.diff(before, {}))

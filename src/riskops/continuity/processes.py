@@ -59,11 +59,7 @@ def create_process(session: Session, data: ProcessCreate, who: Principal) -> Bus
 def update_process(session: Session, process: BusinessProcess, data: ProcessUpdate, who: Principal) -> BusinessProcess:
     service.require_active(process, "changing it")
     fields = data.model_fields_set
-    nulls = [name for name in _REQUIRED if name in fields and getattr(data, name) is None]
-    if nulls:
-        raise Unprocessable(
-            f"{', '.join(nulls)} cannot be null.", errors=[field_error(("body", n), "cannot be null") for n in nulls]
-        )
+    service.refuse_nulls(fields, data, _REQUIRED)
     before = service.process_state(session, process)
     for name in ("name", "description", "owner", "criticality", *_CLEARABLE):
         if name in fields:
@@ -74,23 +70,13 @@ def update_process(session: Session, process: BusinessProcess, data: ProcessUpda
     if data.depends_on is not None:
         service.lock_graph(session, "process")
         _set_dependencies(session, process, data.depends_on)
-    changes = audit.service.diff(before, service.process_state(session, process))
-    if not changes:
-        return process  # nothing changed: no new version, no history entry
-    service.touch(session, process)
-    service.record(session, "process", process, "updated", who, changes)
-    session.flush()
+    service.record_update(session, "process", process, before, service.process_state(session, process), who)
     return process
 
 
 def delete_process(session: Session, process: BusinessProcess, who: Principal) -> None:
     """Only a process nothing links to goes: one that risks, processes or playbooks name is archived instead."""
-    links = _links(session, process)
-    if links:
-        raise Conflict(
-            f"{process.reference} is linked to; archive it instead (POST .../processes/{process.reference}/archive).",
-            errors=links,
-        )
+    service.refuse_if_linked("process", process, _links(session, process))
     before = service.process_state(session, process)
     session.execute(delete(ProcessDependency).where(col(ProcessDependency.process_id) == process.id))
     session.execute(delete(ProcessAsset).where(col(ProcessAsset.process_id) == process.id))

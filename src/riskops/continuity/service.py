@@ -2,9 +2,10 @@
 restoring, the history entry and event of every change, listing, and the answer's shape. Callers commit."""
 
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any, Literal, TypeVar
 
+from pydantic import BaseModel
 from sqlalchemy import text
 from sqlmodel import Session, col, select
 
@@ -26,7 +27,7 @@ from riskops.continuity.models import (
     Standing,
 )
 from riskops.db import storable
-from riskops.errors import InvalidTransition, NotFound, PreconditionFailed
+from riskops.errors import Conflict, InvalidTransition, NotFound, PreconditionFailed, Unprocessable, field_error
 from riskops.events import service as events
 from riskops.pagination import decode_id_cursor, id_page
 
@@ -109,6 +110,37 @@ def check_if_match(row: BusinessProcess | Asset, if_match: str | None) -> None:
 def require_active(row: BusinessProcess | Asset, doing: str) -> None:
     if row.status == Standing.archived:
         raise InvalidTransition(f"{row.reference} is archived; restore it before {doing}.", allowed=["restore"])
+
+
+def refuse_nulls(fields: Iterable[str], given: BaseModel, required: Sequence[str]) -> None:
+    """A PATCH may leave a required field out, not set it to null."""
+    nulls = [name for name in required if name in fields and getattr(given, name) is None]
+    if nulls:
+        raise Unprocessable(
+            f"{', '.join(nulls)} cannot be null.", errors=[field_error(("body", n), "cannot be null") for n in nulls]
+        )
+
+
+def refuse_if_linked(kind: Kind, row: BusinessProcess | Asset, links: list[dict[str, Any]]) -> None:
+    """Only what nothing links to is deleted; the rest is archived, keeping its links and history."""
+    if links:
+        path = "processes" if kind == "process" else "assets"
+        raise Conflict(
+            f"{row.reference} is linked to; archive it instead (POST .../{path}/{row.reference}/archive).",
+            errors=links,
+        )
+
+
+def record_update(
+    session: Session, kind: Kind, row: BusinessProcess | Asset, before: dict[str, Any], after: dict[str, Any],
+    who: Principal,
+) -> None:  # fmt: skip
+    """A change that changed something: a new version and its history entry; nothing otherwise."""
+    changes = audit.service.diff(before, after)
+    if changes:
+        touch(session, row)
+        record(session, kind, row, "updated", who, changes)
+        session.flush()
 
 
 def lock_graph(session: Session, kind: Kind) -> None:
