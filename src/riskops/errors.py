@@ -68,6 +68,14 @@ class PreconditionFailed(DomainError):
     status, slug = 412, "precondition-failed"
 
 
+def stale(if_match: str | None, etag: str) -> bool:
+    """Whether an If-Match header names an older version than `etag` (weak or strong alike): a write that does is
+    refused with PreconditionFailed, not merged. No header, or `*`, names any version."""
+    if if_match is None or if_match.strip() == "*":
+        return False
+    return etag not in {tag.strip().removeprefix("W/") for tag in if_match.split(",")}
+
+
 class PayloadTooLarge(DomainError):
     status, slug = 413, "payload-too-large"
 

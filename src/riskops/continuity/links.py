@@ -21,7 +21,7 @@ from riskops.continuity.models import (
     Standing,
 )
 from riskops.db import table_of
-from riskops.errors import InvalidTransition, NotFound, PreconditionFailed, Unprocessable, field_error
+from riskops.errors import InvalidTransition, NotFound, PreconditionFailed, Unprocessable, field_error, stale
 from riskops.risks import history
 from riskops.risks import service as risks
 from riskops.risks.models import Risk, RiskStatus
@@ -61,7 +61,7 @@ def set_links(
 ) -> list[Any]:  # fmt: skip
     """The risk's links of this kind become exactly `refs`; its links as they now are."""
     current = linked(session, kind, risk.id)
-    if if_match is not None and if_match.strip() != "*" and etag(current) not in _tags(if_match):
+    if stale(if_match, etag(current)):
         raise PreconditionFailed(
             f"The {PLURAL[kind]} linked to {risk.reference} have changed since you read them; read them again."
         )
@@ -113,10 +113,6 @@ def _problem(kind: service.Kind, ref: str, row: BusinessProcess | Asset | None, 
     if row.status == Standing.archived and row.id not in kept:
         return f"{row.reference} is archived; restore it first"
     return None
-
-
-def _tags(if_match: str) -> set[str]:
-    return {tag.strip().removeprefix("W/") for tag in if_match.split(",")}
 
 
 def _change(

@@ -27,7 +27,7 @@ from riskops.continuity.models import (
     Standing,
 )
 from riskops.db import storable
-from riskops.errors import Conflict, InvalidTransition, NotFound, PreconditionFailed, Unprocessable, field_error
+from riskops.errors import Conflict, InvalidTransition, NotFound, PreconditionFailed, Unprocessable, field_error, stale
 from riskops.events import service as events
 from riskops.pagination import decode_id_cursor, id_page
 
@@ -97,9 +97,7 @@ def etag(row: BusinessProcess | Asset) -> str:
 
 def check_if_match(row: BusinessProcess | Asset, if_match: str | None) -> None:
     """Optimistic concurrency: a write naming an older version is refused, not merged."""
-    if if_match is None or if_match.strip() == "*":
-        return
-    if etag(row) not in {tag.strip().removeprefix("W/") for tag in if_match.split(",")}:
+    if stale(if_match, etag(row)):
         raise PreconditionFailed(
             f"{row.reference} has changed since you read it (now version {row.version}); read it again and "
             "reapply your change.",

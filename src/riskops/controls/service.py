@@ -25,7 +25,7 @@ from riskops.controls.models import (
     LibraryControlUpdate,
 )
 from riskops.db import get_row
-from riskops.errors import Conflict, NotFound, PreconditionFailed, Unprocessable, field_error
+from riskops.errors import Conflict, NotFound, PreconditionFailed, Unprocessable, field_error, stale
 from riskops.events import service as events
 from riskops.notices import service as scheduler
 from riskops.risks import history
@@ -54,13 +54,12 @@ def get_control(session: Session, control_id: int, *, for_update: bool = False) 
 def get_for_change(session: Session, ref: str, if_match: str | None) -> Control:
     """The control, locked for this transaction, provided it is still the version the caller read."""
     control = get_control(session, parse_control_ref(ref), for_update=True)
-    if if_match is not None and if_match.strip() != "*":
-        if etag(control) not in {tag.strip().removeprefix("W/") for tag in if_match.split(",")}:
-            raise PreconditionFailed(
-                f"Control {control.reference} has changed since you read it (now version {control.version}); "
-                "read it again and reapply your change.",
-                current_version=control.version,
-            )
+    if stale(if_match, etag(control)):
+        raise PreconditionFailed(
+            f"Control {control.reference} has changed since you read it (now version {control.version}); "
+            "read it again and reapply your change.",
+            current_version=control.version,
+        )
     return control
 
 

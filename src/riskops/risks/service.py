@@ -12,7 +12,7 @@ from riskops.apikeys.service import Principal
 from riskops.clock import now as utcnow
 from riskops.config import Settings
 from riskops.db import get_row
-from riskops.errors import Conflict, InvalidTransition, NotFound, PreconditionFailed
+from riskops.errors import Conflict, InvalidTransition, NotFound, PreconditionFailed, stale
 from riskops.events import service as events
 from riskops.risks import bulk, history, scoring
 from riskops.risks.acceptances import records as acceptances
@@ -74,10 +74,7 @@ def etag_of(version: int) -> str:
 
 def check_if_match(risk: Risk, if_match: str | None) -> None:
     """Optimistic concurrency: a write that names an older version is refused, not merged."""
-    if if_match is None or if_match.strip() == "*":
-        return
-    wanted = {tag.strip().removeprefix("W/") for tag in if_match.split(",")}
-    if etag(risk) not in wanted:
+    if stale(if_match, etag(risk)):
         raise PreconditionFailed(
             f"Risk {risk.reference} has changed since you read it (now version {risk.version}); "
             "read it again and reapply your change.",

@@ -11,7 +11,7 @@ from riskops.apikeys.service import Principal
 from riskops.clock import now as utcnow
 from riskops.config import Settings
 from riskops.db import get_row, storable
-from riskops.errors import Conflict, InvalidTransition, NotFound, PreconditionFailed, Unprocessable, field_error
+from riskops.errors import Conflict, InvalidTransition, NotFound, PreconditionFailed, Unprocessable, field_error, stale
 from riskops.events import service as events
 from riskops.risks import service as risks
 from riskops.risks.library import Control
@@ -60,9 +60,7 @@ def etag(action: TreatmentAction) -> str:
 
 def check_if_match(action: TreatmentAction, if_match: str | None) -> None:
     """Optimistic concurrency, as for risks: a change that names an older version is refused, not merged."""
-    if if_match is None or if_match.strip() == "*":
-        return
-    if etag(action) not in {tag.strip().removeprefix("W/") for tag in if_match.split(",")}:
+    if stale(if_match, etag(action)):
         raise PreconditionFailed(
             f"Treatment action {action.id} has changed since you read it (now version {action.version}); "
             "read it again and reapply your change.",

@@ -22,6 +22,7 @@ from riskops.errors import (
     PreconditionFailed,
     Unprocessable,
     field_error,
+    stale,
 )
 from riskops.notices import service as scheduler
 from riskops.risks import history
@@ -76,13 +77,12 @@ def lock(session: Session, acceptance: AcceptanceRecord) -> AcceptanceRecord:
 def get_for_change(session: Session, ref: str, if_match: str | None) -> AcceptanceRecord:
     """The acceptance, locked for this transaction, provided it is still the version the caller read."""
     acceptance = lock(session, get(session, ref))
-    if if_match is not None and if_match.strip() != "*":
-        if etag(acceptance) not in {tag.strip().removeprefix("W/") for tag in if_match.split(",")}:
-            raise PreconditionFailed(
-                f"Acceptance {acceptance.reference} has changed since you read it (now version "
-                f"{acceptance.version}); read it again.",
-                current_version=acceptance.version,
-            )
+    if stale(if_match, etag(acceptance)):
+        raise PreconditionFailed(
+            f"Acceptance {acceptance.reference} has changed since you read it (now version "
+            f"{acceptance.version}); read it again.",
+            current_version=acceptance.version,
+        )
     return acceptance
 
 
