@@ -30,6 +30,12 @@ FORBIDDEN = [
     ("riskops.playbooks", "riskops.continuity"),  # a plan knows no process: continuity resolves its figures
     ("riskops.incidents", "riskops.integrations"),
     ("riskops.incidents", "riskops.reviews"),
+    # quantified loss builds on the register and its plans, and the reviews and the console show it
+    ("riskops.risks", "riskops.quant"),
+    ("riskops.treatments", "riskops.quant"),
+    ("riskops.continuity", "riskops.quant"),
+    ("riskops.quant", "riskops.reviews"),
+    ("riskops.quant", "riskops.console"),
 ]
 
 

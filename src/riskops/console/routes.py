@@ -12,6 +12,7 @@ from riskops.console import (
     dashboard,
     incidents,
     links,
+    loss,
     playbooks,
     register,
     reviews,
@@ -28,6 +29,7 @@ unknown = APIRouter(prefix=PREFIX, include_in_schema=False, route_class=ConsoleR
 PARTS: tuple[APIRouter, ...] = (
     session.router, dashboard.router, register.router, treatments.router, links.router, acceptances.router,
     incidents.router, playbooks.router, reviews.router, account.router, admin.router, admin_alerting.router,
+    loss.router,
 )  # fmt: skip
 
 

@@ -35,6 +35,7 @@ EVENT_TYPES = (
     "acceptance.revoked", "acceptance.expiring", "acceptance.expired", "acceptance.superseded",
     "acceptance.withdrawn", "acceptance.needs_reapproval",
     "control.tested", "control.found_ineffective", "control.test_due",
+    "loss.estimate_set", "loss.estimate_deleted", "loss.tolerance_set", "loss.analysis_completed",
 )  # fmt: skip
 
 

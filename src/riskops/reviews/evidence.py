@@ -12,6 +12,7 @@ from sqlmodel import Session, col, or_, select
 from riskops.continuity import graph, recovery
 from riskops.continuity.models import BusinessProcess, Standing
 from riskops.controls.models import ControlTest, ControlTestResult
+from riskops.quant import analysis as quant
 from riskops.risks.acceptances import queries
 from riskops.risks.acceptances.models import AcceptanceRecord, AcceptanceStatus
 from riskops.risks.library import Control, control_reference
@@ -134,3 +135,9 @@ def treatment_plans(session: Session, as_of: datetime) -> list[dict[str, Any]]:
         plan["overdue"] += treatments.is_overdue(status, due, RiskStatus.open, on)
         plan["next_due_date"] = plan["next_due_date"] or due.isoformat()
     return list(plans.values())
+
+
+def quantified_loss(session: Session, as_of: datetime) -> dict[str, Any] | None:
+    """The open register's simulated yearly loss and each quantified risk's figures, from the estimates as they
+    stand when the snapshot is taken; the seed is the snapshot's moment, so the same snapshot computes the same."""
+    return quant.register_figures(session, seed=int(as_of.timestamp() * 1_000_000) % quant.MAX_SEED)

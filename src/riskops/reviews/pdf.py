@@ -33,7 +33,7 @@ from reportlab.platypus import (
     TableStyle,
 )
 
-from riskops.reviews import heatmap
+from riskops.reviews import heatmap, pdf_loss
 from riskops.reviews.exports import incident_figures, movement_rows, yes_no
 from riskops.reviews.models import Content, ReviewOutcome
 from riskops.reviews.movements import MOVEMENT_KINDS
@@ -190,6 +190,7 @@ class _Report:
         return [
             *self.heading(), *self.summary(), *self.top(), *self.appetite(), *self.closures(), *self.movements(),
             *self.rto_missed(), *self.recovery(), *self.incidents(),
+            *pdf_loss.page(self.content, self.body, self.h2),
         ]  # fmt: skip
 
     def _risk(self, ref: Any) -> Paragraph:

@@ -37,7 +37,7 @@ def take_snapshot(session: Session, as_of: datetime, who: Principal, *, cycle: R
         raise Unprocessable(
             "A snapshot cannot be taken of the future.", errors=[field_error(("body", "as_of"), "in the future")]
         )
-    content = register_as_of(session, as_of, cycle)
+    content = snapshot_content(session, as_of, cycle)
     snapshot = Snapshot(
         cycle_id=cycle.id if cycle else None, as_of=as_of, taken_by=who.name, content=content,
         content_hash=content_hash(content),
@@ -57,6 +57,12 @@ def get_snapshot(session: Session, snapshot_id: int) -> Snapshot:
 def live_content(session: Session) -> Content:
     """The register now, in snapshot form (not stored)."""
     return register_as_of(session, utcnow(), None)
+
+
+def snapshot_content(session: Session, as_of: datetime, cycle: ReviewCycle | None) -> Content:
+    """What a stored snapshot keeps: the register as of `as_of`, and its quantified loss. Only a stored snapshot
+    is simulated; the live register (its heat map, an open cycle's movements) needs no Monte Carlo run per read."""
+    return {**register_as_of(session, as_of, cycle), "quantified_loss": evidence.quantified_loss(session, as_of)}
 
 
 def register_as_of(session: Session, as_of: datetime, cycle: ReviewCycle | None) -> Content:
