@@ -18,6 +18,7 @@ from riskops.incidents.models import (
     TimelineEntry,
 )
 from riskops.integrations.models import AlertGroup, AlertInstance, Integration, ReceivedAlert
+from riskops.kris.models import Kri, KriDaily, KriProcess, KriRisk, KriThreshold, KriTransition, KriValue
 from riskops.mail.models import EmailMessage
 from riskops.notices.models import Notice, PeriodicRun
 from riskops.playbooks.models import PlaybookVersion
@@ -47,4 +48,5 @@ __all__ = [
     "TreatmentAction",
     "Asset", "BusinessProcess", "ProcessAsset", "ProcessDependency", "RiskAsset", "RiskProcess",
     "Control", "ControlTest",
+    "Kri", "KriDaily", "KriProcess", "KriRisk", "KriThreshold", "KriTransition", "KriValue",
 ]  # fmt: skip

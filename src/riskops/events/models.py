@@ -35,6 +35,7 @@ EVENT_TYPES = (
     "acceptance.revoked", "acceptance.expiring", "acceptance.expired", "acceptance.superseded",
     "acceptance.withdrawn", "acceptance.needs_reapproval",
     "control.tested", "control.found_ineffective", "control.test_due",
+    "kri.amber", "kri.red", "kri.recovered", "kri.stale", "kri.escalated",
 )  # fmt: skip
 
 
