@@ -34,6 +34,7 @@ from riskops.incidents.routes import activation as activation_router
 from riskops.incidents.routes import router as incidents_router
 from riskops.integrations.routes import admin as integrations_router
 from riskops.integrations.routes import inbound as inbound_router
+from riskops.kris.routes import router as kris_router
 from riskops.metrics import Metrics, delivery_backlog
 from riskops.playbooks.routes import router as playbooks_router
 from riskops.quant.routes import router as quant_router
@@ -120,6 +121,7 @@ def create_app(
         continuity_router,
         controls_router,
         quant_router,
+        kris_router,
     )  # fmt: skip
     for router in routers:
         app.include_router(router)

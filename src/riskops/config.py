@@ -97,6 +97,12 @@ class Settings(BaseSettings):
             raise ValueError(f"'{code}' is not an ISO 4217 currency code")
         return code
 
+    # Key risk indicators: the Prometheus server pulled KRIs query (an operator's trusted setting, loopback
+    # allowed), how long a query may take, and how many days raw values are kept before rolling up per day.
+    prometheus_url: str | None = None
+    prometheus_timeout_seconds: float = Field(default=10.0, gt=0, le=300)
+    kri_raw_days: int = Field(default=90, ge=1, le=3660)
+
     @field_validator("playbooks_dir", mode="before")
     @classmethod
     def _blank_is_no_directory(cls, value: object) -> object:

@@ -18,6 +18,7 @@ from riskops.incidents.models import (
     TimelineEntry,
 )
 from riskops.integrations.models import AlertGroup, AlertInstance, Integration, ReceivedAlert
+from riskops.kris.models import Kri, KriDaily, KriProcess, KriRisk, KriThreshold, KriTransition, KriValue
 from riskops.mail.models import EmailMessage
 from riskops.notices.models import Notice, PeriodicRun
 from riskops.playbooks.models import PlaybookVersion
@@ -49,4 +50,5 @@ __all__ = [
     "Asset", "BusinessProcess", "ProcessAsset", "ProcessDependency", "RiskAsset", "RiskProcess",
     "Control", "ControlTest",
     "LossAnalysis", "LossEffect", "LossEstimate", "LossSimulation", "LossTolerance",
+    "Kri", "KriDaily", "KriProcess", "KriRisk", "KriThreshold", "KriTransition", "KriValue",
 ]  # fmt: skip

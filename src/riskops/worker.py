@@ -18,6 +18,7 @@ from riskops.config import Settings
 from riskops.controls import scheduled as controls
 from riskops.db import Database
 from riskops.incidents import scheduled as incidents
+from riskops.kris import scheduled as kris
 from riskops.mail import service as mail
 from riskops.notices import service as notices
 from riskops.notices.service import NoticeHandler, PeriodicJob
@@ -52,8 +53,10 @@ HANDLERS = _merged(
     treatments.NOTICE_HANDLERS,
     acceptances.NOTICE_HANDLERS,
     controls.NOTICE_HANDLERS,
+    kris.NOTICE_HANDLERS,
 )  # fmt: skip
 PERIODIC_JOBS: dict[str, PeriodicJob] = {**reviews.PERIODIC_JOBS, **import_jobs.PERIODIC_JOBS, **users.PERIODIC_JOBS}
+PERIODIC_JOBS.update(kris.PERIODIC_JOBS)
 
 
 def fire_due_notices(database: Database, settings: Settings) -> int:

@@ -1,4 +1,4 @@
-"""Migration 0018 on both databases: from 0016 with a risk and a treatment action in it, the quantified loss tables
+"""Migration 0018 on both databases: from 0017 with a risk and a treatment action in it, the quantified loss tables
 arrive empty beside them, kept as they were; their keys hold in the database itself, and the downgrade leaves the
 register whole."""
 
@@ -21,7 +21,7 @@ EFFECT = (
 
 
 def test_0018_adds_the_quantified_loss_tables_and_keeps_the_register(empty_engine: Engine) -> None:
-    migrations.upgrade(empty_engine, "0016")
+    migrations.upgrade(empty_engine, "0017")
     at = "2026-07-01 09:00:00.000000" if empty_engine.dialect.name == "sqlite" else "2026-07-01T09:00Z"
     with empty_engine.begin() as conn:
         conn.execute(
@@ -72,7 +72,7 @@ def test_0018_adds_the_quantified_loss_tables_and_keeps_the_register(empty_engin
         with pytest.raises(IntegrityError), empty_engine.begin() as conn:
             conn.execute(text(statement), {**values, "at": at})
 
-    migrations.downgrade(empty_engine, "0016")
+    migrations.downgrade(empty_engine, "0017")
     assert not TABLES & set(inspect(empty_engine).get_table_names())
     with empty_engine.connect() as conn:
         assert [tuple(r) for r in conn.execute(text(f"SELECT {RISK_COLUMNS} FROM risk"))] == risks

@@ -92,6 +92,23 @@ def test_the_mean_matches_pyfair_on_the_same_inputs(
     assert abs(ours.mean - float(theirs.mean())) < 4 * math.sqrt(2) * float(theirs.std()) / math.sqrt(N)
 
 
+# pyfair fits its beta to PERT's mean and a standard deviation of (max − min)/6, riskops uses Vose's α and β; on
+# moderately skewed estimates the two put the percentiles within 4 % of each other (measured: at most 3.7 %, the P99
+# of the second case), far beyond Monte Carlo error (under 1 % at N); 5 % is the stated tolerance. On a heavily
+# skewed estimate they part further (README: "pyfair's PERT is not quite Vose's").
+MODERATE = [SKEWED[0], ((1.0, 4.0, 10.0), (5_000.0, 20_000.0, 100_000.0))]
+
+
+@pytest.mark.parametrize(("frequency", "magnitude"), MODERATE)
+def test_the_percentiles_match_pyfair_within_the_stated_tolerance(
+    frequency: tuple[float, float, float], magnitude: tuple[float, float, float]
+) -> None:
+    ours = simulation.simulate(Estimate(Pert(*frequency), (Pert(*magnitude),)), N, seed=21)
+    theirs = _pyfair(frequency, magnitude, seed=42)
+    for p in (50, 90, 95, 99):
+        assert abs(ours.percentiles[p] / float(np.percentile(theirs, p)) - 1) < 0.05, (p, ours.percentiles[p])
+
+
 def _pert(low: float, mode: float, high: float) -> stats.rv_continuous:
     """Vose's beta-PERT as scipy's four-parameter beta: α = 1 + 4(m−a)/(b−a), β = 1 + 4(b−m)/(b−a)."""
     width = high - low

@@ -23,6 +23,8 @@ from riskops.controls.models import ControlQuery
 from riskops.incidents import queries as incidents
 from riskops.incidents import service as incident_service
 from riskops.incidents.models import OPEN, UNFINISHED_STEP, Incident, IncidentPublic, StepPublic
+from riskops.kris import queries as kris
+from riskops.kris.models import KriStatus
 from riskops.reviews import heatmap, progress
 from riskops.reviews.models import ReviewCycle
 from riskops.risks import queries as risks
@@ -42,6 +44,8 @@ INCIDENTS_SHOWN = 100
 CONTROLS_SHOWN = 50
 # Risks outside their appetite: the highest this many; the register list they link to has them all.
 OUTSIDE_SHOWN = 20
+# Key risk indicators in red or amber: the first this many (by reference); GET /api/v1/kris?status=red lists all.
+KRIS_SHOWN = 50
 Gettext = Callable[[str], str]
 
 
@@ -106,6 +110,7 @@ def dashboard(request: Request, viewer: Reading, db: Db, config: Config) -> HTML
         )
         open_incidents = [incidents.present(session, found) for found in _open_incidents(session)]
         mine = my_work(session, viewer, config, open_incidents)
+        attention = kris.list_kris(session, status=[KriStatus.red, KriStatus.amber], cursor=None, limit=KRIS_SHOWN)
     real = [OpenIncident(i, _rto(i)) for i in open_incidents if not i.exercise]
     return render(
         request, "dashboard.html", viewer, maps=maps, colors=colors,
@@ -113,6 +118,8 @@ def dashboard(request: Request, viewer: Reading, db: Db, config: Config) -> HTML
         acceptances=[present(r) for r in acceptances], acceptance_count=acceptance_count,
         acceptance_days=config.acceptance_warning_days, incidents=real, incidents_more=len(real) >= INCIDENTS_SHOWN,
         ineffective=ineffective.items, ineffective_more=ineffective.next_cursor is not None,
+        kris=sorted(attention.items, key=lambda k: (k.status != KriStatus.red, k.id)),
+        kris_more=attention.next_cursor is not None,
         **mine,
     )  # fmt: skip
 

@@ -2,12 +2,18 @@
 and assets it threatens, each read through the service its API reads through."""
 
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
+from markupsafe import Markup
 from sqlmodel import Session
 
+from riskops.clock import now as utcnow
 from riskops.continuity import durations, links
 from riskops.continuity.models import Asset, BusinessProcess
+from riskops.kris import chart
+from riskops.kris import queries as kris
+from riskops.kris.models import KriPublic
 from riskops.risks.acceptances import queries as acceptances
 from riskops.risks.acceptances.models import AcceptanceSummary
 from riskops.risks.models import Risk
@@ -17,6 +23,8 @@ from riskops.treatments.service import MAX_ACTIONS
 
 # A risk's newest acceptance records; the acceptance list, filtered on the risk, has them all.
 ACCEPTANCES_SHOWN = 20
+# How far back a KRI's chart on the risk's page reaches; its API chart takes any span.
+KRI_CHART_DAYS = 90
 
 
 @dataclass(frozen=True)
@@ -30,6 +38,14 @@ class Process:
 
 
 @dataclass(frozen=True)
+class Indicator:
+    """A KRI the risk is informed by, with its recent history drawn."""
+
+    kri: KriPublic
+    chart: Markup
+
+
+@dataclass(frozen=True)
 class RiskDetails:
     actions: list[TreatmentActionPublic]
     plan: TreatmentPlan
@@ -37,6 +53,7 @@ class RiskDetails:
     more_acceptances: bool
     processes: list[Process]
     assets: list[Asset]
+    kris: list[Indicator]
 
 
 def details_of(session: Session, risk: Risk) -> RiskDetails:
@@ -51,7 +68,16 @@ def details_of(session: Session, risk: Risk) -> RiskDetails:
     return RiskDetails(
         actions=actions, plan=treatments.plan_of(session, risk), acceptances=found,
         more_acceptances=following is not None, processes=processes, assets=links.linked(session, "asset", risk.id),
+        kris=_indicators(session, risk),
     )  # fmt: skip
+
+
+def _indicators(session: Session, risk: Risk) -> list[Indicator]:
+    rows = kris.linked_to(session, risk.id)
+    since = utcnow() - timedelta(days=KRI_CHART_DAYS)
+    # The drawing escapes every text it writes: it is markup made from numbers and escaped data.
+    drawn = [Markup(chart.draw(row, kris.history(session, row, since, None), f"kri-{row.id}")) for row in rows]
+    return [Indicator(shown, picture) for shown, picture in zip(kris.present_all(session, rows), drawn, strict=True)]
 
 
 def _written(minutes: Any) -> str | None:

@@ -36,6 +36,7 @@ EVENT_TYPES = (
     "acceptance.withdrawn", "acceptance.needs_reapproval",
     "control.tested", "control.found_ineffective", "control.test_due",
     "loss.estimate_set", "loss.estimate_deleted", "loss.tolerance_set", "loss.analysis_completed",
+    "kri.amber", "kri.red", "kri.recovered", "kri.stale", "kri.escalated",
 )  # fmt: skip
 
 

@@ -12,6 +12,7 @@ from sqlmodel import Session, col, or_, select
 from riskops.continuity import graph, recovery
 from riskops.continuity.models import BusinessProcess, Standing
 from riskops.controls.models import ControlTest, ControlTestResult
+from riskops.kris.models import Kri, KriRisk, KriThreshold, KriTransition, KriValue
 from riskops.quant import analysis as quant
 from riskops.risks.acceptances import queries
 from riskops.risks.acceptances.models import AcceptanceRecord, AcceptanceStatus
@@ -141,3 +142,77 @@ def quantified_loss(session: Session, as_of: datetime) -> dict[str, Any] | None:
     """The open register's simulated yearly loss and each quantified risk's figures, from the estimates as they
     stand when the snapshot is taken; the seed is the snapshot's moment, so the same snapshot computes the same."""
     return quant.register_figures(session, seed=int(as_of.timestamp() * 1_000_000) % quant.MAX_SEED)
+
+
+def kris(session: Session, as_of: datetime) -> list[dict[str, Any]]:
+    """Every KRI defined by `as_of`, with its thresholds, status and newest value as they stood then (from its
+    append-only threshold versions, transitions and values) and the risks it informs now."""
+    out = []
+    for kri in session.exec(select(Kri).where(col(Kri.created_at) <= as_of).order_by(col(Kri.id))):
+        threshold = session.exec(
+            select(KriThreshold)
+            .where(KriThreshold.kri_id == kri.id, col(KriThreshold.set_at) <= as_of)
+            .order_by(col(KriThreshold.version).desc())
+        ).first()
+        turned = session.exec(
+            select(KriTransition)
+            .where(KriTransition.kri_id == kri.id, col(KriTransition.recorded_at) <= as_of)
+            .order_by(col(KriTransition.id).desc())
+        ).first()
+        newest = session.exec(
+            select(KriValue.at, KriValue.value)
+            .where(KriValue.kri_id == kri.id, col(KriValue.recorded_at) <= as_of, col(KriValue.at) <= as_of)
+            .order_by(col(KriValue.at).desc())
+        ).first()
+        out.append({
+            "reference": kri.reference, "name": kri.name, "unit": kri.unit, "owner": kri.owner,
+            "direction": str(kri.direction),
+            "amber": threshold.amber if threshold else kri.amber, "red": threshold.red if threshold else kri.red,
+            "status": turned.to_status if turned else None,
+            "last_value": newest[1] if newest else None, "last_value_at": newest[0].isoformat() if newest else None,
+            "risks": [reference(i) for i in session.exec(
+                select(KriRisk.risk_id).where(KriRisk.kri_id == kri.id).order_by(col(KriRisk.risk_id)))],
+        })  # fmt: skip
+    return out
+
+
+def kri_transitions(session: Session, start: datetime, as_of: datetime) -> list[dict[str, Any]]:
+    """The KRIs' changes of status recorded in the period, each with the risks its KRI informs now."""
+    rows = session.exec(
+        select(KriTransition, Kri)
+        .join(Kri, col(Kri.id) == col(KriTransition.kri_id))
+        .where(col(KriTransition.recorded_at) > start, col(KriTransition.recorded_at) <= as_of)
+        .order_by(col(KriTransition.id))
+    ).all()
+    linked: dict[int, list[str]] = defaultdict(list)
+    for kri_id, risk_id in session.exec(
+        select(KriRisk.kri_id, KriRisk.risk_id)
+        .where(col(KriRisk.kri_id).in_({kri.id for _, kri in rows}))
+        .order_by(col(KriRisk.risk_id))
+    ):
+        linked[kri_id].append(reference(risk_id))
+    return [
+        {
+            "kri": kri.reference,
+            "name": kri.name,
+            "from": turned.from_status,
+            "to": turned.to_status,
+            "value": turned.value,
+            "at": turned.at.isoformat(),
+            "recorded_at": turned.recorded_at.isoformat(),
+            "risks": linked[kri.id],
+        }  # fmt: skip
+        for turned, kri in rows
+    ]
+
+
+def kri_status_by_risk(kris: list[dict[str, Any]]) -> dict[str, str]:
+    """Each risk's worst KRI status (red > amber > green) among the snapshot's KRIs, by risk reference."""
+    rank = {"red": 3, "amber": 2, "green": 1}
+    worst: dict[str, str] = {}
+    for kri in kris:
+        status = kri["status"]
+        for ref in kri["risks"] if status in rank else []:
+            if rank[status] > rank.get(worst.get(ref, ""), 0):
+                worst[ref] = status
+    return worst

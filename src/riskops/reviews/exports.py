@@ -49,6 +49,9 @@ def movement_rows(moves: dict[str, Any]) -> Iterator[tuple[str, str, Any, Any, s
                 by = ", ".join(item["approvers"]) or item["requested_by"]
                 note = f"{item['reference']} ({item['status']}) by {by}, until {item['expires_at'][:10]}"
                 yield kind, ";".join(item["risks"]), None, item["status"], note
+            elif "kri" in item:  # a KRI's change of status: the risks it informs
+                note = f"{item['kri']} {item['name']}: {item['value']:g} at {item['at']}"
+                yield kind, ";".join(item["risks"]), item["from"], item["to"], note
             elif "reference" in item:  # an incident
                 yield kind, ";".join(item.get("risks") or []), None, None, f"{item['reference']}: {item.get('title')}"
             else:

@@ -27,6 +27,8 @@ MOVEMENT_KINDS = (
     "acceptances_approved",
     "acceptances_rejected",
     "acceptances_ended",
+    "kris_turned_red",
+    "kris_recovered",
 )
 """Every kind of movement, in the order the API, the XLSX and the PDF list them."""
 
@@ -95,4 +97,10 @@ def movements(old: Content | None, new: Content) -> dict[str, Any]:
             out["acceptances_rejected"].append(acceptance)
         elif ended and start <= ended <= end and status in ("revoked", "expired"):
             out["acceptances_ended"].append(acceptance)
+    # Snapshots from before KRIs were kept have no transitions: nothing moves there.
+    for turned in new.get("kri_transitions", []):
+        if turned["to"] == "red":
+            out["kris_turned_red"].append(turned)
+        elif turned["to"] == "green" and turned["from"] is not None:
+            out["kris_recovered"].append(turned)
     return {"from": (old or {}).get("as_of"), "to": new["as_of"], **{k: out.get(k, []) for k in MOVEMENT_KINDS}}

@@ -33,7 +33,7 @@ from reportlab.platypus import (
     TableStyle,
 )
 
-from riskops.reviews import heatmap, pdf_loss
+from riskops.reviews import heatmap, kri_report, pdf_loss
 from riskops.reviews.exports import incident_figures, movement_rows, yes_no
 from riskops.reviews.models import Content, ReviewOutcome
 from riskops.reviews.movements import MOVEMENT_KINDS
@@ -189,7 +189,7 @@ class _Report:
     def story(self) -> list[Flowable]:
         return [
             *self.heading(), *self.summary(), *self.top(), *self.appetite(), *self.closures(), *self.movements(),
-            *self.rto_missed(), *self.recovery(), *self.incidents(),
+            *self.rto_missed(), *self.recovery(), *self.kris(), *self.incidents(),
             *pdf_loss.page(self.content, self.body, self.h2),
         ]  # fmt: skip
 
@@ -342,6 +342,15 @@ class _Report:
             ])  # fmt: skip
         widths = [16 * mm, 40 * mm, 20 * mm, 18 * mm, 36 * mm, 40 * mm]
         return [*out, _grid_table(rows, widths), *_more(unmet, PDF_ROWS_PER_LIST, self.body)]
+
+    def kris(self) -> list[Flowable]:
+        rows = kri_report.pdf_rows(self.content)
+        if rows is None:  # no KRI, or a snapshot from before KRIs were kept
+            return []
+        heading = _p("Key risk indicators in red or amber", self.h2)
+        if len(rows) == 1:
+            return [heading, _p("None.", self.body)]
+        return [heading, _grid_table([[_p(cell, self.small) for cell in row] for row in rows])]
 
     def incidents(self) -> list[Flowable]:
         incidents = self.content.get("incidents") or []

@@ -89,6 +89,10 @@ def register_as_of(session: Session, as_of: datetime, cycle: ReviewCycle | None)
     tested = evidence.control_tests(session, start, as_of)
     recoverable = evidence.processes(session)
     plans = evidence.treatment_plans(session, as_of)
+    indicators, turned = evidence.kris(session, as_of), evidence.kri_transitions(session, start, as_of)
+    worst = evidence.kri_status_by_risk(indicators)
+    for record in register:  # as in the register's own answers and export
+        record["kri_status"] = worst.get(record["reference"])
     return {
         "as_of": as_of.isoformat(),
         "cycle": cycle.id if cycle else None,
@@ -115,6 +119,8 @@ def register_as_of(session: Session, as_of: datetime, cycle: ReviewCycle | None)
         "control_tests": tested,
         "processes": recoverable,
         "treatment_plans": plans,
+        "kris": indicators,
+        "kri_transitions": turned,
     }
 
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import xlsxwriter  # type: ignore[import-untyped]  # ships no type hints and PyPI has no stubs for it
 
-from riskops.reviews import heatmap, xlsx_loss
+from riskops.reviews import heatmap, kri_report, xlsx_loss
 from riskops.reviews.exports import incident_figures, movement_rows, yes_no
 from riskops.reviews.models import Content
 from riskops.risks.export import register_sheet
@@ -95,6 +95,7 @@ def render(content: Content, content_hash: str, moves: dict[str, Any]) -> bytes:
             _list_sheet(workbook, formats, "Treatment plans", PLAN_COLUMNS, content.get("treatment_plans", []))
             xlsx_loss.quantified_loss_sheet(workbook, formats, content)
 
+        kri_report.kris_sheet(workbook, formats, content)
         _methodology_sheet(workbook, formats, content, content_hash, moves)
     return out.getvalue()
 

@@ -65,6 +65,7 @@ CSV_COLUMNS: tuple[str, ...] = (
     "tags",
     "closed_at",
     "materialised_at",
+    "kri_status",
 )
 """The register's columns, in order; a stable contract for CSV and the XLSX "Register" sheet.
 
@@ -77,7 +78,8 @@ score, level (the current rating); outside_appetite, beyond_tolerance, appetite_
 above its appetite: accepted, target or none; empty within it); acceptance_approver, acceptance_expires_at,
 acceptance_expired (empty without an acceptance); controls (how many), controls_implemented (how many are implemented);
 last_reviewed_at, next_review_at, overdue; review_in_cycle (the cycle's review outcome, if any; empty in the live
-register); tags (joined by ";"); closed_at, materialised_at. Timestamps are ISO 8601, booleans true/false.
+register); tags (joined by ";"); closed_at, materialised_at; kri_status (the worst status of the risk's key risk
+indicators: red, amber or green; empty without one). Timestamps are ISO 8601, booleans true/false.
 """
 
 DATE_COLUMNS = frozenset(
@@ -140,6 +142,7 @@ def register_row(risk: dict[str, Any]) -> dict[str, Any]:
         "tags": ";".join(risk.get("tags") or []),
         "closed_at": risk.get("closed_at"),
         "materialised_at": risk.get("materialised_at"),
+        "kri_status": risk.get("kri_status"),
     }
     return {column: row[column] for column in CSV_COLUMNS}
 

@@ -55,7 +55,7 @@ EXPORT_ONLY = (
     "status", "inherent_score", "inherent_level", "residual_score", "residual_level", "score", "level",
     "target_score", "target_level", "outside_appetite", "beyond_tolerance", "appetite_response",
     "acceptance_expired", "controls", "controls_implemented", "last_reviewed_at", "overdue", "review_in_cycle",
-    "closed_at", "materialised_at",
+    "closed_at", "materialised_at", "kri_status",
 )  # fmt: skip
 
 _NOT_LETTERS = re.compile(r"[\W_]+")

@@ -1,6 +1,6 @@
 from datetime import date, datetime
 from enum import StrEnum
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import (
     BaseModel,
@@ -131,6 +131,9 @@ class Risk(SQLModel, table=True):
     outside_appetite: bool = Field(default=False, sa_column_kwargs={"server_default": false()})
     beyond_tolerance: bool = Field(default=False, sa_column_kwargs={"server_default": false()})
     target_within_appetite: bool = Field(default=False, sa_column_kwargs={"server_default": false()})
+    # The worst status of the key risk indicators linked to it (red, amber, green; null without one): kept by
+    # riskops.kris, which knows the register (the register knows no KRI).
+    kri_status: str | None = Field(default=None, max_length=8)
     acceptance_approver: str | None = Field(default=None, max_length=200)
     acceptance_expires_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
@@ -375,3 +378,6 @@ class RiskPublic(BaseModel):
     closure_reason: str | None
     materialised_at: datetime | None = PydField(description="When the risk last turned into an incident.")
     version: int
+    kri_status: Literal["red", "amber", "green"] | None = PydField(
+        description="The worst status of its key risk indicators (GET /risks/{id}/kris); null without one."
+    )

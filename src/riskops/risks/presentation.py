@@ -59,6 +59,7 @@ def present(risk: Risk) -> RiskPublic:
         closure_reason=risk.closure_reason,
         materialised_at=risk.materialised_at,
         version=risk.version,
+        kri_status=risk.kri_status,
     )
 
 

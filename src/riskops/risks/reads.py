@@ -40,7 +40,7 @@ _COLUMNS = (
     "score", "level", "outside_appetite", "beyond_tolerance", "target_within_appetite",
     "acceptance_approver", "acceptance_expires_at",
     "created_at", "updated_at", "last_reviewed_at", "next_review_at", "next_review_set_by_hand",
-    "closed_at", "closure_reason", "materialised_at", "version",
+    "closed_at", "closure_reason", "materialised_at", "version", "kri_status",
 )  # fmt: skip
 # A control applied to the risk as a JSON array in the sub-select, in ControlPublic's field order (less the
 # reference, made from the id): the application's columns, and those of its library control.
@@ -140,7 +140,7 @@ def _present(row: Sequence[Any], now: datetime, *, ordered: bool) -> dict[str, A
         score, level, outside_appetite, beyond_tolerance, target_within_appetite,
         acceptance_approver, acceptance_expires_at,
         created_at, updated_at, last_reviewed_at, next_review_at, next_review_set_by_hand,
-        closed_at, closure_reason, materialised_at, version, tags_json, controls_json,
+        closed_at, closure_reason, materialised_at, version, kri_status, tags_json, controls_json,
     ) = row  # fmt: skip
     acceptance = None
     if acceptance_approver is not None and acceptance_expires_at is not None:
@@ -203,6 +203,7 @@ def _present(row: Sequence[Any], now: datetime, *, ordered: bool) -> dict[str, A
         "closure_reason": closure_reason,
         "materialised_at": materialised_at,
         "version": version,
+        "kri_status": kri_status,
     }
 
 

@@ -89,7 +89,9 @@ def test_every_risk_acceptance_becomes_an_approved_record(empty_engine: Engine, 
     _under_0012(empty_engine)
     risks_before = _rows(empty_engine, "risk")
     migrations.upgrade(empty_engine)
-    assert _rows(empty_engine, "risk") == risks_before  # every risk as it was, its acceptance columns too
+    # Every risk as it was, its acceptance columns too (later migrations' columns, such as 0017's kri_status, come
+    # after them).
+    assert [row[: len(risks_before[0])] for row in _rows(empty_engine, "risk")] == risks_before
     with Session(empty_engine) as session:
         records = {
             cover.risk_id: record
