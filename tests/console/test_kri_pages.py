@@ -53,3 +53,17 @@ def test_a_risk_page_shows_its_kris_with_status_value_and_chart(
         "No indicator informs this risk."
         in signed(Role.read).client.get(f"/console/risks/{unlinked['reference']}").text
     )
+
+
+def test_a_retired_kri_leaves_the_dashboard_and_shows_as_retired_on_its_risk(
+    client: TestClient, signed: Callable[..., Signed]
+) -> None:
+    risk = add_risk(client, title="Customer accounts taken over")
+    add_kri(client, name="Patch latency", risks=[risk["reference"]])
+    _push(client, "K-0001", 130)
+    assert client.patch("/api/v1/kris/K-0001", json={"retired": True}).status_code == 200
+    reader = signed(Role.read).client
+    assert 'data-kri="K-0001"' not in reader.get("/console/").text
+    page = reader.get(f"/console/risks/{risk['reference']}").text
+    assert 'data-kri="K-0001"' in page and "data-retired" in page and "(retired)" in page
+    assert "(已停用)" in signed(Role.read, language="zh-CN").client.get(f"/console/risks/{risk['reference']}").text

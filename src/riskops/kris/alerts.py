@@ -31,6 +31,8 @@ def _anchor(kri: Kri) -> datetime:
 def plan_stale(session: Session, kri: Kri) -> None:
     """Keyed by the newest value's time: one stale notice per episode, re-planned by every newer value."""
     scheduler.cancel(session, "kri", kri.id, (STALE,))
+    if kri.retired_at is not None:
+        return  # a retired KRI is expected to say nothing
     anchor = _anchor(kri)
     scheduler.plan(session, [scheduler.notice(STALE, "kri", kri.id, anchor.isoformat(), anchor + stale_after(kri))])
 

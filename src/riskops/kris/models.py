@@ -77,6 +77,8 @@ class Kri(SQLModel, table=True):
     next_pull_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     last_pull_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     last_pull_error: str | None = Field(default=None, sa_type=Text)
+    # Retired: kept with its values and history, but pulled, judged, escalated and shown on risks no more.
+    retired_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     version: int = 1
@@ -237,6 +239,11 @@ class KriUpdate(BaseModel):
     query: str | None = PydField(default=None, min_length=1, max_length=MAX_QUERY)
     risks: Refs | None = None
     processes: Refs | None = None
+    retired: bool | None = PydField(
+        default=None,
+        description="true retires the KRI (no more values, pulls, stale or escalation notices, and no say in its "
+        "risks' kri_status; its values and history are kept); false puts it back to work.",
+    )
 
 
 class ValueIn(BaseModel):
@@ -292,6 +299,7 @@ class KriPublic(BaseModel):
     last_value_at: datetime | None
     last_pull_at: datetime | None
     last_pull_error: str | None
+    retired_at: datetime | None = PydField(description="When it was retired; null while in use.")
     risks: list[LinkedRef]
     processes: list[LinkedRef]
     version: int

@@ -58,8 +58,8 @@ def pull_due(database: Database, settings: Settings) -> bool:
 def _store(database: Database, settings: Settings, kri_id: int, answer: tuple[datetime, float] | str) -> None:
     with database.write() as session:
         kri = session.get(Kri, kri_id, with_for_update={"key_share": True})
-        if kri is None or kri.source != Source.prometheus:
-            return  # deleted or turned to push meanwhile
+        if kri is None or kri.source != Source.prometheus or kri.retired_at is not None:
+            return  # turned to push, or retired, meanwhile
         kri.last_pull_at, kri.last_pull_error = utcnow(), answer if isinstance(answer, str) else None
         session.add(kri)
         if isinstance(answer, str):

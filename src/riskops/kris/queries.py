@@ -64,7 +64,7 @@ def present(
         thresholds=thresholds, frequency_minutes=kri.frequency_minutes, owner=kri.owner,
         escalation_policy=kri.escalation_policy, source=kri.source, query=kri.query, status=kri.status,
         status_since=kri.status_since, last_value=kri.last_value, last_value_at=kri.last_value_at,
-        last_pull_at=kri.last_pull_at, last_pull_error=kri.last_pull_error, risks=risks, processes=processes,
+        last_pull_at=kri.last_pull_at, last_pull_error=kri.last_pull_error, retired_at=kri.retired_at, risks=risks, processes=processes,
         version=kri.version, created_at=kri.created_at, updated_at=kri.updated_at,
     )  # fmt: skip
 
@@ -73,9 +73,13 @@ def read_kri(session: Session, ref: str) -> KriPublic:
     return present_all(session, [get_kri(session, parse_kri_ref(ref))])[0]
 
 
-def list_kris(session: Session, *, status: Sequence[KriStatus], cursor: str | None, limit: int) -> Page[KriPublic]:
-    """In reference order; `status` keeps those in any of the statuses given."""
+def list_kris(
+    session: Session, *, status: Sequence[KriStatus], retired: bool | None = None, cursor: str | None, limit: int
+) -> Page[KriPublic]:
+    """In reference order; `status` keeps those in any of the statuses given, `retired` those retired or not."""
     statement = select(Kri).where(col(Kri.id) > (decode_id_cursor(cursor) or 0))
+    if retired is not None:
+        statement = statement.where(col(Kri.retired_at).is_not(None) if retired else col(Kri.retired_at).is_(None))
     if status:
         statement = statement.where(col(Kri.status).in_(status))
     rows, next_cursor = id_page(list(session.exec(statement.order_by(col(Kri.id)).limit(limit + 1))), limit)

@@ -34,11 +34,11 @@ def create_kri(data: KriCreate, db: Db, who: Writer, response: Response) -> KriP
 @router.get(PREFIX)
 def list_kris(
     db: Db, _: Reader, status: Annotated[list[KriStatus], Query(max_length=3)] = [],  # noqa: B006 (FastAPI copies it)
-    cursor: Cursor = None, limit: Limit = 50,
+    retired: bool | None = None, cursor: Cursor = None, limit: Limit = 50,
 ) -> Page[KriPublic]:  # fmt: skip
-    """In reference order; status=red&status=amber lists those needing attention."""
+    """In reference order; status=red&status=amber&retired=false lists those in use needing attention."""
     with db.read() as session:
-        return queries.list_kris(session, status=status, cursor=cursor or None, limit=limit)
+        return queries.list_kris(session, status=status, retired=retired, cursor=cursor or None, limit=limit)
 
 
 @router.post(PREFIX + "/values.csv")

@@ -71,7 +71,7 @@ def state(kri: Kri, risk_ids: Sequence[int], process_ids: Sequence[int]) -> dict
         "amber": kri.amber, "red": kri.red, "threshold_version": kri.threshold_version,
         "frequency_minutes": kri.frequency_minutes, "owner": kri.owner, "escalation_policy": kri.escalation_policy,
         "source": str(kri.source), "query": kri.query, "risks": [reference(i) for i in sorted(risk_ids)],
-        "processes": sorted(process_ids),
+        "processes": sorted(process_ids), "retired": kri.retired_at is not None,
     }  # fmt: skip
 
 
@@ -114,7 +114,11 @@ def edit_kri(session: Session, kri: Kri, data: KriUpdate, who: Principal, settin
         value = getattr(data, name)
         if value is None and name not in _NULLABLE:
             raise Unprocessable(f"{name} cannot be null.", errors=[field_error(("body", name), "cannot be null")])
-        setattr(kri, "frequency_minutes" if name == "frequency" else name, value)
+        if name == "retired":
+            if value != (kri.retired_at is not None):
+                kri.retired_at = utcnow() if value else None
+        else:
+            setattr(kri, "frequency_minutes" if name == "frequency" else name, value)
     _check(session, kri)
     if data.risks is not None:
         risk_ids = _risk_ids(session, data.risks)
@@ -127,7 +131,7 @@ def edit_kri(session: Session, kri: Kri, data: KriUpdate, who: Principal, settin
     changes = audit.service.diff(before, state(kri, risk_ids, process_ids))
     if not changes:
         return kri  # nothing changed: no new version, no history entry
-    if kri.source == Source.prometheus and (kri.next_pull_at is None or "query" in changes):
+    if kri.source == Source.prometheus and kri.retired_at is None and (kri.next_pull_at is None or "query" in changes):
         kri.next_pull_at = utcnow()
     kri.version += 1
     kri.updated_at = utcnow()
@@ -137,12 +141,15 @@ def edit_kri(session: Session, kri: Kri, data: KriUpdate, who: Principal, settin
         _add_threshold(session, kri, who)
     old_risks = set(before["risks"])
     _link(session, kri, risk_ids, process_ids)
-    audit.service.record(session, entity_type="kri", entity_id=kri.id, action="updated", actor=who.name,
+    action = ("retired" if kri.retired_at else "reactivated") if "retired" in changes else "updated"
+    audit.service.record(session, entity_type="kri", entity_id=kri.id, action=action, actor=who.name,
                          changes=changes)  # fmt: skip
-    if "frequency_minutes" in changes:
+    if changes.keys() & {"frequency_minutes", "retired"}:
         alerts.plan_stale(session, kri)
-    if new_thresholds and kri.last_value is not None:
-        values.restatus(session, kri, who, settings)  # the newest value judged by the new thresholds
+    if kri.retired_at is not None:
+        alerts.cancel_escalation(session, kri)
+    elif (new_thresholds or "retired" in changes) and kri.last_value is not None:
+        values.restatus(session, kri, who, settings)  # the newest value judged by the thresholds now in force
     values.refresh_risks(session, {*risk_ids, *(risks.parse_risk_ref(r) for r in old_risks)})
     return kri
 
@@ -158,6 +165,8 @@ def _check(session: Session, kri: Kri) -> None:
         )
     if kri.source == Source.push:
         kri.query, kri.next_pull_at = None, None
+    if kri.retired_at is not None:
+        kri.next_pull_at = None  # a retired KRI is not pulled
     if (
         kri.escalation_policy is not None
         and not session.exec(select(EscalationPolicy.id).where(EscalationPolicy.name == kri.escalation_policy)).first()

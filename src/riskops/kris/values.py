@@ -46,7 +46,11 @@ def record(
 ) -> Recorded:  # fmt: skip
     """Idempotent per moment: a value already recorded at the same moment is a no-op when equal, and refused (409,
     naming the item at `loc`, by its index or its number in `rows`) when not; nothing is written then. Only a value
-    newer than the newest moves the status: one filed late is history."""
+    newer than the newest moves the status: one filed late is history. A retired KRI takes none (409)."""
+    if kri.retired_at is not None:
+        raise Conflict(
+            f"KRI {kri.reference} is retired; put it back to work (PATCH retired=false) before recording values."
+        )
     first: dict[datetime, tuple[int, float]] = {}
     latest = utcnow() + AHEAD
     for n, m in enumerate(measurements):
@@ -159,7 +163,7 @@ def refresh_risks(session: Session, risk_ids: Sequence[int] | set[int]) -> None:
     for risk_id, status in session.exec(
         select(KriRisk.risk_id, Kri.status)
         .join(Kri, col(Kri.id) == col(KriRisk.kri_id))
-        .where(col(KriRisk.risk_id).in_(risk_ids), col(Kri.status).is_not(None))
+        .where(col(KriRisk.risk_id).in_(risk_ids), col(Kri.status).is_not(None), col(Kri.retired_at).is_(None))
     ):
         status = KriStatus(str(status))
         if risk_id not in worst or SEVERITY[status] > SEVERITY[worst[risk_id]]:

@@ -170,6 +170,7 @@ def kris(session: Session, as_of: datetime) -> list[dict[str, Any]]:
             "amber": threshold.amber if threshold else kri.amber, "red": threshold.red if threshold else kri.red,
             "status": turned.to_status if turned else None,
             "last_value": newest[1] if newest else None, "last_value_at": newest[0].isoformat() if newest else None,
+            "retired": kri.retired_at is not None and kri.retired_at <= as_of,
             "risks": [reference(i) for i in session.exec(
                 select(KriRisk.risk_id).where(KriRisk.kri_id == kri.id).order_by(col(KriRisk.risk_id)))],
         })  # fmt: skip
@@ -212,7 +213,9 @@ def kri_status_by_risk(kris: list[dict[str, Any]]) -> dict[str, str]:
     worst: dict[str, str] = {}
     for kri in kris:
         status = kri["status"]
-        for ref in kri["risks"] if status in rank else []:
+        if kri.get("retired") or status not in rank:
+            continue  # a retired KRI, or one without a value, has no say
+        for ref in kri["risks"]:
             if rank[status] > rank.get(worst.get(ref, ""), 0):
                 worst[ref] = status
     return worst

@@ -47,6 +47,7 @@ def upgrade() -> None:
         sa.Column("next_pull_at", UTCDateTime(), nullable=True),
         sa.Column("last_pull_at", UTCDateTime(), nullable=True),
         sa.Column("last_pull_error", sa.Text(), nullable=True),
+        sa.Column("retired_at", UTCDateTime(), nullable=True),
         sa.Column("created_at", UTCDateTime(), nullable=False),
         sa.Column("updated_at", UTCDateTime(), nullable=False),
         sa.Column("version", sa.Integer(), nullable=False),
