@@ -59,7 +59,9 @@ def test_a_retired_kri_has_no_say_until_it_is_put_back_to_work(
 
 
 def test_a_retired_prometheus_kri_is_not_pulled(
-    client: TestClient, engine: Engine, counting_server: tuple[str, Counter[str]]  # noqa: F811
+    client: TestClient,
+    engine: Engine,
+    counting_server: tuple[str, Counter[str]],  # noqa: F811
 ) -> None:
     url, asked = counting_server
     kept, retired = (add_kri(client, source="prometheus", query=q, frequency=60) for q in ("vector(1)", "vector(2)"))

@@ -110,7 +110,9 @@ def dashboard(request: Request, viewer: Reading, db: Db, config: Config) -> HTML
         )
         open_incidents = [incidents.present(session, found) for found in _open_incidents(session)]
         mine = my_work(session, viewer, config, open_incidents)
-        attention = kris.list_kris(session, status=[KriStatus.red, KriStatus.amber], retired=False, cursor=None, limit=KRIS_SHOWN)
+        attention = kris.list_kris(
+            session, status=[KriStatus.red, KriStatus.amber], retired=False, cursor=None, limit=KRIS_SHOWN
+        )
     real = [OpenIncident(i, _rto(i)) for i in open_incidents if not i.exercise]
     return render(
         request, "dashboard.html", viewer, maps=maps, colors=colors,

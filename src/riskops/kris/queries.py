@@ -64,8 +64,8 @@ def present(
         thresholds=thresholds, frequency_minutes=kri.frequency_minutes, owner=kri.owner,
         escalation_policy=kri.escalation_policy, source=kri.source, query=kri.query, status=kri.status,
         status_since=kri.status_since, last_value=kri.last_value, last_value_at=kri.last_value_at,
-        last_pull_at=kri.last_pull_at, last_pull_error=kri.last_pull_error, retired_at=kri.retired_at, risks=risks, processes=processes,
-        version=kri.version, created_at=kri.created_at, updated_at=kri.updated_at,
+        last_pull_at=kri.last_pull_at, last_pull_error=kri.last_pull_error, retired_at=kri.retired_at, risks=risks,
+        processes=processes, version=kri.version, created_at=kri.created_at, updated_at=kri.updated_at,
     )  # fmt: skip
 
 
