@@ -63,6 +63,14 @@ def _when(moment: datetime | None, as_of: datetime) -> str | None:
     return moment.isoformat() if moment is not None and moment <= as_of else None
 
 
+def _risks_by(session: Session, owner: Any, risk: Any, ids: set[int]) -> dict[int, list[str]]:
+    """The references of the risks a link table ties to each of `ids` (an `owner` column), in risk order."""
+    linked: dict[int, list[str]] = defaultdict(list)
+    for owner_id, risk_id in session.exec(select(owner, risk).where(col(owner).in_(ids)).order_by(col(risk))):
+        linked[owner_id].append(reference(risk_id))
+    return linked
+
+
 def control_tests(session: Session, start: datetime, as_of: datetime) -> list[dict[str, Any]]:
     """The control tests recorded in the period, each with the risks its control is applied to now."""
     rows = session.exec(
@@ -71,13 +79,7 @@ def control_tests(session: Session, start: datetime, as_of: datetime) -> list[di
         .where(col(ControlTest.recorded_at) > start, col(ControlTest.recorded_at) <= as_of)
         .order_by(col(ControlTest.id))
     ).all()
-    applied: dict[int, list[str]] = defaultdict(list)
-    for control_id, risk_id in session.exec(
-        select(RiskControl.control_id, RiskControl.risk_id)
-        .where(col(RiskControl.control_id).in_({control.id for _, control in rows}))
-        .order_by(col(RiskControl.risk_id))
-    ):
-        applied[control_id].append(reference(risk_id))
+    applied = _risks_by(session, RiskControl.control_id, RiskControl.risk_id, {control.id for _, control in rows})
     return [
         {
             "control": control_reference(control.id),
@@ -185,13 +187,7 @@ def kri_transitions(session: Session, start: datetime, as_of: datetime) -> list[
         .where(col(KriTransition.recorded_at) > start, col(KriTransition.recorded_at) <= as_of)
         .order_by(col(KriTransition.id))
     ).all()
-    linked: dict[int, list[str]] = defaultdict(list)
-    for kri_id, risk_id in session.exec(
-        select(KriRisk.kri_id, KriRisk.risk_id)
-        .where(col(KriRisk.kri_id).in_({kri.id for _, kri in rows}))
-        .order_by(col(KriRisk.risk_id))
-    ):
-        linked[kri_id].append(reference(risk_id))
+    linked = _risks_by(session, KriRisk.kri_id, KriRisk.risk_id, {kri.id for _, kri in rows})
     return [
         {
             "kri": kri.reference,
