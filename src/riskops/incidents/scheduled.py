@@ -91,7 +91,7 @@ def reschedule(
     if starts & {Watch.escalation, Watch.deadlines}:
         policy = policy or _escalation_policy(session, incident)
         if Watch.escalation in starts:
-            planned += escalations.incident_notices(incident.id, incident.declared_at, policy)
+            planned += escalations.level_notices(ESCALATION, "incident", incident.id, incident.declared_at, policy)
         if Watch.deadlines in starts:
             planned += _deadline_notices(incident, policy, settings)
     if Watch.obligations in starts:

@@ -67,16 +67,10 @@ def plan_escalation(session: Session, kri: Kri) -> None:
     if kri.escalation_policy is None or kri.status != KriStatus.red or kri.status_since is None:
         return
     policy = escalations.get(session, kri.escalation_policy).parsed()
-    due, planned, since = kri.status_since, [], kri.status_since.isoformat()
-    for round_no in range(policy.repeat + 1):
-        for i, level in enumerate(policy.levels):
-            due += timedelta(minutes=level.wait_minutes)
-            data = {
-                "policy": policy.name, "level": i + 1, "round": round_no + 1,
-                "webhooks": level.webhooks, "emails": level.emails,
-            }  # fmt: skip
-            planned.append(scheduler.notice(ESCALATION, "kri", kri.id, f"{since}#{round_no}.{i}", due, data))
-    scheduler.plan(session, planned)
+    episode = f"{kri.status_since.isoformat()}#"  # escalate() knows an earlier red spell's notices by it
+    scheduler.plan(
+        session, escalations.level_notices(ESCALATION, "kri", kri.id, kri.status_since, policy, episode=episode)
+    )
 
 
 def cancel_escalation(session: Session, kri: Kri) -> None:

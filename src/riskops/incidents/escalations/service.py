@@ -67,9 +67,12 @@ def resolve(session: Session, name: str | None) -> PolicySpec:
     return BUILTIN_DEFAULT
 
 
-def incident_notices(incident_id: int, declared_at: datetime, policy: PolicySpec) -> list[dict[str, Any]]:
-    """One notice per level and round, due at the declaration plus the waits so far."""
-    due, planned = declared_at, []
+def level_notices(
+    kind: str, subject: str, subject_id: int, start: datetime, policy: PolicySpec, *, episode: str = ""
+) -> list[dict[str, Any]]:
+    """One notice per level and round, due at `start` (an incident's declaration, a KRI turning red) plus the waits
+    so far; `episode` starts each one's key, so that a subject escalated again gets notices of its own."""
+    due, planned = start, []
     for round_no in range(policy.repeat + 1):
         for i, level in enumerate(policy.levels):
             due += timedelta(minutes=level.wait_minutes)
@@ -77,7 +80,7 @@ def incident_notices(incident_id: int, declared_at: datetime, policy: PolicySpec
                 "policy": policy.name, "level": i + 1, "round": round_no + 1,
                 "webhooks": level.webhooks, "emails": level.emails,
             }  # fmt: skip
-            planned.append(scheduler.notice(ESCALATION, "incident", incident_id, f"{round_no}.{i}", due, data))
+            planned.append(scheduler.notice(kind, subject, subject_id, f"{episode}{round_no}.{i}", due, data))
     return planned
 
 
