@@ -8,13 +8,11 @@ from datetime import datetime
 
 from markupsafe import Markup, escape
 
+from riskops.svg import GRID, INK, LINE, Frame
+
 # The drawing's own units; the browser scales them to the width it has.
-WIDTH, HEIGHT = 400, 240
-LEFT, RIGHT, TOP, BOTTOM = 44, 16, 12, 52
-FONT = 14
-LINE = "#0b57a4"
-INK = "#1a1a1a"
-GRID = "#c8c8c8"
+FRAME = Frame(width=400, height=240, left=44, right=16, top=12, bottom=52, font=14)
+HEIGHT, LEFT, TOP, FONT = FRAME.height, FRAME.left, FRAME.top, FRAME.font
 
 
 @dataclass(frozen=True)
@@ -30,7 +28,7 @@ def line_chart(
     day: Callable[[datetime], str],
 ) -> Markup:  # fmt: skip
     """Values over time from 0 to `top`, the points joined in time order; `day` writes an axis date."""
-    plot_w, plot_h = WIDTH - LEFT - RIGHT, HEIGHT - TOP - BOTTOM
+    plot_w, plot_h = FRAME.plot_w, FRAME.plot_h
     ordered = sorted(points, key=lambda p: p.at)
     start = ordered[0].at.timestamp() if ordered else 0.0
     span = (ordered[-1].at.timestamp() - start) if ordered else 0.0
@@ -41,21 +39,13 @@ def line_chart(
     def y(value: float) -> float:
         return TOP + plot_h - plot_h * value / max(top, 1)
 
-    parts = [
-        f'<svg class="chart" role="img" aria-labelledby="{chart_id}-title {chart_id}-desc" width="100%" '
-        f'viewBox="0 0 {WIDTH} {HEIGHT}" preserveAspectRatio="xMidYMid meet" font-size="{FONT}" fill="{INK}">',
-        f'<title id="{chart_id}-title">{escape(title)}</title>',
-        f'<desc id="{chart_id}-desc">{escape(description)}</desc>',
-    ]
+    parts = [FRAME.opening(chart_id, title, description)]
     for tick in _ticks(top):
         parts.append(
             f'<line x1="{LEFT}" x2="{LEFT + plot_w}" y1="{y(tick):.1f}" y2="{y(tick):.1f}" stroke="{GRID}"/>'
             f'<text x="{LEFT - 6}" y="{y(tick) + FONT / 3:.1f}" text-anchor="end">{tick}</text>'
         )
-    parts.append(
-        f'<line x1="{LEFT}" x2="{LEFT}" y1="{TOP}" y2="{TOP + plot_h}" stroke="{INK}"/>'
-        f'<line x1="{LEFT}" x2="{LEFT + plot_w}" y1="{TOP + plot_h}" y2="{TOP + plot_h}" stroke="{INK}"/>'
-    )
+    parts.append(FRAME.axes())
     if ordered:
         first, last = ordered[0].at, ordered[-1].at
         below = TOP + plot_h + FONT + 4

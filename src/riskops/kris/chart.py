@@ -3,17 +3,16 @@ amber and red thresholds as lines across it."""
 
 from collections.abc import Sequence
 
-from markupsafe import escape
-
 from riskops.kris.models import Kri, ValuePoint
+from riskops.svg import LINE, Frame
 
-WIDTH, HEIGHT = 480, 240
-LEFT, RIGHT, TOP, BOTTOM = 56, 16, 12, 36
-AMBER, RED, LINE, INK, FONT = "#b26b00", "#b00020", "#0b57a4", "#1a1a1a", 12
+FRAME = Frame(width=480, height=240, left=56, right=16, top=12, bottom=36, font=12)
+LEFT, TOP, FONT = FRAME.left, FRAME.top, FRAME.font
+AMBER, RED = "#b26b00", "#b00020"
 
 
 def draw(kri: Kri, points: Sequence[ValuePoint], chart_id: str = "kri") -> str:
-    plot_w, plot_h = WIDTH - LEFT - RIGHT, HEIGHT - TOP - BOTTOM
+    plot_w, plot_h = FRAME.plot_w, FRAME.plot_h
     numbers = [p.value for p in points] + [kri.amber, kri.red]
     low, high = min(numbers), max(numbers)
     pad = (high - low) * 0.1 or abs(high) * 0.1 or 1.0
@@ -29,14 +28,7 @@ def draw(kri: Kri, points: Sequence[ValuePoint], chart_id: str = "kri") -> str:
 
     title = f"{kri.reference} {kri.name}"
     described = f"{len(points)} values; amber at {kri.amber:g}, red at {kri.red:g} {kri.unit}".rstrip()
-    parts = [
-        f'<svg xmlns="http://www.w3.org/2000/svg" class="chart" role="img" '
-        f'aria-labelledby="{chart_id}-title {chart_id}-desc" viewBox="0 0 {WIDTH} {HEIGHT}" width="100%" '
-        f'font-size="{FONT}" fill="{INK}">',
-        f'<title id="{chart_id}-title">{escape(title)}</title><desc id="{chart_id}-desc">{escape(described)}</desc>',
-        f'<line x1="{LEFT}" x2="{LEFT}" y1="{TOP}" y2="{TOP + plot_h}" stroke="{INK}"/>',
-        f'<line x1="{LEFT}" x2="{LEFT + plot_w}" y1="{TOP + plot_h}" y2="{TOP + plot_h}" stroke="{INK}"/>',
-    ]
+    parts = [FRAME.opening(chart_id, title, described), FRAME.axes()]
     for name, value, color in (("amber", kri.amber, AMBER), ("red", kri.red, RED)):
         parts.append(
             f'<line class="threshold-{name}" x1="{LEFT}" x2="{LEFT + plot_w}" y1="{y(value):.1f}" y2="{y(value):.1f}" '

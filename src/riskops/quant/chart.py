@@ -4,14 +4,13 @@ escaped, scaled by its viewBox, titled for screen readers. Losses on a log scale
 
 import math
 from collections.abc import Sequence
-from html import escape
 
-WIDTH, HEIGHT = 480, 300
-LEFT, RIGHT, TOP, BOTTOM = 52, 16, 36, 52
-FONT = 12
-LINE = "#0b57a4"
-INK = "#1a1a1a"
-GRID = "#c8c8c8"
+from markupsafe import escape
+
+from riskops.svg import GRID, INK, LINE, Frame
+
+FRAME = Frame(width=480, height=300, left=52, right=16, top=36, bottom=52, font=12)
+WIDTH, HEIGHT, LEFT, TOP, FONT = FRAME.width, FRAME.height, FRAME.left, FRAME.top, FRAME.font
 WITHIN, BREACHED = "#1b7f3b", "#b3261e"
 LEAST_POWER = -3
 
@@ -29,7 +28,7 @@ def exceedance_svg(
     currency: str,
 ) -> str:  # fmt: skip
     """`curve`: (loss, P(a year loses more)); `tolerance`: (loss, most chance allowed, breached)."""
-    plot_w, plot_h = WIDTH - LEFT - RIGHT, HEIGHT - TOP - BOTTOM
+    plot_w, plot_h = FRAME.plot_w, FRAME.plot_h
     losses = [x for x, _ in curve if x > 0] + [x for x, _, _ in tolerance]
     low = math.log10(min(losses)) if losses else 0.0
     high = math.log10(max(losses)) if losses else 1.0
@@ -47,9 +46,7 @@ def exceedance_svg(
         f"; {len(tolerance)} loss tolerance points." if tolerance else "."
     )
     parts = [
-        f'<svg xmlns="http://www.w3.org/2000/svg" class="chart" role="img" aria-labelledby="lec-title lec-desc" '
-        f'width="100%" viewBox="0 0 {WIDTH} {HEIGHT}" font-size="{FONT}" fill="{INK}">',
-        f'<title id="lec-title">{escape(title)}</title><desc id="lec-desc">{escape(description)}</desc>',
+        FRAME.opening("lec", title, description),
         f'<text x="{WIDTH / 2}" y="{FONT + 6}" text-anchor="middle" font-weight="bold">{escape(title)}</text>',
     ]
     for step in range(0, 11, 2):
@@ -79,9 +76,7 @@ def exceedance_svg(
                 f"<title>{escape(label)}</title></circle>"
             )
     parts.append(
-        f'<line x1="{LEFT}" x2="{LEFT}" y1="{TOP}" y2="{TOP + plot_h}" stroke="{INK}"/>'
-        f'<line x1="{LEFT}" x2="{LEFT + plot_w}" y1="{TOP + plot_h}" y2="{TOP + plot_h}" stroke="{INK}"/>'
-        f'<text x="{LEFT + plot_w / 2:.1f}" y="{HEIGHT - 8}" text-anchor="middle">'
+        FRAME.axes() + f'<text x="{LEFT + plot_w / 2:.1f}" y="{HEIGHT - 8}" text-anchor="middle">'
         f"{escape(f'Loss in a year ({currency}, log scale)')}</text>"
         f'<text transform="translate({FONT},{TOP + plot_h / 2:.1f}) rotate(-90)" text-anchor="middle">'
         "Chance of losing more</text></svg>"
