@@ -3,7 +3,8 @@ loss magnitude draw (primary plus secondary when given apart), as Open FAIR and 
 {min, most likely, max} form are beta-PERT (gamma 4), a calibrated 90 % interval {low, high} is a lognormal.
 
 Reproducible: the same estimates, trials and seed give the same figures. An aggregate is the sum of its risks'
-simulated years (the risks taken as independent), drawn a chunk of risks at a time so memory stays bounded."""
+simulated years (the risks taken as independent), drawn a block of trials at a time (every risk's years of the
+block, each block from its own stream) so memory stays bounded."""
 
 import math
 import os
