@@ -3,12 +3,13 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 from sqlalchemy import Engine, event, func, select
 
 from riskops.models import metadata
@@ -45,6 +46,28 @@ def assert_problem(response: Any, status: int, field: str | None = None) -> dict
         fields = [e["field"] for e in body.get("errors", [])]
         assert field in fields, f"{field} not in {fields}"
     return body
+
+
+def debian_binary(binary: Path, package: str, require: str) -> Path:
+    """A real server the tests start, from a Debian package: skipped where it is missing, failed instead when the
+    environment variable `require` is 1 (CI installs it and sets it)."""
+    if not binary.exists():
+        message = f"{binary} is not installed (Debian package {package})"
+        if os.environ.get(require) == "1":
+            pytest.fail(message, pytrace=False)
+        pytest.skip(message)
+    return binary
+
+
+def wait_for(what: str, check: Callable[[], Any], timeout: float = 20) -> Any:
+    """What `check` gives once it gives something true, asked every 0.2 s; an AssertionError after `timeout`."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        result = check()
+        if result:
+            return result
+        time.sleep(0.2)
+    raise AssertionError(f"timed out waiting for {what}")
 
 
 def free_port() -> int:

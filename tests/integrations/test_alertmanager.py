@@ -2,7 +2,6 @@
 
 import asyncio
 import json
-import os
 import subprocess
 import time
 from datetime import UTC, datetime
@@ -16,7 +15,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 
 from tests.conftest import Keys
-from tests.helpers import free_port, risk_body, row_counts, running_service
+from tests.helpers import debian_binary, free_port, risk_body, row_counts, running_service, wait_for
 from tests.integrations.support import (
     am_alert,
     am_body,
@@ -295,26 +294,11 @@ def _risk_json() -> dict[str, Any]:
 
 @pytest.fixture
 def alertmanager_binary() -> Path:
-    if not ALERTMANAGER.exists():
-        message = f"{ALERTMANAGER} is not installed (Debian package prometheus-alertmanager)"
-        if os.environ.get("RISKOPS_REQUIRE_ALERTMANAGER") == "1":
-            pytest.fail(message, pytrace=False)
-        pytest.skip(message)
-    return ALERTMANAGER
+    return debian_binary(ALERTMANAGER, "prometheus-alertmanager", "RISKOPS_REQUIRE_ALERTMANAGER")
 
 
 def _now() -> str:
     return datetime.now(UTC).isoformat().replace("+00:00", "Z")
-
-
-def _wait_for(what: str, check: Any, timeout: float = 20) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        result = check()
-        if result:
-            return result
-        time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def _start_alertmanager(binary: Path, config: Path, port: int, tmp_path: Path) -> subprocess.Popen[bytes]:
@@ -341,7 +325,7 @@ def _start_alertmanager(binary: Path, config: Path, port: int, tmp_path: Path) -
         except httpx.TransportError:
             return False
 
-    _wait_for("Alertmanager to start", ready, timeout=15)
+    wait_for("Alertmanager to start", ready, timeout=15)
     return process
 
 
@@ -409,10 +393,10 @@ def test_real_alertmanager_opens_dedups_and_resolves_an_incident(
                 items: list[dict[str, Any]] = http.get("/api/v1/incidents").json()["items"]
                 return items
 
-            listed = _wait_for("an incident from Alertmanager", opened)
+            listed = wait_for("an incident from Alertmanager", opened)
             assert len(listed) == 1 and listed[0]["playbook"] == "core-service-outage"
             assert listed[0]["risk_ids"] == [f"R-{risk_id:04d}"]
-            _wait_for("the risk to materialise", lambda: http.get(f"/api/v1/risks/{risk_id}").json()["materialised_at"])
+            wait_for("the risk to materialise", lambda: http.get(f"/api/v1/risks/{risk_id}").json()["materialised_at"])
 
             # The same alert again (Prometheus re-sends while it fires): Alertmanager dedups, still one incident.
             assert httpx.post(am, json=[alert], timeout=5).status_code == 200
@@ -421,7 +405,7 @@ def test_real_alertmanager_opens_dedups_and_resolves_an_incident(
 
             assert httpx.post(am, json=[{**alert, "endsAt": _now()}], timeout=5).status_code == 200
             incident_id = listed[0]["id"]
-            _wait_for(
+            wait_for(
                 "the incident to resolve",
                 lambda: http.get(f"/api/v1/incidents/{incident_id}").json()["state"] == "resolved",
             )

@@ -2,10 +2,8 @@
 above red turns the KRI red and, with no person involved, the linked risk is due for review, its owner is told and
 the quarter's movements show it."""
 
-import os
 import subprocess
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -23,7 +21,7 @@ from riskops.db import Database
 from riskops.kris.models import Kri
 from riskops.worker import Worker
 from tests.conftest import Keys
-from tests.helpers import free_port
+from tests.helpers import debian_binary, free_port, wait_for
 from tests.kris.helpers import OWNER, add_kri, add_risk, mail_to
 
 PROMETHEUS = Path("/usr/bin/prometheus")
@@ -31,22 +29,7 @@ PROMETHEUS = Path("/usr/bin/prometheus")
 
 @pytest.fixture
 def prometheus_binary() -> Path:
-    if not PROMETHEUS.exists():
-        message = f"{PROMETHEUS} is not installed (Debian package prometheus)"
-        if os.environ.get("RISKOPS_REQUIRE_PROMETHEUS") == "1":
-            pytest.fail(message, pytrace=False)
-        pytest.skip(message)
-    return PROMETHEUS
-
-
-def _wait_for(what: str, check: Callable[[], Any], timeout: float = 30) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        result = check()
-        if result:
-            return result
-        time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}")
+    return debian_binary(PROMETHEUS, "prometheus", "RISKOPS_REQUIRE_PROMETHEUS")
 
 
 @pytest.fixture
@@ -92,7 +75,7 @@ def prometheus(prometheus_binary: Path, exporter: tuple[Gauge, int], tmp_path: P
                 except httpx.TransportError:
                     return False
 
-            _wait_for("Prometheus to start", ready)
+            wait_for("Prometheus to start", ready, timeout=30)
             yield base
         finally:
             process.terminate()
@@ -124,7 +107,11 @@ def test_a_kri_fed_by_prometheus_turns_red_and_pulls_its_risk_into_review(
     worker = Worker(Database(engine), settings)
     try:
         gauge.set(20)  # green first: news to no one
-        _wait_for("Prometheus to scrape 20", lambda: [r for r in _query(prometheus, promql) if r["value"][1] == "20"])
+        wait_for(
+            "Prometheus to scrape 20",
+            lambda: [r for r in _query(prometheus, promql) if r["value"][1] == "20"],
+            timeout=30,
+        )
         assert worker.tick()["periodic"] >= 1
         green = client.get("/api/v1/kris/K-0001").json()
         assert green["status"] == "green" and green["last_value"] == 20 and green["last_pull_error"] is None
@@ -132,7 +119,11 @@ def test_a_kri_fed_by_prometheus_turns_red_and_pulls_its_risk_into_review(
         before = client.get(f"/api/v1/risks/{risk['id']}").json()["next_review_at"]
 
         gauge.set(180)  # above red (100)
-        _wait_for("Prometheus to scrape 180", lambda: [r for r in _query(prometheus, promql) if r["value"][1] == "180"])
+        wait_for(
+            "Prometheus to scrape 180",
+            lambda: [r for r in _query(prometheus, promql) if r["value"][1] == "180"],
+            timeout=30,
+        )
         with Session(engine) as session:  # the next pull is due now (a pull a minute otherwise)
             session.exec(update(Kri).values(next_pull_at=datetime.now(UTC)))
             session.commit()
